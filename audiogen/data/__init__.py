@@ -1,0 +1,1 @@
+"""Corpus builders, manifests, analysis labels, datasets and the token cache."""

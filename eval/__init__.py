@@ -1,0 +1,1 @@
+"""Metrics and benchmark scripts that write BENCHMARKS.md."""
