@@ -11,12 +11,16 @@ from audiogen import __version__
 # Modules that define ``register(subparsers)``; each adds its subcommands. Missing ones are skipped so the CLI
 # grows with the package.
 _COMMAND_MODULES = (
-    "audiogen.data.cli",
     "audiogen.codec.cli",
     "audiogen.generate_cli",
     "audiogen.analyze_cli",
     "audiogen.render",
     "audiogen.eval.cli",
+)
+# Modules that define ``register(data_subparsers)`` for ``audiogen data ...`` (corpus builders and tools).
+_DATA_MODULES = (
+    "audiogen.data.cli",
+    "audiogen.data.symbolic_cli",
 )
 
 
@@ -28,15 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiogen", description="Generate finished music tracks.")
     parser.add_argument("--version", action="version", version=f"audiogen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:
-                continue
-            raise
-        module.register(sub)
+    data = sub.add_parser("data", help="build and inspect training corpora")
+    data_sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    data.set_defaults(func=lambda _args: data.print_help() or 1)
+    for names, target in ((_COMMAND_MODULES, sub), (_DATA_MODULES, data_sub)):
+        for name in names:
+            module = _optional_module(name)
+            if module is not None:
+                module.register(target)
     return parser
+
+
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name == name:
+            return None
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
