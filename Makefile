@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean judge-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The musicnn judge of `python -m audiogen.eval` in its own environment (TensorFlow; ~2.6 GB, ~5 min). musicnn's
+# wheel pins numpy<1.17, so it goes in without its dependencies; the self-test judges a synthetic clip offline.
+JUDGE_VENV ?= .venv-judge
+judge-env: $(JUDGE_VENV)/.installed
+
+$(JUDGE_VENV)/.installed:
+	$(PYTHON) -m venv $(JUDGE_VENV)
+	$(JUDGE_VENV)/bin/pip install --quiet --upgrade pip
+	$(JUDGE_VENV)/bin/pip install --quiet "tensorflow-cpu>=2.18" "tf-keras>=2.18" "librosa>=0.10" "scipy>=1.10"
+	$(JUDGE_VENV)/bin/pip install --quiet --no-deps "musicnn==0.1.0"
+	TF_USE_LEGACY_KERAS=1 $(JUDGE_VENV)/bin/python eval/judge.py --selftest
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(JUDGE_VENV) build *.egg-info

@@ -123,6 +123,12 @@ def _check_writable(audio: np.ndarray, path: Path) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _encode_mp3(audio: np.ndarray, sample_rate: int, bitrate: int, out: Path) -> None:
     """Constant-bitrate MPEG layer III through libsndfile (its LAME tag makes decoders drop the padding, so the
     decoded length equals the written one)."""
@@ -174,6 +180,7 @@ def save_audio(
         else:
             fmt = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}[suffix]
             sf.write(str(tmp), audio, sample_rate, format=fmt[0], subtype=fmt[1])
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; deliverables get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -2,6 +2,10 @@ import os
 
 import numpy as np
 import pytest
+import torch
+
+# Tests use tiny models, where extra threads only add overhead (and thrash on a busy machine).
+torch.set_num_threads(1)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

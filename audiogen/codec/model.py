@@ -1,0 +1,236 @@
+"""The audiogen codec: STFT encoder → residual VQ → ConvNeXt decoder with an inverse-STFT head.
+
+```
+wav [B, T] ─► log|STFT| (hop h) ─► ConvNeXt ×n ─► stride-2 conv ─► ConvNeXt ×n ─► latent [B, D, F]   (F = T / 2h)
+latent ─► RVQ (K × N codes, factorised) ─► codes [B, K, F]
+codes ─► ConvNeXt ×m ─► ×2 transposed conv ─► ConvNeXt ×m' ─► iSTFT (hop h) ─► wav [B, F · 2h]
+```
+At 32 kHz with h = 320 the token rate is 50 frames/s; 8 codebooks of 1024 entries give 0.5 kbps each (4 kbps max).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from audiogen.codec.modules import ConvNeXtBlock, ISTFTHead, STFTFeatures
+from audiogen.codec.quantizer import ResidualVQ
+
+
+@dataclass
+class CodecConfig:
+    """Shape of a codec. ``hop`` is the STFT hop; one token frame covers ``2 * hop`` samples."""
+
+    sample_rate: int = 32000
+    n_fft: int = 1280
+    hop: int = 320
+    enc_dim: int = 256
+    enc_layers: int = 4
+    latent_dim: int = 128
+    dec_dim: int = 320
+    dec_layers: int = 6
+    up_dim: int = 192
+    up_layers: int = 2
+    n_q: int = 8
+    codebook_size: int = 1024
+    codebook_dim: int = 8
+    quantizer_dropout: float = 0.5
+    restart_after: int = 200
+    model_id: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "n_fft", "hop", "enc_dim", "latent_dim", "dec_dim", "up_dim", "codebook_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.n_fft < 2 * self.hop or self.n_fft % 2:
+            raise ValueError(f"n_fft must be even and >= 2 * hop ({2 * self.hop}), got {self.n_fft}")
+        if not 1 <= self.n_q <= 32:
+            raise ValueError(f"n_q must be in [1, 32], got {self.n_q}")
+        if not 2 <= self.codebook_size <= 65536:
+            raise ValueError(f"codebook_size must be in [2, 65536], got {self.codebook_size}")
+        if not 0.0 <= self.quantizer_dropout <= 1.0:
+            raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
+
+    @property
+    def frame_size(self) -> int:
+        """Samples per token frame."""
+        return 2 * self.hop
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.frame_size
+
+    def kbps(self, n_q: int) -> float:
+        """Bitrate in kbps when ``n_q`` codebooks are kept."""
+        return n_q * math.log2(self.codebook_size) * self.frame_rate / 1000
+
+    def n_q_for_kbps(self, kbps: float) -> int:
+        """The most codebooks whose bitrate fits in ``kbps``; raises if even one does not."""
+        allowed = [round(self.kbps(k), 3) for k in range(1, self.n_q + 1)]
+        n = sum(1 for b in allowed if b <= kbps + 1e-9)
+        if n == 0:
+            raise ValueError(f"bitrate {kbps} kbps is below the lowest this codec offers; allowed: {allowed} kbps")
+        return n
+
+
+class Encoder(nn.Module):
+    """Waveform ``[B, T]`` (T multiple of ``2 * hop``) → latent ``[B, latent_dim, T / (2 hop)]``."""
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        self.stft = STFTFeatures(cfg.n_fft, cfg.hop)
+        self.inp = nn.Conv1d(cfg.n_fft // 2 + 1, cfg.enc_dim, 7, padding=3)
+        half = cfg.enc_layers // 2
+        self.blocks1 = nn.Sequential(*[ConvNeXtBlock(cfg.enc_dim) for _ in range(half)])
+        self.down = nn.Conv1d(cfg.enc_dim, cfg.enc_dim, 4, stride=2, padding=1)
+        self.blocks2 = nn.Sequential(*[ConvNeXtBlock(cfg.enc_dim) for _ in range(cfg.enc_layers - half)])
+        self.norm = nn.LayerNorm(cfg.enc_dim)
+        self.out = nn.Conv1d(cfg.enc_dim, cfg.latent_dim, 1)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        x = self.blocks1(self.inp(self.stft(wav)))  # (B, C, T/hop + 1)
+        x = self.blocks2(self.down(x))  # (B, C, F)
+        return self.out(self.norm(x.transpose(1, 2)).transpose(1, 2))
+
+
+class Decoder(nn.Module):
+    """Latent ``[B, latent_dim, F]`` → waveform ``[B, F * 2 * hop]``."""
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(cfg.latent_dim, cfg.dec_dim, 7, padding=3)
+        self.blocks = nn.Sequential(*[ConvNeXtBlock(cfg.dec_dim) for _ in range(cfg.dec_layers)])
+        self.up = nn.ConvTranspose1d(cfg.dec_dim, cfg.up_dim, 4, stride=2, padding=1)
+        self.up_blocks = nn.Sequential(*[ConvNeXtBlock(cfg.up_dim) for _ in range(cfg.up_layers)])
+        self.norm = nn.LayerNorm(cfg.up_dim)
+        self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.up(self.blocks(self.inp(z)))  # (B, up_dim, 2F)
+        x = self.up_blocks(x)
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return self.head(x)
+
+
+class Codec(nn.Module):
+    """Audio ↔ tokens. See the module docstring for the data flow."""
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = ResidualVQ(
+            cfg.latent_dim, cfg.n_q, cfg.codebook_size, cfg.codebook_dim, cfg.quantizer_dropout, cfg.restart_after
+        )
+        self.decoder = Decoder(cfg)
+
+    @property
+    def model_id(self) -> str:
+        return self.cfg.model_id or "untrained"
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.frame_rate
+
+    @property
+    def n_q(self) -> int:
+        return self.cfg.n_q
+
+    @property
+    def codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def kbps(self, n_q: int) -> float:
+        return self.cfg.kbps(n_q)
+
+    def n_q_for_kbps(self, kbps: float) -> int:
+        return self.cfg.n_q_for_kbps(kbps)
+
+    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+        if wav.dim() == 3:
+            wav = wav[:, 0]
+        rem = (-wav.shape[-1]) % self.cfg.frame_size
+        return nn.functional.pad(wav, (0, rem)) if rem else wav
+
+    def forward(
+        self, wav: torch.Tensor, n_q: int | None = None, step: int | None = None, train_encoder: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Training pass. ``wav`` ``[B, T]`` or ``[B, 1, T]`` → dict with ``recon`` ``[B, T']`` (T' = T padded to
+        whole frames), ``codes`` ``[B, K, F]`` and the quantizer losses.
+
+        ``train_encoder=False`` freezes the token space (encoder and quantizer run without gradients or codebook
+        updates) so only the decoder learns: tokens cached for the LM stay valid while the decoder improves.
+        """
+        wav = self._pad(wav)
+        if train_encoder:
+            q = self.quantizer(self.encoder(wav), n_q=n_q, step=step)
+        else:
+            with torch.no_grad():
+                q = self.quantizer(self.encoder(wav), n_q=n_q, step=None)
+            q["z_q"] = q["z_q"].detach()
+        q["recon"] = self.decoder(q["z_q"])
+        q["target"] = wav
+        return q
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
+        """Waveform ``[B, T]`` or ``[B, 1, T]`` at ``sample_rate`` → codes ``[B, n_q, ceil(T / frame_size)]``."""
+        return self.quantizer(self.encoder(self._pad(wav)), n_q=n_q)["codes"]
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, K', F]`` (any K' ≤ n_q) → waveform ``[B, F * frame_size]``."""
+        return self.decoder(self.quantizer.decode(codes))
+
+    def save_pretrained(self, directory: str | Path, half: bool = True) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` (fp16 unless ``half=False``); sets ``model_id``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in self.state_dict().items()
+        }
+        # The id names the token space (encoder + quantizer): any decoder trained on it decodes the same tokens.
+        digest = hashlib.sha256()
+        for k in sorted(k for k in state if k.startswith(("encoder.", "quantizer."))):
+            digest.update(k.encode())
+            digest.update(
+                state[k].float().numpy().tobytes() if state[k].is_floating_point() else state[k].numpy().tobytes()
+            )
+        self.cfg.model_id = f"audiogen-codec-{digest.hexdigest()[:12]}"
+        tmp = directory / ".model.safetensors.part"
+        save_file(state, str(tmp))
+        tmp.replace(directory / "model.safetensors")
+        (directory / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path | None = None) -> Codec:
+        """Load a codec folder (default: the codec shipped inside the package). Weights are cast to float32."""
+        if directory is None:
+            from audiogen.pretrained import default_codec_dir
+
+            directory = default_codec_dir()
+        directory = Path(directory)
+        cfg_path = directory / "config.json"
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"{directory}: not a codec folder (no config.json)")
+        raw = json.loads(cfg_path.read_text())
+        known = {f.name for f in fields(CodecConfig)}
+        model = cls(CodecConfig(**{k: v for k, v in raw.items() if k in known}))
+        state = {
+            k: v.float() if v.is_floating_point() else v
+            for k, v in load_file(str(directory / "model.safetensors")).items()
+        }
+        model.load_state_dict(state)
+        return model.eval()

@@ -1,0 +1,124 @@
+"""Residual vector quantizer with factorised, L2-normalised codes (as in DAC), data init and dead-code restart.
+
+Each stage projects the residual ``[B, D, T]`` down to a small code space (``codebook_dim``, e.g. 8), looks up the
+nearest L2-normalised code by cosine similarity, and projects back up. Low-dimensional normalised codes keep every
+entry in use far better than full-width Euclidean codebooks. Training adds:
+
+- quantizer dropout: with probability ``dropout`` a batch item keeps only the first ``n`` stages (``n`` uniform in
+  ``[1, K]``), so one model serves every bitrate from 1 to K codebooks;
+- data init: the first training batch fills each codebook with random projected encoder outputs;
+- dead-code restart: codes unused for ``restart_after`` steps are replaced with projected encoder outputs from the
+  current batch, so usage recovers instead of collapsing.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+class FactorizedVQ(nn.Module):
+    """One quantizer stage: ``[B, D, T]`` → (quantized ``[B, D, T]``, codes ``[B, T]``, commit loss, codebook loss)."""
+
+    def __init__(self, dim: int, codebook_size: int, codebook_dim: int) -> None:
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.in_proj = weight_norm(nn.Conv1d(dim, codebook_dim, 1))
+        self.out_proj = weight_norm(nn.Conv1d(codebook_dim, dim, 1))
+        self.codebook = nn.Embedding(codebook_size, codebook_dim)
+        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("last_used", torch.zeros(codebook_size, dtype=torch.long))
+
+    def _lookup(self, z_e: torch.Tensor) -> torch.Tensor:
+        """Nearest code by cosine similarity. ``z_e`` ``[B, d, T]`` → codes ``[B, T]``."""
+        enc = F.normalize(z_e.transpose(1, 2).reshape(-1, z_e.shape[1]), dim=-1)  # (B*T, d)
+        cb = F.normalize(self.codebook.weight, dim=-1)  # (N, d)
+        return (enc @ cb.t()).argmax(-1).view(z_e.shape[0], z_e.shape[2])
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, T]`` → quantized latent ``[B, D, T]``."""
+        z_q = F.normalize(self.codebook(codes), dim=-1).transpose(1, 2)  # (B, d, T)
+        return self.out_proj(z_q)
+
+    @torch.no_grad()
+    def _init_and_restart(self, z_e: torch.Tensor, codes: torch.Tensor, step: int, restart_after: int) -> None:
+        flat = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+        if not bool(self.initialized):
+            idx = torch.randint(0, flat.shape[0], (self.codebook_size,), device=flat.device)
+            self.codebook.weight.data.copy_(flat[idx])
+            self.initialized.fill_(True)
+            self.last_used.fill_(step)
+            return
+        self.last_used[codes.unique()] = step
+        dead = (step - self.last_used) > restart_after
+        n_dead = int(dead.sum())
+        if n_dead:
+            idx = torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)
+            self.codebook.weight.data[dead] = flat[idx] + 1e-3 * torch.randn_like(flat[idx])
+            self.last_used[dead] = step
+
+    def forward(
+        self, residual: torch.Tensor, step: int | None = None, restart_after: int = 200
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        z_e = self.in_proj(residual)  # (B, d, T)
+        if self.training and step is not None:
+            codes = self._lookup(z_e)
+            self._init_and_restart(z_e.detach(), codes, step, restart_after)
+        codes = self._lookup(z_e)
+        z_q = F.normalize(self.codebook(codes), dim=-1).transpose(1, 2)
+        z_e_n = F.normalize(z_e, dim=1)
+        commit = F.mse_loss(z_e_n, z_q.detach(), reduction="none").mean(dim=(1, 2))  # (B,)
+        cb_loss = F.mse_loss(z_q, z_e_n.detach(), reduction="none").mean(dim=(1, 2))
+        z_q = z_e_n + (z_q - z_e_n).detach()  # straight-through
+        return self.out_proj(z_q), codes, commit, cb_loss
+
+
+class ResidualVQ(nn.Module):
+    """K factorised stages applied to successive residuals.
+
+    ``forward(z [B, D, T], n_q=None)`` → dict with ``z_q`` ``[B, D, T]``, ``codes`` ``[B, K', T]`` (K' = stages used),
+    ``commit`` and ``codebook`` losses (scalars), and ``n_q`` per item ``[B]``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_q: int = 8,
+        codebook_size: int = 1024,
+        codebook_dim: int = 8,
+        dropout: float = 0.5,
+        restart_after: int = 200,
+    ) -> None:
+        super().__init__()
+        self.n_q, self.dropout, self.restart_after = n_q, dropout, restart_after
+        self.layers = nn.ModuleList(FactorizedVQ(dim, codebook_size, codebook_dim) for _ in range(n_q))
+
+    def forward(self, z: torch.Tensor, n_q: int | None = None, step: int | None = None) -> dict[str, torch.Tensor]:
+        n_q = self.n_q if n_q is None else n_q
+        if not 1 <= n_q <= self.n_q:
+            raise ValueError(f"n_q must be in [1, {self.n_q}], got {n_q}")
+        b = z.shape[0]
+        keep = torch.full((b,), n_q, device=z.device)
+        if self.training and self.dropout > 0:
+            drop = torch.rand(b, device=z.device) < self.dropout
+            keep = torch.where(drop, torch.randint(1, n_q + 1, (b,), device=z.device), keep)
+        residual, z_q = z, torch.zeros_like(z)
+        codes, commit, cb = [], z.new_zeros(()), z.new_zeros(())
+        for i, layer in enumerate(self.layers[:n_q]):
+            q, c, lc, lq = layer(residual, step=step, restart_after=self.restart_after)
+            active = (keep > i).to(z.dtype)  # (B,)
+            z_q = z_q + q * active[:, None, None]
+            residual = residual - q.detach()
+            codes.append(c)
+            denom = active.sum().clamp(min=1)
+            commit = commit + (lc * active).sum() / denom
+            cb = cb + (lq * active).sum() / denom
+        return {"z_q": z_q, "codes": torch.stack(codes, 1), "commit": commit, "codebook": cb, "n_q": keep}
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, K', T]`` (K' ≤ K) → latent ``[B, D, T]``."""
+        if codes.shape[1] > self.n_q:
+            raise ValueError(f"got {codes.shape[1]} codebooks, this quantizer has {self.n_q}")
+        return sum(layer.decode_codes(codes[:, i]) for i, layer in enumerate(self.layers[: codes.shape[1]]))

@@ -1,0 +1,270 @@
+"""The on-disk token cache the LM trains on: codec codes of every track, with the track's manifest record.
+
+Layout of a cache folder::
+
+    cache.json     {"codec": "<model id>", "frame_rate": 50, "n_q": K, "card": C, "version": 1}
+    index.jsonl    one line per item: {"id", "codes": "codes/<file>.npy", "frames": T, "record": {manifest Record}}
+    codes/*.npy    int16 codes [K, T] of one track (or segment)
+
+:class:`TokenCacheWriter` is resumable: every codes file is written atomically and its index line is appended (one
+``O_APPEND`` write) and flushed to disk only afterwards, so a killed encoder loses at most the item in progress and
+``has(id)`` tells what is already done. :class:`TokenCache` reads a cache; :class:`TokenWindowDataset` serves random
+fixed-length windows of it for training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from bisect import bisect_right
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from audiogen.conditioning.base import Attributes
+
+VERSION = 1
+META_NAME, INDEX_NAME, CODES_DIR = "cache.json", "index.jsonl", "codes"
+
+
+def _item_filename(item_id: str) -> str:
+    """A safe, collision-free file name for an item id (readable part + hash)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", item_id).strip("._")[:80] or "item"
+    return f"{readable}-{hashlib.sha1(item_id.encode()).hexdigest()[:10]}.npy"
+
+
+def _read_index(path: Path) -> tuple[list[dict], int]:
+    """Parse ``index.jsonl``: ``(entries, good_bytes)``; a truncated last line (a killed write) is ignored and
+    ``good_bytes`` is where the intact part ends. A malformed line elsewhere raises ``ValueError``."""
+    if not path.exists():
+        return [], 0
+    data = path.read_bytes()
+    good = data.rfind(b"\n") + 1  # bytes up to the last complete line
+    entries = []
+    for lineno, line in enumerate(data[:good].decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: bad token-cache index line ({err})") from err
+        if not isinstance(entry, dict) or not {"id", "codes", "frames"} <= set(entry):
+            raise ValueError(f"{path}:{lineno}: an index line needs the keys id, codes and frames")
+        entries.append(entry)
+    return entries, good
+
+
+class TokenCacheWriter:
+    """Append codes to a token cache folder (created if needed; an existing one must have the same codec settings).
+
+    Usage: ``w = TokenCacheWriter(dir, "codec-v1", 50, 8, 1024)``; ``if not w.has(id): w.add(id, codes, record)``.
+    """
+
+    def __init__(self, directory: str | os.PathLike, codec_id: str, frame_rate: float, n_q: int, card: int):
+        if not 2 <= card <= 32767:
+            raise ValueError(f"card must lie in [2, 32767] (codes are stored as int16), got {card}")
+        if n_q < 1 or frame_rate <= 0 or not codec_id:
+            raise ValueError(f"need n_q >= 1, frame_rate > 0 and a codec id, got {n_q}, {frame_rate}, {codec_id!r}")
+        self.dir = Path(directory)
+        (self.dir / CODES_DIR).mkdir(parents=True, exist_ok=True)
+        meta = {"codec": codec_id, "frame_rate": frame_rate, "n_q": n_q, "card": card, "version": VERSION}
+        meta_path = self.dir / META_NAME
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            if any(old.get(k) != v for k, v in meta.items()):
+                raise ValueError(f"{meta_path} holds {old}; this writer was opened with {meta} (use a new folder)")
+        else:
+            _atomic_write_text(meta_path, json.dumps(meta, indent=2))
+        self.n_q, self.card = n_q, card
+        index = self.dir / INDEX_NAME
+        entries, good = _read_index(index)
+        if index.exists() and good < index.stat().st_size:
+            os.truncate(index, good)  # drop the half-written line of a killed run
+        self._ids = {e["id"] for e in entries}
+        self._fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def has(self, item_id: str) -> bool:
+        """Whether ``item_id`` is already in the cache (to resume an interrupted encoding)."""
+        return item_id in self._ids
+
+    def add(self, item_id: str, codes, record) -> None:
+        """Store ``codes`` ``[K, T]`` (K = this cache's n_q, values in ``[0, card)``; numpy or torch) for
+        ``item_id`` with its manifest ``record`` (a Record or a dict)."""
+        if not isinstance(item_id, str) or not item_id:
+            raise ValueError(f"item id must be a non-empty string, got {item_id!r}")
+        if self.has(item_id):
+            raise ValueError(f"item {item_id!r} is already in {self.dir}; check has(id) first")
+        codes = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[0] != self.n_q or codes.shape[1] < 1:
+            raise ValueError(f"codes must be [{self.n_q}, T >= 1], got shape {codes.shape}")
+        if codes.min() < 0 or codes.max() >= self.card:
+            raise ValueError(f"codes must lie in [0, {self.card - 1}], got [{codes.min()}, {codes.max()}]")
+        rec = asdict(record) if is_dataclass(record) else dict(record)
+        rel = f"{CODES_DIR}/{_item_filename(item_id)}"
+        target = self.dir / rel
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, codes.astype(np.int16))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        line = json.dumps({"id": item_id, "codes": rel, "frames": int(codes.shape[1]), "record": rec})
+        os.write(self._fd, (line + "\n").encode("utf-8"))
+        os.fsync(self._fd)
+        self._ids.add(item_id)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> TokenCacheWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class CacheItem:
+    """One index line: ``codes`` is relative to the cache folder; ``record`` is the manifest record dict."""
+
+    id: str
+    codes: str
+    frames: int
+    record: dict
+
+
+class TokenCache:
+    """Read a token cache folder: its settings (``codec_id``, ``frame_rate``, ``n_q``, ``card``) and items."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        meta_path = self.dir / META_NAME
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.dir} is not a token cache (no {META_NAME})")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("version") != VERSION:
+            raise ValueError(f"{meta_path}: token cache version {meta.get('version')}, this reader knows {VERSION}")
+        self.codec_id, self.frame_rate = meta["codec"], float(meta["frame_rate"])
+        self.n_q, self.card = int(meta["n_q"]), int(meta["card"])
+        entries, _ = _read_index(self.dir / INDEX_NAME)
+        seen: set[str] = set()
+        self.items: list[CacheItem] = []
+        for e in entries:
+            if e["id"] not in seen:
+                seen.add(e["id"])
+                self.items.append(CacheItem(e["id"], e["codes"], int(e["frames"]), e.get("record") or {}))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> CacheItem:
+        return self.items[i]
+
+    def codes(self, item: CacheItem | int, mmap: bool = True) -> np.ndarray:
+        """The int16 codes ``[n_q, T]`` of an item (memory-mapped by default)."""
+        item = self.items[item] if isinstance(item, int) else item
+        return np.load(self.dir / item.codes, mmap_mode="r" if mmap else None)
+
+    def split(self, name: str | None) -> list[int]:
+        """Indices of the items whose record has ``split == name`` (all items for None)."""
+        return [i for i, it in enumerate(self.items) if name is None or it.record.get("split", "train") == name]
+
+
+class TokenWindowDataset(Dataset):
+    """Random windows of ``window_frames`` frames from the items of one split.
+
+    Each item contributes ``ceil(frames / window_frames)`` windows, so long tracks are seen more. Index ``i`` in
+    ``[0, len)`` is epoch 0; index ``i + e * len`` is the same slot in epoch ``e``; the window's start depends only on
+    ``(seed, epoch, i)``. Items shorter than the window are padded with the special token ``card`` (not scored by the
+    LM loss; it learns where tracks end). A sample is a dict: ``codes`` ``[n_q, window_frames]`` long, ``frames``
+    (valid frames), ``id``, ``position`` (window start in the track, seconds), ``duration`` (track length, seconds:
+    the record's offset + the item's length, so cache whole tracks for exact timing) and the record's fields.
+    """
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        window_frames: int,
+        split: str | None = "train",
+        n_q: int = 4,
+        seed: int = 0,
+        min_frames: int = 1,
+    ):
+        if window_frames < 1:
+            raise ValueError(f"window_frames must be >= 1, got {window_frames}")
+        if not 1 <= n_q <= cache.n_q:
+            raise ValueError(f"n_q must lie in [1, {cache.n_q}] (the cache's codebooks), got {n_q}")
+        self.cache, self.window, self.n_q, self.seed = cache, window_frames, n_q, seed
+        self.indices = [i for i in cache.split(split) if cache[i].frames >= max(1, min_frames)]
+        if not self.indices:
+            raise ValueError(f"no items of split {split!r} with >= {min_frames} frames in {cache.dir}")
+        counts = [math.ceil(cache[i].frames / window_frames) for i in self.indices]
+        self.starts = np.cumsum([0, *counts]).tolist()
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, index: int) -> dict:
+        if index < 0:
+            raise IndexError(f"index must be >= 0, got {index}")
+        epoch, slot = divmod(index, len(self))
+        item = self.cache[self.indices[bisect_right(self.starts, slot) - 1]]
+        rng = np.random.default_rng([self.seed, epoch, slot])
+        start = int(rng.integers(0, max(item.frames - self.window, 0) + 1))
+        window = np.asarray(self.cache.codes(item)[: self.n_q, start : start + self.window], dtype=np.int64)
+        codes = torch.full((self.n_q, self.window), self.cache.card, dtype=torch.long)
+        codes[:, : window.shape[1]] = torch.from_numpy(window)
+        rec = item.record
+        offset = float(rec.get("offset") or 0.0)
+        return {
+            **rec,
+            "codes": codes,
+            "frames": window.shape[1],
+            "id": item.id,
+            "position": offset + start / self.cache.frame_rate,
+            "duration": offset + item.frames / self.cache.frame_rate,
+        }
+
+
+def window_attributes(sample: dict) -> Attributes:
+    """The conditioning :class:`Attributes` of a :class:`TokenWindowDataset` sample."""
+    tags = sample.get("tags") or None
+    return Attributes(
+        text=sample.get("caption") or None,
+        emotion=sample.get("emotion"),
+        valence=sample.get("valence"),
+        arousal=sample.get("arousal"),
+        style_tags=tuple(tags) if tags else None,
+        tempo=sample.get("tempo"),
+        key=sample.get("key"),
+        mode=sample.get("mode"),
+        duration=sample.get("duration"),
+        position=sample.get("position"),
+    )
+
+
+def collate_windows(samples: list[dict]) -> tuple[torch.Tensor, list[Attributes]]:
+    """Batch samples: ``(codes [B, n_q, window] long, attributes list[B])``."""
+    return torch.stack([s["codes"] for s in samples]), [window_attributes(s) for s in samples]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,354 @@
+"""The user-facing facade: a request in words, emotion and style → a mastered :class:`~audiogen.track.Track`.
+
+```python
+from audiogen import MusicGenerator
+gen = MusicGenerator.from_pretrained()                     # the shipped default codec + LM, offline
+track = gen.generate("calm piano at night", emotion="calm", duration=30, seed=7)
+track.save("night.mp3")
+```
+
+A model folder holds ``codec/`` and ``lm/`` (each ``config.json`` + ``model.safetensors``) and ``model.json``
+(name and version). Everything a request asks for is validated before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiogen.audio import SAMPLE_RATE, load_audio, resample
+from audiogen.codec.model import Codec, CodecConfig
+from audiogen.conditioning.base import Attributes
+from audiogen.conditioning.validate import DURATION_RANGE, normalize_attributes
+from audiogen.lm import GenerationParams, LMConfig, MusicLM
+from audiogen.lm import generate as lm_generate
+from audiogen.master import MasteringSpec, master
+from audiogen.track import Track
+
+MAX_DURATION = DURATION_RANGE[1]
+REFERENCE_SECONDS = 60.0  # how much of a reference clip is analysed
+
+
+@dataclass(frozen=True)
+class Request:
+    """One validated request: the LM's attributes plus what the facade needs to finish the track."""
+
+    attributes: Attributes
+    duration: float
+    reference: str | None = None
+
+
+def _listify(value, n: int, name: str) -> list:
+    """Broadcast a per-call value to ``n`` items (a list must have exactly ``n``)."""
+    if isinstance(value, (list, tuple)) and name != "style":
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} values for a batch of {n} prompts")
+        return list(value)
+    if name == "style" and isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"style has {len(value)} tag lists for a batch of {n} prompts")
+        return list(value)
+    return [value] * n
+
+
+def _style_tags(style) -> tuple[str, ...] | None:
+    if style is None:
+        return None
+    if isinstance(style, str):
+        style = [t for t in style.replace(";", ",").split(",")]
+    return tuple(t.strip() for t in style if t.strip()) or None
+
+
+def check_duration(duration: float) -> float:
+    """Seconds of music to generate: a number in [1, 600]."""
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):
+        raise ValueError(f"duration must be a number of seconds in [{DURATION_RANGE[0]:g}, {MAX_DURATION:g}]")
+    if not DURATION_RANGE[0] <= duration <= MAX_DURATION:
+        raise ValueError(f"duration must lie in [{DURATION_RANGE[0]:g}, {MAX_DURATION:g}] seconds, got {duration:g}")
+    return float(duration)
+
+
+def reference_attributes(path: str | Path) -> dict:
+    """What a reference clip says about the music it asks for: tempo, key, mode, valence, arousal (our analysis)."""
+    from audiogen.data.analysis import ANALYSIS_SR, analyze_audio
+
+    y = load_audio(path, ANALYSIS_SR, duration=REFERENCE_SECONDS)
+    lab = analyze_audio(y, ANALYSIS_SR, title="")
+    return {k: lab[k] for k in ("tempo", "key", "mode", "valence", "arousal")}
+
+
+class MusicGenerator:
+    """Codec + language model + mastering. Build with :meth:`from_pretrained` (or :meth:`debug` for tests)."""
+
+    def __init__(self, codec: Codec, lm: MusicLM, name: str = "audiogen", version: str = "dev") -> None:
+        if lm.config.card != codec.codebook_size or lm.config.n_q > codec.n_q:
+            raise ValueError(
+                f"LM (card {lm.config.card}, {lm.config.n_q} codebooks) does not fit the codec "
+                f"(card {codec.codebook_size}, {codec.n_q} codebooks)"
+            )
+        self.codec, self.lm = codec.eval(), lm.eval()
+        self.name, self.version = name, version
+
+    # -- loading and saving -------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> MusicGenerator:
+        """Load a model folder (default: the model shipped inside the package; no network needed)."""
+        if path is None:
+            from audiogen.pretrained import DEFAULT_DIR, default_lm_dir
+
+            default_lm_dir()  # raises a clear "no model shipped yet" if absent
+            path = DEFAULT_DIR
+        path = Path(path)
+        if not (path / "lm" / "config.json").is_file() or not (path / "codec" / "config.json").is_file():
+            raise FileNotFoundError(f"{path}: not an audiogen model folder (needs codec/ and lm/ with config.json)")
+        meta = json.loads((path / "model.json").read_text()) if (path / "model.json").is_file() else {}
+        codec = Codec.from_pretrained(path / "codec")
+        lm = MusicLM.from_pretrained(path / "lm")
+        return cls(codec, lm, meta.get("name", path.name), meta.get("version", "dev"))
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write ``codec/``, ``lm/`` and ``model.json`` into ``path``."""
+        path = Path(path)
+        self.codec.save_pretrained(path / "codec")
+        self.lm.save_pretrained(path / "lm")
+        (path / "model.json").write_text(json.dumps({"name": self.name, "version": self.version}, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def debug(cls, seed: int = 0) -> MusicGenerator:
+        """A tiny random model (2-layer, 32-wide LM; small codec; hashed text) for tests: fast, sounds like noise."""
+        from audiogen.conditioning.config import ConditionConfig
+
+        torch.manual_seed(seed)
+        codec = Codec(
+            CodecConfig(
+                enc_dim=32,
+                enc_layers=2,
+                latent_dim=16,
+                dec_dim=32,
+                dec_layers=2,
+                up_dim=16,
+                up_layers=1,
+                n_q=4,
+                codebook_size=64,
+                codebook_dim=4,
+            )
+        )
+        cond = ConditionConfig(text_backend="hash", number_hidden=32, number_freqs=4)
+        lm = MusicLM(LMConfig.preset("debug", conditioning=cond.to_dict()))
+        return cls(codec, lm, name="audiogen-debug", version="debug")
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.name} {self.version}"
+
+    # -- requests -----------------------------------------------------------------------------------------------
+    def make_requests(
+        self,
+        text=None,
+        *,
+        emotion=None,
+        valence=None,
+        arousal=None,
+        style=None,
+        reference=None,
+        tempo=None,
+        key=None,
+        mode=None,
+        duration: float = 30.0,
+    ) -> list[Request]:
+        """Validate a (possibly batched) request; raises ``ValueError``/``AudioError`` before any work starts."""
+        n = len(text) if isinstance(text, (list, tuple)) else 1
+        cols = {
+            k: _listify(v, n, k)
+            for k, v in dict(
+                text=text,
+                emotion=emotion,
+                valence=valence,
+                arousal=arousal,
+                style=style,
+                reference=reference,
+                tempo=tempo,
+                key=key,
+                mode=mode,
+                duration=duration,
+            ).items()
+        }
+        requests = []
+        for i in range(n):
+            row = {k: v[i] for k, v in cols.items()}
+            dur = check_duration(row["duration"])
+            attrs = Attributes(
+                text=row["text"],
+                emotion=row["emotion"],
+                valence=row["valence"],
+                arousal=row["arousal"],
+                style_tags=_style_tags(row["style"]),
+                tempo=row["tempo"],
+                key=row["key"],
+                mode=row["mode"],
+                duration=dur,
+            )
+            attrs = normalize_attributes(attrs)
+            ref = row["reference"]
+            if ref is not None:
+                found = reference_attributes(ref)  # reads the file now: an unreadable clip fails here
+                if attrs.emotion is not None:  # a requested label wins over the clip's emotion
+                    found.pop("valence"), found.pop("arousal")
+                missing = {k: v for k, v in found.items() if getattr(attrs, k) is None}  # the request wins
+                attrs = normalize_attributes(replace(attrs, **missing))
+            requests.append(Request(attrs, dur, None if ref is None else str(ref)))
+        return requests
+
+    # -- generation ---------------------------------------------------------------------------------------------
+    def generate(
+        self,
+        text=None,
+        *,
+        emotion=None,
+        valence=None,
+        arousal=None,
+        style=None,
+        reference=None,
+        tempo=None,
+        key=None,
+        mode=None,
+        duration: float = 30.0,
+        seed: int | None = None,
+        params: GenerationParams | None = None,
+        mastering: MasteringSpec | None = None,
+        prompt: str | Path | np.ndarray | None = None,
+        progress: bool = True,
+    ) -> Track | list[Track]:
+        """Generate mastered tracks.
+
+        Args:
+            text: a prompt, or a list of prompts for a batch (other arguments then broadcast or give one per item).
+            emotion: a label of the emotion vocabulary; or ``valence`` and ``arousal`` in [-1, 1]; or both.
+            style: style tags (list or comma-separated string). reference: an audio file whose tempo, key and
+                emotion (from our analysis) fill whatever the request leaves open.
+            tempo: BPM in [40, 220]. key: e.g. ``"A minor"``, ``"F#"``. duration: seconds in [1, 600].
+            seed: makes the call reproducible bit for bit on one machine (None = random, reported on the track).
+            params: sampling settings (:class:`GenerationParams`; its seed is overridden by ``seed``).
+            mastering: loudness / true peak / ending (:class:`MasteringSpec`; its duration is set per request).
+            prompt: audio (file or ``(T,)`` array at 32 kHz) to continue from.
+            progress: show a progress bar.
+
+        Returns:
+            One :class:`Track` (``audio`` ``(round(duration * 32000),)``), or a list for a batch.
+        """
+        requests = self.make_requests(
+            text,
+            emotion=emotion,
+            valence=valence,
+            arousal=arousal,
+            style=style,
+            reference=reference,
+            tempo=tempo,
+            key=key,
+            mode=mode,
+            duration=duration,
+        )
+        params = params or GenerationParams()
+        seed = params.seed if seed is None else seed
+        seed = secrets.randbits(31) if seed is None else int(seed)
+        params = replace(params, seed=seed)
+        mastering = mastering or MasteringSpec()
+        tracks: list[Track | None] = [None] * len(requests)
+        for group in self._groups(requests):  # one LM batch per duration: timing conditions differ per length
+            reqs = [requests[i] for i in group]
+            n_frames = math.ceil((reqs[0].duration + self._tail(mastering)) * self.codec.frame_rate)
+            # timing conditions describe what is generated (a loop's crossfade tail included)
+            timed = [
+                replace(r, attributes=replace(r.attributes, duration=n_frames / self.codec.frame_rate)) for r in reqs
+            ]
+            codes = self._sample(timed, n_frames, params, self._prompt_codes(prompt, len(reqs)), progress)
+            with torch.inference_mode():
+                wavs = self.codec.decode(codes).numpy()
+            for i, wav, req in zip(group, wavs, reqs, strict=True):
+                tracks[i] = self._finish(wav, req, mastering, params)
+        return tracks if isinstance(text, (list, tuple)) else tracks[0]
+
+    @staticmethod
+    def _groups(requests: list[Request]) -> list[list[int]]:
+        """Indices of requests grouped by duration, in first-seen order."""
+        groups: dict[float, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(r.duration, []).append(i)
+        return list(groups.values())
+
+    @staticmethod
+    def _tail(spec: MasteringSpec) -> float:
+        """Extra seconds to generate beyond the duration (the loop crossfade consumes some)."""
+        return spec.crossfade_s if spec.ending == "loop" else 0.0
+
+    def _prompt_codes(self, prompt, batch: int) -> torch.Tensor | None:
+        if prompt is None:
+            return None
+        audio = load_audio(prompt) if isinstance(prompt, (str, Path)) else np.asarray(prompt, dtype=np.float32)
+        if audio.ndim != 1 or audio.size < self.codec.cfg.frame_size:
+            raise ValueError("prompt audio must be mono (T,) at 32 kHz and at least one codec frame long")
+        wav = torch.from_numpy(resample(audio, SAMPLE_RATE, self.codec.sample_rate))[None]
+        codes = self.codec.encode(wav, n_q=self.lm.config.n_q)
+        return codes.expand(batch, -1, -1).contiguous()
+
+    def _sample(self, requests, n_frames, params, prompt_codes, progress) -> torch.Tensor:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=1, unit="step", desc="generating", leave=False)
+
+        def callback(step: int, total: int) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.update(step - bar.n)
+
+        try:
+            provider = self.lm.condition if self.lm.provider is not None else None
+            return lm_generate(
+                self.lm,
+                provider,
+                [r.attributes for r in requests],
+                n_frames,
+                params,
+                prompt=prompt_codes,
+                callback=callback,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _finish(self, wav: np.ndarray, req: Request, spec: MasteringSpec, params: GenerationParams) -> Track:
+        wav = resample(wav, self.codec.sample_rate, SAMPLE_RATE)
+        out, report = master(wav, replace(spec, duration=req.duration), SAMPLE_RATE)
+        a = req.attributes
+        key = f"{a.key} {a.mode}" if a.key and a.mode else a.key
+        style = ", ".join(a.style_tags) if a.style_tags else None
+        if req.reference:
+            style = f"{style + '; ' if style else ''}like {Path(req.reference).name}"
+        gen = {k: v for k, v in params.__dict__.items() if v is not None}
+        return Track(
+            out,
+            SAMPLE_RATE,
+            prompt=a.text,
+            emotion=a.emotion,
+            valence=a.valence,
+            arousal=a.arousal,
+            style=style,
+            tempo=a.tempo,
+            key=key,
+            seed=params.seed,
+            model_version=self.model_version,
+            params={"generation": gen, "mastering": report.to_dict()},
+        )

@@ -1,0 +1,101 @@
+"""The language model's configuration: one validated dataclass, saved as ``config.json`` next to the weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class LMConfig:
+    """Shape of the music Transformer.
+
+    dim / n_layers / n_heads: width, depth and attention heads (``dim`` divisible by ``n_heads``, head size even for
+    rotary positions). n_q: codebooks modelled (the first ``n_q`` of the codec). card: codebook size; token id
+    ``card`` is the special "nothing here (yet)" token of the delay pattern. max_frames: the context window in frames
+    (the training window; generation slides a window of this size for longer tracks). frame_rate: codec frames per
+    second (to express window positions in seconds for timing conditioning). cross_attention: whether blocks
+    cross-attend to ``Conditions.cross`` (the prefix is always supported). conditioning: the
+    :class:`~audiogen.conditioning.config.ConditionConfig` (as a dict) of the condition provider the model owns
+    (its learned weights are saved with the model's), or None for a model that is given ``Conditions`` directly.
+    """
+
+    dim: int = 384
+    n_layers: int = 8
+    n_heads: int = 6
+    n_q: int = 4
+    card: int = 1024
+    max_frames: int = 1500
+    frame_rate: float = 50.0
+    ffn_mult: int = 4
+    dropout: float = 0.0
+    cross_attention: bool = True
+    rope_theta: float = 10000.0
+    conditioning: dict | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.dim <= 16384:
+            raise ValueError(f"dim must lie in [1, 16384], got {self.dim}")
+        if not 1 <= self.n_layers <= 128:
+            raise ValueError(f"n_layers must lie in [1, 128], got {self.n_layers}")
+        if self.n_heads < 1 or self.dim % self.n_heads:
+            raise ValueError(f"n_heads must be >= 1 and divide dim={self.dim}, got {self.n_heads}")
+        if (self.dim // self.n_heads) % 2:
+            raise ValueError(f"head size dim/n_heads must be even for rotary positions, got {self.dim // self.n_heads}")
+        if not 1 <= self.n_q <= 16:
+            raise ValueError(f"n_q must lie in [1, 16], got {self.n_q}")
+        if not 2 <= self.card <= 32767:
+            raise ValueError(f"card must lie in [2, 32767] (codes are stored as int16), got {self.card}")
+        if self.max_frames < 2:
+            raise ValueError(f"max_frames must be >= 2, got {self.max_frames}")
+        if not self.frame_rate > 0:
+            raise ValueError(f"frame_rate must be > 0, got {self.frame_rate}")
+        if not 1 <= self.ffn_mult <= 16:
+            raise ValueError(f"ffn_mult must lie in [1, 16], got {self.ffn_mult}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not self.rope_theta > 0:
+            raise ValueError(f"rope_theta must be > 0, got {self.rope_theta}")
+        if self.conditioning is not None:
+            self.conditioning = self.condition_config().to_dict()  # validates; a ConditionConfig becomes a dict
+
+    def condition_config(self):
+        """The provider's :class:`~audiogen.conditioning.config.ConditionConfig` (None without conditioning)."""
+        if self.conditioning is None:
+            return None
+        from audiogen.conditioning.config import ConditionConfig
+
+        c = self.conditioning
+        return c if isinstance(c, ConditionConfig) else ConditionConfig.from_dict(dict(c))
+
+    @property
+    def special_token(self) -> int:
+        """Token id of the delay pattern's "nothing here (yet)" positions (one past the last code)."""
+        return self.card
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (what ``config.json`` holds)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LMConfig:
+        """Build from a dict; unknown keys are an error naming the allowed ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown LMConfig field(s) {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> LMConfig:
+        """A named size: ``debug`` (tests), ``small`` (the CPU-shipped size), ``musicgen-small`` (for comparison)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown LM preset {name!r}; allowed: {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+PRESETS: dict[str, dict] = {
+    "debug": dict(dim=32, n_layers=2, n_heads=2, card=64, max_frames=64),
+    "small": dict(dim=384, n_layers=8, n_heads=6),
+    "musicgen-small": dict(dim=1024, n_layers=24, n_heads=16, card=2048),
+}

@@ -1,0 +1,121 @@
+"""Generation options, next-token sampling (temperature, top-k, top-p, greedy) and classifier-free guidance.
+
+Guidance runs the conditional and unconditional passes as extra rows of ONE batch. With ``emotion_scale`` unset
+there are two rows per item, full condition and none::
+
+    logits = l_none + cfg_scale * (l_full - l_none)
+
+With ``emotion_scale`` set there are three rows, full condition, condition without emotion, and none; the emotion
+gets its own push on top of the general guidance::
+
+    logits = l_none + cfg_scale * (l_noemo - l_none) + emotion_scale * (l_full - l_noemo)
+
+(``emotion_scale == cfg_scale`` is plain guidance; a larger one exaggerates the emotion.) With ``cfg_scale == 1``
+and no emotion scale, guidance is off and one row per item is run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from audiogen.conditioning.base import Attributes
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Per-call sampling options.
+
+    temperature > 0; top_k >= 0 (0 = off); 0 < top_p <= 1 (1 = off); greedy takes the argmax (ignores the rest).
+    cfg_scale >= 0 and emotion_scale >= 0 or None: see the module docstring. seed: makes a generation reproducible
+    bit for bit (None = a fresh random seed). window: frames of context the model sees at most (None = the
+    model's ``max_frames``); extend_stride: new frames per step of the sliding window beyond the first window
+    (None = 60% of the window, MusicGen's 18 s of 30 s); the last ``window - extend_stride`` frames are kept as
+    context.
+    """
+
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 1.0
+    greedy: bool = False
+    cfg_scale: float = 3.0
+    emotion_scale: float | None = None
+    seed: int | None = None
+    window: int | None = None
+    extend_stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must lie in (0, 1] (1 = off), got {self.top_p}")
+        if not self.cfg_scale >= 0:
+            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if self.emotion_scale is not None and not self.emotion_scale >= 0:
+            raise ValueError(f"emotion_scale must be >= 0 or None, got {self.emotion_scale}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must lie in [0, 2**63), got {self.seed}")
+        if self.window is not None and self.window < 2:
+            raise ValueError(f"window must be >= 2 frames or None, got {self.window}")
+        if self.extend_stride is not None and self.extend_stride < 1:
+            raise ValueError(f"extend_stride must be >= 1 frame or None, got {self.extend_stride}")
+
+    @property
+    def guidance_rows(self) -> int:
+        """Rows per item in the guided batch: 1 (no guidance), 2 (full/none) or 3 (full/no emotion/none)."""
+        if self.emotion_scale is not None:
+            return 3
+        return 1 if self.cfg_scale == 1.0 else 2
+
+
+def guidance_attributes(attributes: Sequence[Attributes], rows: int) -> list[Attributes]:
+    """The batch of attributes for ``rows`` guidance rows: ``[full..., (no emotion...,) none...]`` (``rows * B``)."""
+    full = list(attributes)
+    if rows == 1:
+        return full
+    none = [a.drop("all") for a in full]
+    if rows == 2:
+        return full + none
+    return full + [a.drop("emotion") for a in full] + none
+
+
+def combine_guidance(logits: torch.Tensor, params: GenerationParams, rows: int | None = None) -> torch.Tensor:
+    """Merge guidance rows: ``[rows * B, ...]`` logits (row order of :func:`guidance_attributes`) -> ``[B, ...]``.
+
+    ``rows`` defaults to ``params.guidance_rows`` (1 when generating without conditions).
+    """
+    rows = params.guidance_rows if rows is None else rows
+    if rows == 1:
+        return logits
+    if rows == 2:
+        full, none = logits.chunk(2)
+        return none + params.cfg_scale * (full - none)
+    full, noemo, none = logits.chunk(3)
+    return none + params.cfg_scale * (noemo - none) + params.emotion_scale * (full - noemo)
+
+
+def sample_next(logits: torch.Tensor, params: GenerationParams, generator: torch.Generator | None) -> torch.Tensor:
+    """Draw one token per codebook: ``logits [B, K, card]`` -> ``[B, K]`` long.
+
+    Temperature first, then top-k, then top-p (nucleus: the smallest set of tokens whose probability reaches
+    ``top_p``; the most likely token is always kept).
+    """
+    if params.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / params.temperature
+    card = logits.shape[-1]
+    if 0 < params.top_k < card:
+        kth = torch.topk(logits, params.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs >= params.top_p  # mass before this token already reaches top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1).reshape(-1, card)
+    return torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])

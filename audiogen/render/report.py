@@ -1,0 +1,160 @@
+"""Human-readable records of a batch: the manifest (``manifest.csv`` and ``manifest.json``, one entry per track,
+rewritten atomically as the batch goes) and the end-of-run summary (``summary.json``)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiogen.render.ledger import Ledger, Row
+
+MANIFEST_COLUMNS = (
+    "job_id", "variant", "file", "status", "text", "emotion", "style", "seed", "requested_s", "duration_s",
+    "target_lufs", "lufs", "true_peak_db", "size_bytes", "sha256", "attempts", "render_s", "started", "finished",
+    "warning", "error", "notes",
+)  # fmt: skip
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_read_umask()  # what a plain open() would create (temporary files are private, 0o600)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename (never half-written)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def manifest_entry(row: Row) -> dict[str, Any]:
+    """One track of the manifest (rounded for reading; exact values stay in the ledger)."""
+    entry = {c: row.data.get(c) for c in MANIFEST_COLUMNS if c in row.data}
+    brief = json.loads(row.params)
+    emotion = brief.get("emotion")
+    if emotion is None and brief.get("valence") is not None:
+        emotion = f"valence {brief['valence']:g}, arousal {brief['arousal']:g}"
+    entry.update(text=brief.get("text"), emotion=emotion, style="; ".join(brief.get("style") or []) or None)
+    entry["started"], entry["finished"] = _iso(row.started_at), _iso(row.finished_at)
+    for name, digits in (("duration_s", 3), ("lufs", 2), ("true_peak_db", 2), ("render_s", 2)):
+        if entry.get(name) is not None:
+            entry[name] = round(entry[name], digits)
+    return {c: entry.get(c) for c in MANIFEST_COLUMNS}
+
+
+def write_manifest(ledger: Ledger, folder: Path) -> list[dict[str, Any]]:
+    """Rewrite ``manifest.csv`` and ``manifest.json`` in ``folder`` from the ledger (tracks of the current batch)."""
+    entries = [manifest_entry(row) for row in ledger.rows()]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in e.items()} for e in entries)
+    folder = Path(folder)
+    write_atomic(folder / "manifest.csv", buf.getvalue())
+    write_atomic(folder / "manifest.json", json.dumps({"tracks": entries}, indent=2, ensure_ascii=False) + "\n")
+    return entries
+
+
+@dataclass
+class Summary:
+    """The outcome of one ``audiogen render`` run.
+
+    ``rendered``: tracks finished by this run; ``skipped``: already finished before it (files verified), including
+    ``recovered`` ones a crashed run had written completely; ``failed``: tracks of the batch in the failed state
+    (``failed_this_run`` of them failed now); ``pending``: neither done nor failed (an interrupted run);
+    ``audio_minutes``: minutes of audio rendered by this run; ``tracks_per_min``: ``rendered`` per minute of wall time.
+    """
+
+    total: int
+    rendered: int
+    skipped: int
+    recovered: int
+    failed: int
+    failed_this_run: int
+    pending: int
+    warnings: int
+    audio_minutes: float
+    delivered_minutes: float
+    wall_s: float
+    tracks_per_min: float
+    processes: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("audio_minutes", "delivered_minutes", "wall_s", "tracks_per_min"):
+            out[name] = round(out[name], 3)
+        return out
+
+    def lines(self) -> list[str]:
+        """The summary for people."""
+        out = [
+            f"rendered {self.rendered}, skipped {self.skipped} (already done), failed {self.failed}"
+            + (f", pending {self.pending}" if self.pending else "")
+            + f" — {self.total} tracks in the batch",
+            f"{self.audio_minutes:.2f} min of audio in {self.wall_s:.1f} s wall time: "
+            f"{self.tracks_per_min:.2f} tracks/min with {self.processes} process(es)",
+        ]
+        if self.warnings:
+            out.append(f"{self.warnings} track(s) miss the loudness/true-peak spec: see 'warning' in the manifest")
+        out += [f"failed: {f['job_id']} v{f['variant']}: {f['error']}" for f in self.failures[:20]]
+        if len(self.failures) > 20:
+            out.append(f"... and {len(self.failures) - 20} more failures (see the manifest)")
+        return out
+
+
+def summarize(ledger: Ledger, pending_at_start: set[tuple[str, int]], recovered: int, wall_s: float,
+              processes: int) -> Summary:  # fmt: skip
+    """The summary of a run that started with ``pending_at_start`` queued tracks."""
+    rows = ledger.rows()
+    done_now = [r for r in rows if r.status == "done" and r.key in pending_at_start]
+    failed = [r for r in rows if r.status == "failed"]
+    minutes = sum(r.duration_s or 0.0 for r in done_now) / 60
+    return Summary(
+        total=len(rows),
+        rendered=len(done_now),
+        skipped=sum(r.status == "done" and r.key not in pending_at_start for r in rows),
+        recovered=recovered,
+        failed=len(failed),
+        failed_this_run=sum(r.key in pending_at_start for r in failed),
+        pending=sum(r.status in ("queued", "running") for r in rows),
+        warnings=sum(r.status == "done" and bool(r.warning) for r in rows),
+        audio_minutes=minutes,
+        delivered_minutes=sum(r.duration_s or 0.0 for r in rows if r.status == "done") / 60,
+        wall_s=wall_s,
+        tracks_per_min=len(done_now) / (wall_s / 60) if wall_s > 0 else 0.0,
+        processes=processes,
+        failures=[{"job_id": r.job_id, "variant": r.variant, "file": r.file, "error": r.error} for r in failed],
+    )
+
+
+def write_summary(summary: Summary, folder: Path) -> Path:
+    """``folder/summary.json``, atomically."""
+    path = Path(folder) / "summary.json"
+    write_atomic(path, json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    return path

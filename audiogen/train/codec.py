@@ -1,0 +1,280 @@
+"""Codec training: a mel-reconstruction warm-up, then adversarial training (MS-STFT discriminator).
+
+    python -m audiogen.train.codec recipes/cpu-small/codec.yaml run_dir=runs/codec manifests=[data/manifest.jsonl]
+    python -m audiogen.train.codec export runs/codec OUT_DIR      # fp16 release weights + config.json
+
+Runs on `accelerate` (one CPU process here; `accelerate launch` for DDP on GPUs). The run folder holds
+``config.json``, ``log.jsonl`` (losses, codebook perplexity, validation distances) and ``last.pt`` (model,
+discriminator, optimisers, step), written atomically every ``ckpt_every`` steps; starting the same command again
+resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+
+from audiogen.codec.discriminator import MultiScaleSTFTDiscriminator
+from audiogen.codec.losses import (
+    MultiScaleMelLoss,
+    discriminator_hinge,
+    feature_matching,
+    generator_hinge,
+    multi_resolution_stft_distance,
+    si_sdr,
+)
+from audiogen.codec.model import Codec, CodecConfig
+from audiogen.data.dataset import AudioDataset, collate_segments
+from audiogen.train.config import load_recipe, recipe_to_dict
+
+
+@dataclass
+class CodecTrainConfig:
+    """Everything a codec run needs; see recipes/cpu-small/codec.yaml."""
+
+    run_dir: str = "runs/codec"
+    manifests: list[str] = field(default_factory=list)
+    model: CodecConfig = field(default_factory=CodecConfig)
+    segment_seconds: float = 1.0
+    batch_size: int = 8
+    lr: float = 5e-4
+    disc_lr: float = 2e-4
+    warmup_steps: int = 500
+    max_steps: int = 50000
+    gan_start: int = 10000
+    freeze_encoder_at: int | None = None
+    disc_filters: int = 16
+    disc_seconds: float = 0.5
+    disc_n_ffts: list[int] = field(default_factory=lambda: [2048, 1024, 512])
+    lambda_mel: float = 15.0
+    lambda_adv: float = 1.0
+    lambda_feat: float = 2.0
+    lambda_commit: float = 0.25
+    lambda_codebook: float = 1.0
+    grad_clip: float = 10.0
+    log_every: int = 25
+    ckpt_every: int = 200
+    valid_every: int = 1000
+    valid_crops: int = 48
+    num_threads: int = 1
+    num_workers: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = CodecConfig(**self.model)
+        if self.batch_size < 1 or self.max_steps < 1:
+            raise ValueError("batch_size and max_steps must be >= 1")
+        if not 0 < self.segment_seconds <= 30:
+            raise ValueError(f"segment_seconds must be in (0, 30], got {self.segment_seconds}")
+
+
+def perplexity(codes: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-codebook perplexity of ``codes`` ``[B, K, T]`` → ``[K]`` (``size`` = perfectly uniform usage)."""
+    k = codes.shape[1]
+    counts = torch.zeros(k, size)
+    counts.scatter_add_(1, codes.transpose(0, 1).reshape(k, -1), torch.ones(k, codes[:, 0].numel()))
+    p = counts / counts.sum(1, keepdim=True)
+    return torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum(1))
+
+
+class CodecTrainer:
+    """Owns the models, optimisers, data and checkpoint of one run."""
+
+    def __init__(self, cfg: CodecTrainConfig) -> None:
+        torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        self.cfg = cfg
+        self.run = Path(cfg.run_dir)
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.acc = Accelerator(cpu=not torch.cuda.is_available())
+        self.model = Codec(cfg.model)
+        self.disc = MultiScaleSTFTDiscriminator(tuple(cfg.disc_n_ffts), cfg.disc_filters)
+        self.mel = MultiScaleMelLoss(cfg.model.sample_rate)
+        self.opt_g = torch.optim.AdamW(self.model.parameters(), cfg.lr, betas=(0.8, 0.99))
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.disc_lr, betas=(0.8, 0.99))
+        self.step = 0
+        self._resume()
+        self.model, self.disc, self.opt_g, self.opt_d = self.acc.prepare(self.model, self.disc, self.opt_g, self.opt_d)
+        self.mel = self.mel.to(self.acc.device)
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        ckpt = self.run / "last.pt"
+        if not ckpt.is_file():
+            (self.run / "config.json").write_text(json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
+            return
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.disc.load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = int(state["step"])
+        print(f"resumed from {ckpt} at step {self.step}", flush=True)
+
+    def save(self) -> None:
+        if not self.acc.is_main_process:
+            return
+        unwrap = self.acc.unwrap_model
+        state = {
+            "model": unwrap(self.model).state_dict(),
+            "disc": unwrap(self.disc).state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step,
+        }
+        tmp = self.run / "last.pt.part"
+        torch.save(state, tmp)
+        tmp.replace(self.run / "last.pt")
+
+    def log(self, record: dict) -> None:
+        if self.acc.is_main_process:
+            line = json.dumps({"step": self.step, "time": round(time.time(), 1), **record})
+            with (self.run / "log.jsonl").open("a") as f:
+                f.write(line + "\n")
+            print(line, flush=True)
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def _lr_scale(self) -> float:
+        warm = min(1.0, (self.step + 1) / max(1, self.cfg.warmup_steps))
+        progress = min(1.0, self.step / self.cfg.max_steps)
+        return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def train_step(self, wav: torch.Tensor) -> dict[str, float]:
+        """One generator (and, after ``gan_start``, discriminator) update on ``wav`` ``[B, T]``."""
+        cfg, gan = self.cfg, self.step >= self.cfg.gan_start
+        for opt, base in ((self.opt_g, cfg.lr), (self.opt_d, cfg.disc_lr)):
+            for group in opt.param_groups:
+                group["lr"] = base * self._lr_scale()
+        frozen = cfg.freeze_encoder_at is not None and self.step >= cfg.freeze_encoder_at
+        out = self.model(wav, step=self.step, train_encoder=not frozen)
+        recon, target = out["recon"], out["target"]
+        mel = self.mel(recon, target)
+        loss = cfg.lambda_mel * mel + cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
+        logs = {}
+        if gan:
+            loss_g, logs = self._adversarial(recon, target)
+            loss = loss + loss_g
+        self.opt_g.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        self.acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt_g.step()
+        logs.update(mel=mel.item(), commit=out["commit"].item(), codebook=out["codebook"].item())
+        self._codes = out["codes"].detach().cpu()
+        return logs
+
+    def _adversarial(self, recon: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Update the discriminator on a random ``disc_seconds`` sub-crop, return the generator's GAN loss.
+
+        The real clip goes through the discriminator once: its logits train the discriminator and its (detached)
+        feature maps serve feature matching, which saves a fourth discriminator pass per step.
+        """
+        cfg = self.cfg
+        n = min(recon.shape[-1], round(cfg.disc_seconds * cfg.model.sample_rate))
+        start = int(torch.randint(0, recon.shape[-1] - n + 1, ()))
+        recon, target = recon[:, start : start + n], target[:, start : start + n]
+        real, real_feats = self.disc(target)
+        fake, _ = self.disc(recon.detach())
+        loss_d = discriminator_hinge(real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.acc.backward(loss_d)
+        self.opt_d.step()
+        fake, fake_feats = self.disc(recon)
+        adv, feat = generator_hinge(fake), feature_matching(real_feats, fake_feats)
+        logs = {"disc": loss_d.item(), "adv": adv.item(), "feat": feat.item()}
+        return cfg.lambda_adv * adv + cfg.lambda_feat * feat, logs
+
+    @torch.no_grad()
+    def validate(self, loader: DataLoader) -> dict[str, float]:
+        """Mel / multi-resolution STFT distance and SI-SDR on fixed valid crops at 4 and all codebooks."""
+        model = self.acc.unwrap_model(self.model).eval()
+        res: dict[str, list[float]] = {}
+        for batch in loader:
+            wav = batch["audio"][:, 0].to(self.acc.device)
+            z = model.encoder(model._pad(wav))
+            for n_q in sorted({4, model.cfg.n_q}):
+                recon = model.decoder(model.quantizer(z, n_q=n_q)["z_q"])[:, : wav.shape[-1]]
+                res.setdefault(f"valid_mel_q{n_q}", []).append(self.mel(recon, wav).item())
+                res.setdefault(f"valid_stft_q{n_q}", []).append(multi_resolution_stft_distance(recon, wav).item())
+                res.setdefault(f"valid_sisdr_q{n_q}", []).append(si_sdr(recon, wav).mean().item())
+        model.train()
+        return {k: round(sum(v) / len(v), 4) for k, v in res.items()}
+
+    def loaders(self) -> tuple[DataLoader, DataLoader]:
+        cfg = self.cfg
+        train = AudioDataset(cfg.manifests, cfg.segment_seconds, split="train", seed=cfg.seed)
+        valid = AudioDataset(cfg.manifests, 2.0, split="valid", crops_per_track=2)
+        # keep validation cheap: an evenly spread subset of the fixed crops
+        valid._fixed = valid._fixed[:: max(1, len(valid._fixed) // cfg.valid_crops)][: cfg.valid_crops]
+        kw = {"num_workers": cfg.num_workers, "collate_fn": collate_segments}
+        train_loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=False, drop_last=True, **kw)
+        valid_loader = DataLoader(valid, batch_size=8, **kw)
+        return train_loader, valid_loader
+
+    def fit(self) -> None:
+        train_loader, valid_loader = self.loaders()
+        cfg, epoch = self.cfg, self.step // max(1, len(train_loader))
+        acc_logs: dict[str, float] = {}
+        usage = None
+        t0 = time.time()
+        while self.step < cfg.max_steps:
+            train_loader.dataset.set_epoch(epoch)
+            for batch in train_loader:
+                logs = self.train_step(batch["audio"][:, 0].to(self.acc.device))
+                for k, v in logs.items():
+                    acc_logs[k] = acc_logs.get(k, 0.0) + v
+                ppl = perplexity(self._codes, cfg.model.codebook_size)
+                usage = ppl if usage is None else usage + ppl
+                self.step += 1
+                if self.step % cfg.log_every == 0:
+                    n = cfg.log_every
+                    rec = {k: round(v / n, 4) for k, v in acc_logs.items()}
+                    rec["perplexity"] = [round(float(x) / n, 1) for x in usage]
+                    rec["sec_per_step"] = round((time.time() - t0) / n, 3)
+                    self.log(rec)
+                    acc_logs, usage, t0 = {}, None, time.time()
+                if self.step % cfg.ckpt_every == 0:
+                    self.save()
+                if self.step % cfg.valid_every == 0:
+                    self.log(self.validate(valid_loader))
+                if self.step >= cfg.max_steps:
+                    break
+            epoch += 1
+        self.save()
+        self.log(self.validate(valid_loader))
+
+
+def export(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write a run's current generator as release weights (fp16 safetensors + config.json) into ``out_dir``."""
+    run = Path(run_dir)
+    raw = json.loads((run / "config.json").read_text())
+    model = Codec(CodecConfig(**raw["model"]))
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    return model.save_pretrained(out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "export":
+        if len(argv) != 3:
+            print("usage: python -m audiogen.train.codec export RUN_DIR OUT_DIR", file=sys.stderr)
+            return 2
+        print(export(argv[1], argv[2]))
+        return 0
+    recipe = argv[0] if argv and "=" not in argv[0] else None
+    overrides = argv[1:] if recipe else argv
+    CodecTrainer(load_recipe(CodecTrainConfig, recipe, overrides)).fit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

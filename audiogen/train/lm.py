@@ -1,0 +1,296 @@
+"""Language-model training on a token cache: AdamW, warm-up + cosine, per-codebook cross-entropy, CFG dropout.
+
+    python -m audiogen.train.lm recipes/cpu-small/lm.yaml run_dir=runs/lm cache=TOKENS_DIR
+    python -m audiogen.train.lm export runs/lm OUT_DIR      # fp16 release weights + config.json
+
+Runs on `accelerate` (one CPU process here; ``accelerate launch -m audiogen.train.lm ...`` for DDP on GPUs). The run
+folder holds ``config.json`` (this recipe), ``log.jsonl`` (train and valid losses per codebook) and ``last.pt``
+(model, optimiser, step, RNG state; written atomically every ``ckpt_every`` steps). Starting the same command again
+resumes from it. The windows of step ``s`` and its conditioning dropout depend only on ``(seed, s)``, so a resumed
+run sees the same data as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from torch import nn
+from torch.utils.data import DataLoader
+
+from audiogen.data.token_cache import TokenCache, TokenWindowDataset, collate_windows
+from audiogen.lm.config import LMConfig
+from audiogen.lm.model import MusicLM
+from audiogen.train.config import load_recipe, recipe_to_dict
+
+CHECKPOINT = "last.pt"
+
+
+@dataclass
+class LMTrainConfig:
+    """Everything an LM run needs; see recipes/cpu-small/lm.yaml. ``window_frames`` 0 = the model's max_frames."""
+
+    run_dir: str = "runs/lm"
+    cache: str = ""
+    model: LMConfig = field(default_factory=LMConfig)
+    window_frames: int = 0
+    batch_size: int = 8
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    warmup_steps: int = 500
+    max_steps: int = 50000
+    grad_clip: float = 1.0
+    log_every: int = 25
+    ckpt_every: int = 200
+    valid_every: int = 1000
+    valid_batches: int = 8
+    mixed_precision: str = "no"
+    num_threads: int = 1
+    num_workers: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = LMConfig.from_dict(self.model)
+        for name in ("batch_size", "max_steps", "log_every", "ckpt_every", "valid_every", "num_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("window_frames", "warmup_steps", "valid_batches", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1 or self.weight_decay < 0 or not self.grad_clip > 0:
+            raise ValueError("need lr > 0, 0 <= min_lr_ratio <= 1, weight_decay >= 0 and grad_clip > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
+
+    @property
+    def window(self) -> int:
+        return self.window_frames or self.model.max_frames
+
+
+class StepBatches:
+    """Batch sampler: step ``s`` draws ``batch_size`` windows per process with replacement, from a generator seeded
+    by ``(seed, s)``; dataset index ``slot + s * len`` gives each draw its own random window (see
+    :class:`TokenWindowDataset`). Starts at ``start_step`` and never ends; stateless, so resuming is exact."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, start_step: int, rank: int = 0, world: int = 1):
+        self.size, self.batch, self.seed = size, batch_size, seed
+        self.start, self.rank, self.world = start_step, rank, world
+
+    def __iter__(self):
+        step = self.start
+        while True:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            slots = torch.randint(0, self.size, (self.world, self.batch), generator=g)[self.rank]
+            yield (slots + step * self.size).tolist()
+            step += 1
+
+
+class LossModule(nn.Module):
+    """What the optimiser (and DDP) wraps: conditions from attributes, then the LM loss."""
+
+    def __init__(self, lm: MusicLM):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, codes: torch.Tensor, attributes: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """codes ``[B, K, T]`` -> ``(loss, per_codebook [K])``."""
+        return self.lm.loss(codes, self.lm.condition(attributes))
+
+
+class LMTrainer:
+    """Owns the model, optimiser, data and checkpoint of one run."""
+
+    def __init__(self, cfg: LMTrainConfig):
+        if not cfg.cache:
+            raise ValueError("cache= (the token cache folder) is required")
+        torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.run = cfg, Path(cfg.run_dir)
+        self.run.mkdir(parents=True, exist_ok=True)
+        # conditioning dropout leaves some conditioner weights unused in a step: DDP must not wait for them
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+        self.acc = Accelerator(
+            cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision, kwargs_handlers=[ddp]
+        )
+        self.cache = TokenCache(cfg.cache)
+        self._check_cache()
+        self.model = MusicLM(cfg.model)
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+        self.step = 0
+        self._resume()
+        self.loss_module, self.opt = self.acc.prepare(LossModule(self.model), self.opt)
+
+    def _check_cache(self) -> None:
+        m, c = self.cfg.model, self.cache
+        if c.card != m.card or c.n_q < m.n_q or c.frame_rate != m.frame_rate:
+            raise ValueError(
+                f"token cache {c.dir} (card {c.card}, n_q {c.n_q}, {c.frame_rate} frames/s) does not fit the model "
+                f"(card {m.card}, n_q {m.n_q}, {m.frame_rate} frames/s)"
+            )
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        ckpt = self.run / CHECKPOINT
+        if not ckpt.is_file():
+            _atomic_save_text(self.run / "config.json", json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
+            return
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        torch.set_rng_state(state["rng"])
+        if torch.cuda.is_available() and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        print(f"resumed from {ckpt} at step {self.step}", flush=True)
+
+    def save(self) -> None:
+        """Write ``last.pt`` atomically (main process only)."""
+        self.acc.wait_for_everyone()
+        if not self.acc.is_main_process:
+            return
+        state = {
+            "model": self.acc.unwrap_model(self.loss_module).lm.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        tmp = self.run / f".{CHECKPOINT}.part"
+        torch.save(state, tmp)
+        os.replace(tmp, self.run / CHECKPOINT)
+
+    def log(self, record: dict) -> None:
+        if self.acc.is_main_process:
+            line = json.dumps({"step": self.step, "time": round(time.time(), 1), **record})
+            with (self.run / "log.jsonl").open("a") as f:
+                f.write(line + "\n")
+            print(line, flush=True)
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+        cfg = self.cfg
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+        return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def train_step(self, codes: torch.Tensor, attributes: list) -> tuple[float, list[float]]:
+        """One optimiser step on a batch; returns ``(loss, per-codebook CE)``."""
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        provider = self.model.provider
+        if provider is not None:  # CFG dropout, reproducible per step
+            g = torch.Generator().manual_seed(self.cfg.seed * 7_919 + self.step)
+            attributes = provider.dropout(attributes, g)
+        loss, per_codebook = self.loss_module(codes.to(self.acc.device), attributes)
+        self.opt.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        return loss.item(), per_codebook.tolist()
+
+    def loader(self, split: str, start_step: int = 0) -> DataLoader | None:
+        """Training batches from ``start_step`` (split "train") or the fixed validation windows; None if empty."""
+        cfg = self.cfg
+        try:
+            ds = TokenWindowDataset(self.cache, cfg.window, split, n_q=cfg.model.n_q, seed=cfg.seed)
+        except ValueError:
+            if split == "train":
+                raise
+            return None
+        # its own generator: iterating a DataLoader must not draw from the global RNG (dropout's, restored on resume)
+        kw = {"collate_fn": collate_windows, "num_workers": cfg.num_workers, "generator": torch.Generator()}
+        if split == "train":
+            rank, world = self.acc.process_index, self.acc.num_processes
+            sampler = StepBatches(len(ds), cfg.batch_size, cfg.seed, start_step, rank, world)
+            return DataLoader(ds, batch_sampler=sampler, **kw)
+        subset = list(range(min(len(ds), cfg.valid_batches * cfg.batch_size)))
+        return DataLoader(torch.utils.data.Subset(ds, subset), batch_size=cfg.batch_size, **kw)
+
+    @torch.no_grad()
+    def validate(self, loader: DataLoader) -> dict:
+        """Mean loss and per-codebook CE over the validation windows (main process, no dropout)."""
+        self.model.eval()
+        sums, n = None, 0
+        for codes, attributes in loader:
+            _, per_codebook = self.model.loss(codes.to(self.acc.device), self.model.condition(attributes))
+            sums = per_codebook * len(codes) if sums is None else sums + per_codebook * len(codes)
+            n += len(codes)
+        self.model.train()
+        ce = (sums / n).tolist()
+        return {"valid_loss": round(sum(ce) / len(ce), 4), "valid_ce": [round(x, 4) for x in ce]}
+
+    def fit(self, until: int | None = None) -> None:
+        """Train to ``until`` (default ``max_steps``; the schedule always follows ``max_steps``), checkpointing."""
+        cfg, until = self.cfg, min(until or self.cfg.max_steps, self.cfg.max_steps)
+        valid = self.loader("valid") if self.acc.is_main_process else None
+        self.model.train()
+        history: list[tuple[float, list[float]]] = []  # (loss, per-codebook CE) since the last log line
+        t0 = time.time()
+        batches = iter(self.loader("train", self.step))
+        while self.step < until:
+            codes, attributes = next(batches)
+            history.append(self.train_step(codes, attributes))
+            self.step += 1
+            if self.step % cfg.log_every == 0 or self.step == until:
+                n = len(history)
+                ce = [round(sum(h[1][k] for h in history) / n, 4) for k in range(cfg.model.n_q)]
+                loss = round(sum(h[0] for h in history) / n, 4)
+                sec = round((time.time() - t0) / n, 3)
+                self.log({"lr": self.lr_at(self.step - 1), "loss": loss, "ce": ce, "sec_per_step": sec})
+                history, t0 = [], time.time()
+            if self.step % cfg.ckpt_every == 0 or self.step == until:
+                self.save()
+            if valid is not None and (self.step % cfg.valid_every == 0 or self.step == cfg.max_steps):
+                self.log(self.validate(valid))
+
+
+def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+    """Write a run's last checkpoint as release weights: ``config.json`` + ``model.safetensors`` in ``dtype``."""
+    run = Path(run_dir)
+    if not (run / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"{run} has no {CHECKPOINT} (not a training run folder?)")
+    cfg = LMTrainConfig(**{**json.loads((run / "config.json").read_text()), "run_dir": str(run)})
+    model = MusicLM(cfg.model)
+    model.load_state_dict(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
+    return model.save_pretrained(out_dir, dtype=dtype)
+
+
+def _atomic_save_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "export":
+        if len(argv) != 3:
+            print("usage: python -m audiogen.train.lm export RUN_DIR OUT_DIR", file=sys.stderr)
+            return 2
+        print(export(argv[1], argv[2]))
+        return 0
+    recipe = argv[0] if argv and "=" not in argv[0] else None
+    overrides = argv[1:] if recipe else argv
+    LMTrainer(load_recipe(LMTrainConfig, recipe, overrides)).fit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Codec benchmark: the audiogen codec at each of its bitrates next to Opus and MP3, and its speed next to EnCodec.
+
+Quality is measured on fixed crops of the valid split of a real-music manifest (the centre ``--seconds`` of each
+track, RMS-normalised to -20 dBFS like the training crops): mel distance, multi-resolution STFT distance, SI-SDR and
+ViSQOL (audio mode, 48 kHz; PyPI ``visqol-python``, extra ``codec-eval``). Speed is the real-time factor of encoding
+and decoding one clip (compute time / audio duration), measured in the same run for the ``encodec`` package's 24 kHz
+architecture with random weights, with 1 and 2 threads. The "## Codec" section of BENCHMARKS.md is rewritten.
+
+    python -m audiogen.eval.codec_bench --codec DIR --manifest MANIFEST [--clips N] [--out BENCHMARKS.md]
+
+Opus and MP3 go through the libsndfile bundled with soundfile; no command-line encoder is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+SECTION = "## Codec"
+SR = 32000
+
+
+def load_clips(
+    manifests: Sequence[str | os.PathLike],
+    seconds: float,
+    max_clips: int | None,
+    split: str = "valid",
+    crops_per_track: int = 1,
+):
+    """Fixed crops of ``split`` (``crops_per_track`` evenly spaced per track; 1 = the centre): ``(audio [N, T]
+    float32, titles [N])``, evenly spaced over the crops when there are more than ``max_clips``. Deterministic."""
+    from audiogen.data.dataset import AudioDataset
+
+    ds = AudioDataset(manifests, seconds, split=split, deterministic=True, crops_per_track=crops_per_track)
+    n = len(ds) if max_clips is None else min(max_clips, len(ds))
+    picks = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int))
+    items = [ds[int(i)] for i in picks]
+    return np.stack([it["audio"][0].numpy() for it in items]), [it["title"] or it["track"] for it in items]
+
+
+class Visqol:
+    """ViSQOL v3 audio mode (MOS-LQO 1..5) of a degraded clip against its reference, both ``(T,)`` at ``rate``."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+        from visqol import VisqolApi
+
+        self.api = VisqolApi()
+        self.api.create(mode="audio")
+
+    def __call__(self, reference: np.ndarray, degraded: np.ndarray, rate: int = SR) -> float:
+        from audiogen.audio import resample
+
+        ref, deg = (resample(x, rate, 48000).astype(np.float64) for x in (reference, degraded))
+        return float(self.api.measure_from_arrays(ref, deg, 48000).moslqo)
+
+
+def score(reference: np.ndarray, decoded: np.ndarray, visqol: Visqol | None) -> dict[str, float]:
+    """All quality metrics of ``decoded`` ``[N, T]`` against ``reference`` ``[N, T]``, averaged over clips."""
+    from audiogen.eval.metrics import codec_distances
+
+    rows = [codec_distances(r[None], d[None]) for r, d in zip(reference, decoded, strict=True)]
+    out = {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
+    pairs = zip(reference, decoded, strict=True)
+    out["visqol"] = float(np.mean([visqol(r, d) for r, d in pairs])) if visqol else float("nan")
+    return out
+
+
+def codec_roundtrip(codec, clips: np.ndarray, n_q: int, batch: int = 4) -> np.ndarray:
+    """Encode with ``n_q`` codebooks and decode ``clips`` ``[N, T]`` → ``[N, T]``."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(clips), batch):
+            x = torch.from_numpy(clips[i : i + batch])
+            out.append(codec.decode(codec.encode(x, n_q=n_q))[..., : x.shape[-1]].numpy())
+    return np.concatenate(out)
+
+
+def baseline_roundtrips(clips: np.ndarray) -> list[tuple[str, Callable[[np.ndarray], object]]]:
+    """``[(name, clip -> RoundTrip)]`` for Opus 6 kbps and MP3 at its lowest bitrates."""
+    from audiogen.eval.baselines import MP3_SETTINGS, mp3_roundtrip, opus_roundtrip
+
+    systems = [("Opus 6 kbps (48 kHz)", lambda c: opus_roundtrip(c, SR, 6.0))]
+    for kbps, rate in MP3_SETTINGS:
+        systems.append((f"MP3 {kbps} kbps CBR ({rate / 1000:g} kHz)", _mp3(kbps, rate, mp3_roundtrip)))
+    return systems
+
+
+def _mp3(kbps, rate, fn):
+    return lambda c: fn(c, SR, kbps, rate)
+
+
+def quality_rows(codec, clips: np.ndarray, visqol: Visqol | None, log=print) -> list[dict]:
+    """One result dict per system: the codec at 1..n_q codebooks, then the baselines."""
+    from audiogen.eval.metrics import align
+
+    rows = []
+    for k in range(1, codec.cfg.n_q + 1):
+        t0 = time.perf_counter()
+        res = score(clips, codec_roundtrip(codec, clips, k), visqol)
+        rows.append({"system": f"audiogen codec, {k} codebook{'s' * (k > 1)}", "kbps": codec.cfg.kbps(k), **res})
+        log(f"  {rows[-1]['system']}: {_fmt_row(rows[-1])} ({time.perf_counter() - t0:.0f} s)")
+    for name, fn in baseline_roundtrips(clips):
+        trips = [fn(c) for c in clips]
+        decoded = np.stack([align(c, t.audio) for c, t in zip(clips, trips, strict=True)])
+        rows.append({"system": name, "kbps": float(np.mean([t.kbps for t in trips])), **score(clips, decoded, visqol)})
+        log(f"  {name}: {_fmt_row(rows[-1])}")
+    return rows
+
+
+def _fmt_row(r: dict) -> str:
+    vq = "n/a" if np.isnan(r["visqol"]) else f"{r['visqol']:.2f}"
+    return f"{r['kbps']:.2f} kbps, mel {r['mel']:.3f}, stft {r['stft']:.3f}, si-sdr {r['si_sdr']:.2f} dB, visqol {vq}"
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _timings(encode: Callable, decode: Callable, x, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``encode(x)`` and of decoding its result."""
+    import torch
+
+    with torch.inference_mode():
+        codes = encode(x)
+        return _median_seconds(lambda: encode(x), repeats), _median_seconds(lambda: decode(codes), repeats)
+
+
+def speed_rows(codec, clip: np.ndarray, threads: Sequence[int], repeats: int = 3) -> list[dict]:
+    """Encode/decode real-time factors of the codec (all codebooks) and of EnCodec 24 kHz (random weights)."""
+    import torch
+    from audiogen.eval.baselines import encodec_24khz_random
+
+    from audiogen.audio import resample
+
+    enc_model, enc_sr, enc_bw = encodec_24khz_random()
+    seconds = len(clip) / SR
+    systems = (
+        (f"audiogen codec ({codec.cfg.n_q} codebooks, {codec.cfg.kbps(codec.cfg.n_q):g} kbps)",
+         codec.encode, codec.decode, torch.from_numpy(clip)[None]),
+        (f"EnCodec 24 kHz, random weights ({enc_bw:g} kbps)",
+         enc_model.encode, enc_model.decode, torch.from_numpy(resample(clip, SR, enc_sr))[None, None]),
+    )  # fmt: skip
+    rows = []
+    saved = torch.get_num_threads()
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            for name, encode, decode, x in systems:
+                t_enc, t_dec = _timings(encode, decode, x, repeats)
+                rows.append({"model": name, "threads": n, "encode_rtf": t_enc / seconds, "decode_rtf": t_dec / seconds})
+    finally:
+        torch.set_num_threads(saved)
+    return rows
+
+
+def section_lines(meta: dict, quality: list[dict], speed: list[dict]) -> list[str]:
+    """The body of the "## Codec" section."""
+    from audiogen.eval.report import table
+
+    def num(v, fmt):
+        return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
+
+    lines = []
+    if meta.get("tiny"):
+        lines += ["**Tiny smoke run** (`--tiny`): two 2 s clips; these numbers test the pipeline only.", ""]
+    lines += [
+        f"Codec `{meta['model_id']}` on {meta['clips']} fixed {meta['seconds']:g} s crops (the centre of each track) "
+        f"of the valid split of the real-music manifest, RMS-normalised to -20 dBFS, 32 kHz mono "
+        f"({meta['date']}; {meta['machine']}).",
+        "",
+        f"Command: `{meta['command']}` (paths are the local codec folder and corpus). Took {meta['took_s']:.0f} s.",
+        "",
+        "Opus and MP3 are encoded with the libsndfile bundled with soundfile; their kbps is measured from the "
+        "encoded size (Ogg/MP3 framing included). ViSQOL: `visqol-python` audio mode at 48 kHz (MOS-LQO, 1..5).",
+        "",
+    ]
+    keys, formats = ("mel", "stft", "si_sdr", "visqol"), (".3f", ".3f", ".2f", ".2f")
+    lines += table(
+        ["system", "kbps", "mel distance ↓", "STFT distance ↓", "SI-SDR (dB) ↑", "ViSQOL ↑"],
+        [
+            [r["system"], f"{r['kbps']:.2f}", *(num(r[k], f) for k, f in zip(keys, formats, strict=True))]
+            for r in quality
+        ],
+    )
+    if speed:
+        lines += [
+            "",
+            f"Speed on one {meta['speed_seconds']:g} s clip, median of {meta['repeats']} runs after a warm-up: "
+            "real-time factor = compute time / audio duration (lower is faster; ×N = N times faster than real time).",
+            "",
+        ]
+        lines += table(
+            ["model", "threads", "encode RTF", "decode RTF"],
+            [
+                [r["model"], str(r["threads"])]
+                + [f"{r[k]:.4f} ({1 / max(r[k], 1e-9):.0f}×)" for k in ("encode_rtf", "decode_rtf")]
+                for r in speed
+            ],
+        )
+    return lines
+
+
+def run(
+    args: argparse.Namespace, argv: list[str], log=print, program: str = "python -m audiogen.eval.codec_bench"
+) -> dict:
+    """Run the benchmark described by ``args``; returns the results and rewrites the section of ``args.out``."""
+    import torch
+    from audiogen.eval.report import command_line, machine, replace_section, today
+
+    from audiogen.codec.model import Codec
+
+    t_start = time.perf_counter()
+    meta = {"date": today(), "machine": machine(), "command": command_line(program, argv)}
+    meta["tiny"] = bool(getattr(args, "tiny", False))
+    torch.set_num_threads(1)
+    codec = Codec.from_pretrained(args.codec).eval()
+    clips, titles = load_clips(args.manifest, args.seconds, args.clips)
+    log(f"codec {codec.model_id}: {len(clips)} clips of {args.seconds:g} s")
+    visqol = None if args.no_visqol else Visqol()
+    quality = quality_rows(codec, clips, visqol, log)
+    speed = []
+    if args.speed_seconds > 0:
+        clip = np.resize(clips[0], round(args.speed_seconds * SR)).astype(np.float32)
+        speed = speed_rows(codec, clip, args.threads, args.repeats)
+        for r in speed:
+            log(
+                f"  {r['model']}, {r['threads']} thread(s): encode RTF {r['encode_rtf']:.4f}, "
+                f"decode RTF {r['decode_rtf']:.4f}"
+            )
+    meta.update(
+        model_id=codec.model_id,
+        clips=len(clips),
+        seconds=args.seconds,
+        titles=titles,
+        speed_seconds=args.speed_seconds,
+        repeats=args.repeats,
+        took_s=time.perf_counter() - t_start,
+    )
+    results = {"meta": meta, "quality": quality, "speed": speed}
+    if args.out:
+        replace_section(args.out, SECTION, section_lines(meta, quality, speed))
+        log(f"wrote the '{SECTION}' section of {args.out} in {meta['took_s']:.0f} s")
+    if args.json:
+        _write_json(args.json, results)
+    return results
+
+
+def _write_json(path: str | os.PathLike, results: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared with ``python -m audiogen.eval``)."""
+    ap.add_argument("--codec", required=True, help="codec folder (config.json + model.safetensors)")
+    ap.add_argument("--manifest", required=True, nargs="+", help="real-music manifest(s); the valid split is used")
+    ap.add_argument("--clips", type=int, default=None, help="at most this many crops (default: one per valid track)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="crop length (default 10)")
+    ap.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (it needs the codec-eval extra)")
+    ap.add_argument("--speed-seconds", type=float, default=10.0, help="length of the timed clip; 0 skips timing")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts timed (default 1 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default 3)")
+    ap.add_argument("--out", default="BENCHMARKS.md", help="file whose '## Codec' section is rewritten ('' = none)")
+    ap.add_argument("--json", default=None, help="also write all numbers to this JSON file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    if args.clips is not None and args.clips < 1:
+        ap.error(f"--clips must be >= 1, got {args.clips}")
+    if not 0.5 <= args.seconds <= 60:
+        ap.error(f"--seconds must be in [0.5, 60], got {args.seconds}")
+    run(args, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audiogen.audio import load_audio, save_audio
+from audiogen.codec.backends import EncodecBackend, load_codec
+from audiogen.codec.cli import decode_file, encode_file
+from audiogen.codec.discriminator import MultiScaleSTFTDiscriminator
+from audiogen.codec.losses import MultiScaleMelLoss, feature_matching, multi_resolution_stft_distance, si_sdr
+from audiogen.codec.model import Codec, CodecConfig
+from audiogen.codec.quantizer import ResidualVQ
+from audiogen.codec.tokenfile import TokenFileError, read_tokens
+from audiogen.train.codec import CodecTrainConfig, CodecTrainer, perplexity
+
+TINY = dict(
+    enc_dim=32,
+    enc_layers=2,
+    latent_dim=16,
+    dec_dim=32,
+    dec_layers=2,
+    up_dim=16,
+    up_layers=1,
+    n_q=4,
+    codebook_size=64,
+    codebook_dim=4,
+)
+
+
+@pytest.fixture
+def tiny_codec():
+    torch.manual_seed(0)
+    return Codec(CodecConfig(**TINY)).eval()
+
+
+def test_config_validation_and_bitrates():
+    cfg = CodecConfig()
+    assert cfg.frame_rate == 50 and cfg.kbps(1) == 0.5 and cfg.kbps(8) == 4.0
+    assert cfg.n_q_for_kbps(3.0) == 6 and cfg.n_q_for_kbps(2.2) == 4
+    with pytest.raises(ValueError, match="below the lowest"):
+        cfg.n_q_for_kbps(0.1)
+    with pytest.raises(ValueError, match="n_q"):
+        CodecConfig(n_q=0)
+    with pytest.raises(ValueError, match="n_fft"):
+        CodecConfig(n_fft=300, hop=320)
+
+
+def test_shapes_and_lengths(tiny_codec):
+    wav = torch.randn(2, 32000 + 100) * 0.1
+    codes = tiny_codec.encode(wav)
+    assert codes.shape == (2, 4, 51) and codes.dtype == torch.long
+    assert tiny_codec.decode(codes).shape == (2, 51 * 640)
+    assert tiny_codec.decode(codes[:, :2]).shape == (2, 51 * 640)  # fewer codebooks = lower bitrate
+    out = tiny_codec.train()(wav, step=0)
+    assert out["recon"].shape == out["target"].shape == (2, 51 * 640)
+
+
+def test_quantizer_round_trip_and_dropout():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(16, n_q=4, codebook_size=32, codebook_dim=4, dropout=1.0)
+    z = torch.randn(8, 16, 10)
+    rvq.train()
+    out = rvq(z, step=0)  # first step initialises codebooks from data
+    assert bool(rvq.layers[0].initialized)
+    assert out["codes"].shape == (8, 4, 10)
+    assert (out["n_q"] >= 1).all() and (out["n_q"] <= 4).all() and (out["n_q"] < 4).any()
+    rvq.eval()
+    full = rvq(z)
+    # decoding the codes gives back exactly the quantized latent
+    torch.testing.assert_close(rvq.decode(full["codes"]), full["z_q"], atol=1e-5, rtol=1e-5)
+    # the first k codebooks of a full encoding decode to the k-codebook latent (one model, every bitrate)
+    torch.testing.assert_close(rvq.decode(full["codes"][:, :2]), rvq(z, n_q=2)["z_q"], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="n_q"):
+        rvq(z, n_q=5)
+
+
+def test_dead_codes_are_restarted():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(8, n_q=1, codebook_size=16, codebook_dim=4, dropout=0.0, restart_after=2).train()
+    z = torch.randn(4, 8, 20)
+    rvq(z, step=0)
+    layer = rvq.layers[0]
+    layer.codebook.weight.data[:] = layer.codebook.weight.data[0]  # collapse: every code the same
+    before = layer.codebook.weight.detach().clone()
+    for step in range(1, 6):
+        rvq(z, step=step)
+    assert not torch.equal(before, layer.codebook.weight)
+    assert perplexity(rvq(z)["codes"], 16)[0] > 1.5
+
+
+def test_discriminator_and_losses():
+    disc = MultiScaleSTFTDiscriminator((512, 256), filters=4)
+    x = torch.randn(2, 8000)
+    logits, feats = disc(x)
+    assert len(logits) == 2 and all(lg.shape[0] == 2 and lg.shape[1] == 1 for lg in logits)
+    assert len(feats[0]) == 5
+    mel = MultiScaleMelLoss()
+    assert mel(x, x).item() == 0 and mel(x, 0.5 * x).item() > 0
+    assert multi_resolution_stft_distance(x, x).item() < 1e-4
+    assert si_sdr(x, x).min().item() > 60 and si_sdr(torch.randn(2, 8000), x).max().item() < 0
+    assert feature_matching(feats, feats).item() == 0
+
+
+def test_training_lowers_loss_and_resumes(tmp_path, tone):
+    t = np.arange(64000) / 32000
+    clips = []
+    for i, f in enumerate((220, 330, 440, 550)):
+        y = 0.4 * np.sin(2 * np.pi * f * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+        clips.append(save_audio(tmp_path / f"c{i}.wav", y.astype(np.float32)))
+    man = tmp_path / "m.jsonl"
+    from audiogen.data.manifest import Record, write_manifest
+
+    write_manifest(
+        man,
+        [Record(str(p), 2.0, 32000, "test", "CC0", split="valid" if i == 0 else "train") for i, p in enumerate(clips)],
+    )
+    cfg = CodecTrainConfig(
+        run_dir=str(tmp_path / "run"),
+        manifests=[str(man)],
+        model=CodecConfig(**TINY),
+        segment_seconds=0.5,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=1,
+        max_steps=30,
+        gan_start=25,
+        disc_n_ffts=[256],
+        disc_filters=4,
+        log_every=5,
+        ckpt_every=10,
+        valid_every=1000,
+        valid_crops=2,
+        num_workers=0,
+    )
+    CodecTrainer(cfg).fit()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    mels = [r["mel"] for r in log if "mel" in r]
+    assert mels[-1] < mels[0]
+    assert any("disc" in r for r in log)  # the adversarial phase ran
+    # resume: a new trainer continues from the checkpoint instead of starting over
+    cfg.max_steps = 35
+    trainer = CodecTrainer(cfg)
+    assert trainer.step == 30
+    trainer.fit()
+    assert trainer.step == 35
+
+
+def test_save_load_identical(tmp_path, tiny_codec):
+    wav = torch.randn(1, 6400) * 0.1
+    tiny_codec.save_pretrained(tmp_path / "c", half=False)
+    back = Codec.from_pretrained(tmp_path / "c")
+    assert back.model_id == tiny_codec.model_id and back.model_id.startswith("audiogen-codec-")
+    torch.testing.assert_close(back.decode(back.encode(wav)), tiny_codec.decode(tiny_codec.encode(wav)))
+    assert list((tmp_path / "c").iterdir()) and not list((tmp_path / "c").glob("*.part"))
+
+
+def test_token_file_round_trip_and_wrong_model(tmp_path, tiny_codec, tone):
+    tiny_codec.save_pretrained(tmp_path / "a")
+    codec = load_codec(tmp_path / "a")
+    src = save_audio(tmp_path / "in.wav", np.tile(tone, 2))
+    header = encode_file(codec, src, tmp_path / "x.agc", n_q=3)
+    codes, h2 = read_tokens(tmp_path / "x.agc")
+    assert h2 == header and codes.shape == (3, 100) and header.num_samples == 64000
+    assert torch.equal(torch.from_numpy(codes), codec.encode(torch.from_numpy(load_audio(src))[None], n_q=3)[0])
+    out = decode_file(codec, tmp_path / "x.agc", tmp_path / "y.mp3")
+    assert len(load_audio(out, allow_silent=True)) == 64000
+    other = Codec(CodecConfig(**TINY))
+    other.save_pretrained(tmp_path / "b")
+    with pytest.raises(TokenFileError, match="decode with the codec that encoded them"):
+        decode_file(load_codec(tmp_path / "b"), tmp_path / "x.agc", tmp_path / "z.wav")
+    assert not (tmp_path / "z.wav").exists()
+    (tmp_path / "bad.agc").write_bytes(b"RIFF0000")
+    with pytest.raises(TokenFileError, match="not an audiogen token file"):
+        read_tokens(tmp_path / "bad.agc")
+
+
+def test_cli_encode_decode(tmp_path, tiny_codec, tone):
+    from audiogen.cli import main
+
+    tiny_codec.save_pretrained(tmp_path / "c")
+    save_audio(tmp_path / "in.wav", tone)
+    assert (
+        main(
+            [
+                "codec",
+                "encode",
+                str(tmp_path / "in.wav"),
+                str(tmp_path / "t.agc"),
+                "--bitrate",
+                "0.6",
+                "--codec",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
+    assert read_tokens(tmp_path / "t.agc")[1].n_q == 2  # 0.3 kbps per 64-entry codebook
+    assert (
+        main(["codec", "decode", str(tmp_path / "t.agc"), str(tmp_path / "o.wav"), "--codec", str(tmp_path / "c")]) == 0
+    )
+    assert (
+        main(
+            [
+                "codec",
+                "encode",
+                str(tmp_path / "in.wav"),
+                str(tmp_path / "t.agc"),
+                "--bitrate",
+                "0.1",
+                "--codec",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
+
+
+def test_encodec_backend_random_weights():
+    torch.manual_seed(0)
+    codec = EncodecBackend()
+    wav = torch.randn(1, 24000) * 0.1
+    codes = codec.encode(wav, n_q=codec.n_q_for_kbps(6.0))
+    assert codes.shape == (1, 8, 75)
+    assert codec.decode(codes).shape == (1, 24000)
+    with pytest.raises(FileNotFoundError):
+        EncodecBackend("missing-weights.th")
+
+
+def test_frozen_token_space_trains_decoder_only(tmp_path, tiny_codec):
+    x = torch.randn(2, 6400) * 0.1
+    tiny_codec.save_pretrained(tmp_path / "before", half=False)
+    token_space = {k: v.clone() for k, v in tiny_codec.state_dict().items() if k.startswith(("encoder.", "quantizer."))}
+    dec = {k: v.clone() for k, v in tiny_codec.state_dict().items() if k.startswith("decoder.")}
+    tiny_codec.train()
+    opt = torch.optim.SGD(tiny_codec.parameters(), lr=0.1)
+    out = tiny_codec(x, step=5, train_encoder=False)
+    (out["recon"] - out["target"]).pow(2).mean().backward()
+    opt.step()
+    state = tiny_codec.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in token_space.items())
+    assert any(not torch.equal(v, state[k]) for k, v in dec.items())
+    # the model id names the token space, so it survives decoder training
+    tiny_codec.save_pretrained(tmp_path / "after", half=False)
+    assert Codec.from_pretrained(tmp_path / "after").model_id == Codec.from_pretrained(tmp_path / "before").model_id

@@ -1,0 +1,90 @@
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from audiogen.eval import codec_bench
+from audiogen.eval.baselines import mp3_roundtrip, opus_roundtrip
+from audiogen.eval.metrics import align, codec_distances
+
+from audiogen.audio import save_audio
+from audiogen.codec.model import Codec, CodecConfig
+from audiogen.data.manifest import Record, write_manifest
+
+SR = 32000
+TINY = dict(
+    enc_dim=16, enc_layers=1, latent_dim=8, dec_dim=16, dec_layers=1, up_dim=8, up_layers=1, n_q=2,
+    codebook_size=16, codebook_dim=4,
+)  # fmt: skip
+
+
+def music(seconds: float, f0: float, seed: int = 0) -> np.ndarray:
+    """A tone with harmonics, a tremolo and a little noise, ``(T,)`` float32."""
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum(0.2 / h * np.sin(2 * np.pi * f0 * h * t) for h in (1, 2, 3)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (x + 0.01 * np.random.default_rng(seed).standard_normal(t.size)).astype(np.float32)
+
+
+def corpus(root, seconds: float = 1.5):
+    """Two valid-split clips and one train clip in a manifest under ``root``."""
+    records = []
+    for i, (f0, split) in enumerate(((220.0, "valid"), (330.0, "valid"), (440.0, "train"))):
+        save_audio(root / f"clip{i}.wav", music(seconds, f0, i), SR)
+        records.append(Record(f"clip{i}.wav", seconds, SR, "test", "CC0", split=split, title=f"clip {i}"))
+    write_manifest(root / "manifest.jsonl", records)
+    return root / "manifest.jsonl"
+
+
+@pytest.fixture
+def tiny_codec_dir(tmp_path):
+    torch.manual_seed(0)
+    return Codec(CodecConfig(**TINY)).save_pretrained(tmp_path / "codec")
+
+
+def test_opus_and_mp3_round_trips_keep_length_and_report_their_bitrate():
+    x = music(2.0, 220.0)
+    opus = opus_roundtrip(x, SR, 6.0)
+    assert opus.audio.shape[0] == pytest.approx(len(x), abs=SR // 50) and 4 < opus.kbps < 16
+    mp3 = mp3_roundtrip(x, SR, 16, 11025)
+    assert abs(len(mp3.audio) - len(x)) < SR // 4 and 14 < mp3.kbps < 20  # decoder delay/padding: up to ~0.15 s
+    for trip in (opus, mp3):
+        assert codec_distances(x[None], align(x, trip.audio)[None])["si_sdr"] > 3
+    with pytest.raises(ValueError, match=r"allows 32\.\.320"):
+        mp3_roundtrip(x, SR, 16, 32000)
+    with pytest.raises(ValueError, match="Opus bitrate"):
+        opus_roundtrip(x, SR, 2.0)
+
+
+def test_codec_bench_writes_a_well_formed_section(tmp_path, tiny_codec_dir):
+    manifest = corpus(tmp_path)
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\n## Data loading\n\nsomeone else's numbers\n")
+    argv = ["--codec", str(tiny_codec_dir), "--manifest", str(manifest), "--seconds", "1", "--no-visqol"]
+    argv += ["--speed-seconds", "0.5", "--threads", "1", "--repeats", "1", "--out", str(out)]
+    argv += ["--json", str(tmp_path / "codec.json")]
+    assert codec_bench.main(argv) == 0
+    text = out.read_text()
+    assert "someone else's numbers" in text and text.index("## Data loading") < text.index("## Codec")
+    section = text[text.index("## Codec") :]
+    assert "on 2 fixed 1 s crops" in section and "Command: `python -m audiogen.eval.codec_bench --codec" in section
+    tables = re.findall(r"((?:^\|.*\|\n)+)", section, flags=re.M)
+    assert len(tables) == 2 and tables[0].startswith("| system | kbps |") and tables[1].startswith("| model |")
+    quality = [r.split("|")[1].strip() for r in tables[0].splitlines()[2:]]
+    assert quality[:2] == ["audiogen codec, 1 codebook", "audiogen codec, 2 codebooks"]
+    assert any(s.startswith("Opus 6 kbps") for s in quality) and sum(s.startswith("MP3") for s in quality) == 4
+    for table in tables:
+        for row in table.splitlines()[2:]:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert all(re.fullmatch(r"-?\d+\.\d+( \(\d+×\))?|n/a|\d+", c) for c in cells[1:]), row
+    results = json.loads((tmp_path / "codec.json").read_text())
+    assert results["meta"]["clips"] == 2 and len(results["quality"]) == 2 + 5
+    assert {r["model"].split(" ")[0] for r in results["speed"]} == {"audiogen", "EnCodec"}
+    ours = results["quality"][0]
+    assert ours["kbps"] == pytest.approx(CodecConfig(**TINY).kbps(1)) and np.isnan(ours["visqol"])
+    assert all(r["encode_rtf"] > 0 and r["decode_rtf"] > 0 for r in results["speed"])
+
+
+def test_codec_bench_rejects_bad_options(tmp_path, tiny_codec_dir):
+    with pytest.raises(SystemExit):
+        codec_bench.main(["--codec", str(tiny_codec_dir), "--manifest", "m.jsonl", "--clips", "0"])
