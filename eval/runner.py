@@ -111,13 +111,12 @@ def references(args, log, generator=None) -> Callable[[], dict]:
 
 def make_plots(tracks, results: dict, plots_dir: Path) -> dict[str, Path]:
     """Tempo scatter, emotion confusion matrix and spectrograms of the first paired tracks."""
+    from audiogen.conditioning.emotions import QUADRANT_NAMES
     from audiogen.eval import plots
 
     out = {}
     if results.get("tempo_points"):
         out["tempo"] = plots.tempo_plot(results["tempo_points"], plots_dir / "tempo.png")
-    from audiogen.conditioning.emotions import QUADRANT_NAMES
-
     an = results["analyzer"]
     labels = [f"{q}\n{QUADRANT_NAMES[q]}" for q in an["quadrants"]]
     out["emotion"] = plots.confusion_plot(an["confusion"], labels, plots_dir / "emotion_confusion.png")
@@ -154,65 +153,40 @@ def _judge_rows(j: dict, judge_note: str) -> list[list[str]]:
     return [[labels[k], *vals[k]] for k in labels]
 
 
+def _analyzer_rows(an: dict) -> list[list[str]]:
+    pair = "ranked right by our analyzer"
+    return [
+        [f"Valence pairs {pair}", _fmt(an["valence"]["accuracy"], ".2f"), f"{an['valence']['n']} pairs"],
+        [f"Arousal pairs {pair}", _fmt(an["arousal"]["accuracy"], ".2f"), f"{an['arousal']['n']} pairs"],
+        ["Analyzer's emotion quadrant = requested quadrant", _fmt(an["quadrant_accuracy"], ".2f"),
+         f"{int(np.sum(an['confusion']))} tracks"],
+        ["Correlation of requested and analysed valence / arousal",
+         f"{_fmt(an['valence_r'], '.2f')} / {_fmt(an['arousal_r'], '.2f')}", "Pearson r"],
+    ]  # fmt: skip
+
+
 def _rows(results: dict, judge_note: str) -> list[list[str]]:
-    an, lv, sp, div = results["analyzer"], results["levels"], results["speed"], results["diversity"]
+    lv, sp, div = results["levels"], results["speed"], results["diversity"]
     tempo, key = results.get("tempo") or {}, results.get("key") or {}
-    n = str(results["tracks"])
-    rows = _judge_rows(results.get("judge") or {}, judge_note)
+    n, nt = f"{results['tracks']} tracks", f"{tempo.get('n', 0)} tracks"
+    rows = _judge_rows(results.get("judge") or {}, judge_note) + _analyzer_rows(results["analyzer"])
     rows += [
-        [
-            "Valence pairs ranked right by our analyzer",
-            _fmt(an["valence"]["accuracy"], ".2f"),
-            f"{an['valence']['n']} pairs",
-        ],
-        [
-            "Arousal pairs ranked right by our analyzer",
-            _fmt(an["arousal"]["accuracy"], ".2f"),
-            f"{an['arousal']['n']} pairs",
-        ],
-        [
-            "Analyzer's emotion quadrant = requested quadrant",
-            _fmt(an["quadrant_accuracy"], ".2f"),
-            str(int(np.sum(an["confusion"]))),
-        ],
-        [
-            "Correlation of requested and analysed valence / arousal",
-            f"{_fmt(an['valence_r'], '.2f')} / {_fmt(an['arousal_r'], '.2f')}",
-            "Pearson r",
-        ],
-        [
-            "Tempo within 4 % / 8 % of the request (half/double time = miss)",
-            f"{_fmt(tempo.get('within_4pct'), '.2f')} / {_fmt(tempo.get('within_8pct'), '.2f')}",
-            str(tempo.get("n", 0)),
-        ],
-        ["Tempo mean absolute error (BPM)", _fmt(tempo.get("mean_abs_error_bpm"), ".1f"), str(tempo.get("n", 0))],
-        [
-            "Key accuracy (tonic and mode) / mode accuracy",
-            f"{_fmt(key.get('key'), '.2f')} / {_fmt(key.get('mode'), '.2f')}",
-            str(key.get("n", 0)),
-        ],
-        [
-            f"Diversity across seeds (mean pairwise distance, {div['embedding']})",
-            _fmt(div["value"]),
-            f"{div['groups']} requests",
-        ],
-        [
-            "Silent 100 ms frames (< -60 dBFS) / mostly silent tracks",
-            f"{lv['silent_frames']:.1%} / {lv['mostly_silent_tracks']:.1%}",
-            n,
-        ],
-        [
-            "Clipped samples (abs ≥ 0.999) / tracks with any",
-            f"{lv['clipped_samples']:.2%} / {lv['tracks_with_clipping']:.1%}",
-            n,
-        ],
-        [
-            "Real-time factor of generation (compute / audio time)",
-            _fmt(sp["rtf"], ".2f"),
-            f"{sp['audio_seconds']:.0f} s of audio",
-        ],
+        ["Tempo within 4 % / 8 % of the request (half/double time = miss)",
+         f"{_fmt(tempo.get('within_4pct'), '.2f')} / {_fmt(tempo.get('within_8pct'), '.2f')}",
+         nt],
+        ["Tempo mean absolute error (BPM)", _fmt(tempo.get("mean_abs_error_bpm"), ".1f"), nt],
+        ["Key accuracy (tonic and mode) / mode accuracy",
+         f"{_fmt(key.get('key'), '.2f')} / {_fmt(key.get('mode'), '.2f')}", f"{key.get('n', 0)} tracks"],
+        [f"Diversity across seeds (mean pairwise distance, {div['embedding']})", _fmt(div["value"]),
+         f"{div['groups']} requests"],
+        ["Silent 100 ms frames (< -60 dBFS) / mostly silent tracks",
+         f"{lv['silent_frames']:.1%} / {lv['mostly_silent_tracks']:.1%}", n],
+        ["Clipped samples (abs ≥ 0.999) / tracks with any",
+         f"{lv['clipped_samples']:.2%} / {lv['tracks_with_clipping']:.1%}", n],
+        ["Real-time factor of generation (compute / audio time)", _fmt(sp["rtf"], ".2f"),
+         f"{sp['audio_seconds']:.0f} s of audio"],
         ["Peak resident memory of the process", f"{sp['peak_rss_mib']:.0f} MiB", "after generation"],
-    ]
+    ]  # fmt: skip
     return rows
 
 

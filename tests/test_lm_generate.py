@@ -50,8 +50,17 @@ ATTRS = [Attributes(text="calm piano", emotion="calm", arousal=-0.5), Attributes
 
 
 def test_params_validation():
-    for bad in (dict(temperature=0), dict(top_k=-1), dict(top_p=0.0), dict(top_p=1.5), dict(cfg_scale=-1),
-                dict(emotion_scale=-0.1), dict(window=1), dict(extend_stride=0)):  # fmt: skip
+    bad_settings = [
+        dict(temperature=0),
+        dict(top_k=-1),
+        dict(top_p=0.0),
+        dict(top_p=1.5),
+        dict(cfg_scale=-1),
+        dict(emotion_scale=-0.1),
+        dict(window=1),
+        dict(extend_stride=0),
+    ]
+    for bad in bad_settings:
         with pytest.raises(ValueError, match="must"):
             GenerationParams(**bad)
     with pytest.raises(AttributeError):

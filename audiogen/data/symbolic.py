@@ -228,15 +228,30 @@ def _cut(pm: pretty_midi.PrettyMIDI, bar_times: list[float], max_seconds: float,
     return cut + tail, False
 
 
+def _head(score, max_ql: float):
+    """The leading bars covering ``max_ql`` quarter lengths, plus two (the whole score if it is not longer).
+
+    Taken before repeats are expanded and the key analysed, so a long movement costs what its opening costs.
+    """
+    part = score.parts[0] if len(score.parts) else score
+    measures = list(part.getElementsByClass("Measure"))
+    ends = [float(m.offset) + float(m.duration.quarterLength) for m in measures]
+    n = next((i for i, e in enumerate(ends) if e >= max_ql), None)
+    if n is None or n + 3 >= len(measures) or measures[0].number is None or measures[n + 2].number is None:
+        return score
+    return score.measures(measures[0].number, measures[n + 2].number)
+
+
 def make_piece(score, kind: str, rng: np.random.Generator, max_seconds: float = 30.0, tail: float = 1.5) -> Piece:
     """Turn a parsed score into a playable, labelled :class:`Piece` (seeded instrumentation and default tempo)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.suppress(Exception):  # unexpandable repeat structures: play the score as written
-            score = score.expandRepeats()
-        k = score.analyze("key")
     bpm, beat_ql, _ = _tempo(score, kind, rng)
     sec_per_ql = 60.0 / (bpm * beat_ql)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score = _head(score, max_seconds / sec_per_ql)
+        with contextlib.suppress(Exception):  # unexpandable repeat structures: play the score as written
+            score = score.expandRepeats()
+        k = score.analyze("key")  # of the part that is played
     n_parts = max(1, len(score.parts))
     ensemble, programs = _programs(n_parts, kind, rng)
     pm0 = score_to_midi(score, sec_per_ql, programs, 80)

@@ -20,12 +20,12 @@ class LMConfig:
     (its learned weights are saved with the model's), or None for a model that is given ``Conditions`` directly.
     """
 
-    dim: int = 384
+    dim: int = 256
     n_layers: int = 8
-    n_heads: int = 6
+    n_heads: int = 4
     n_q: int = 4
     card: int = 1024
-    max_frames: int = 1500
+    max_frames: int = 500
     frame_rate: float = 50.0
     ffn_mult: int = 4
     dropout: float = 0.0
@@ -88,7 +88,8 @@ class LMConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> LMConfig:
-        """A named size: ``debug`` (tests), ``small`` (the CPU-shipped size), ``musicgen-small`` (for comparison)."""
+        """A named size: ``debug`` (tests), ``small`` (the CPU-shipped size: 256 x 8, 10 s window; see the LM speed
+        section of BENCHMARKS.md), ``musicgen-small`` (MusicGen-small's shape, 30 s window; the GPU recipe's size)."""
         if name not in PRESETS:
             raise ValueError(f"unknown LM preset {name!r}; allowed: {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
@@ -96,6 +97,6 @@ class LMConfig:
 
 PRESETS: dict[str, dict] = {
     "debug": dict(dim=32, n_layers=2, n_heads=2, card=64, max_frames=64),
-    "small": dict(dim=384, n_layers=8, n_heads=6),
-    "musicgen-small": dict(dim=1024, n_layers=24, n_heads=16, card=2048),
+    "small": dict(dim=256, n_layers=8, n_heads=4, max_frames=500),
+    "musicgen-small": dict(dim=1024, n_layers=24, n_heads=16, max_frames=1500),
 }

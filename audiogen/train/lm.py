@@ -208,6 +208,8 @@ class LMTrainer:
     def loader(self, split: str, start_step: int = 0) -> DataLoader | None:
         """Training batches from ``start_step`` (split "train") or the fixed validation windows; None if empty."""
         cfg = self.cfg
+        if split != "train" and cfg.valid_batches == 0:
+            return None
         try:
             ds = TokenWindowDataset(self.cache, cfg.window, split, n_q=cfg.model.n_q, seed=cfg.seed)
         except ValueError:
