@@ -106,3 +106,25 @@ def test_collate_gives_codes_and_attributes(tmp_path):
     assert codes.shape == (2, 4, 20)
     assert attrs[0].emotion == "happy" and attrs[0].style_tags == ("piano",) and attrs[0].duration == 1.5
     assert window_attributes(ds[0]).text is None  # an empty caption is "not given"
+
+
+def test_window_attributes_are_lenient_with_record_labels():
+    from audiogen.data.token_cache import window_attributes
+
+    sample = {
+        "caption": "a waltz",
+        "tags": ["nylon guitar", "piano"],
+        "tempo": 300.0,
+        "emotion": "wistful",
+        "valence": 0.2,
+        "arousal": -0.1,
+        "key": "C",
+        "mode": "major",
+        "duration": 30.0,
+        "position": 4.0,
+    }
+    a = window_attributes(sample)
+    assert a.style_tags == ("piano",)  # the unknown tag is dropped, not an error
+    assert a.tempo == 150.0  # folded into the allowed range
+    assert a.emotion is None and a.valence == 0.2
+    assert a.position == 4.0 and a.duration == 30.0

@@ -238,20 +238,14 @@ class TokenWindowDataset(Dataset):
 
 
 def window_attributes(sample: dict) -> Attributes:
-    """The conditioning :class:`Attributes` of a :class:`TokenWindowDataset` sample."""
-    tags = sample.get("tags") or None
-    return Attributes(
-        text=sample.get("caption") or None,
-        emotion=sample.get("emotion"),
-        valence=sample.get("valence"),
-        arousal=sample.get("arousal"),
-        style_tags=tuple(tags) if tags else None,
-        tempo=sample.get("tempo"),
-        key=sample.get("key"),
-        mode=sample.get("mode"),
-        duration=sample.get("duration"),
-        position=sample.get("position"),
-    )
+    """The conditioning :class:`Attributes` of a :class:`TokenWindowDataset` sample.
+
+    Records are data, not requests: unknown tags and labels are dropped and tempos folded into range
+    (:func:`~audiogen.conditioning.records.attributes_from_record`); timing comes from the window's position.
+    """
+    from audiogen.conditioning.records import attributes_from_record
+
+    return attributes_from_record(sample, crop_start=sample["position"])
 
 
 def collate_windows(samples: list[dict]) -> tuple[torch.Tensor, list[Attributes]]:
