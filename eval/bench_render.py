@@ -57,11 +57,36 @@ def write_jobs(path: Path, jobs: int, variants: int, duration: float) -> Path:
     """A CSV of ``jobs`` briefs (emotions, prompts and styles cycled from :data:`BRIEFS`)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["id", "text", "emotion", "style", "duration", "variants", "seed"])
+        w.writerow(["id", "text", "emotion", "style", "duration", "variants", "seed", "loudness"])
         for i in range(jobs):
             emotion, text, style = BRIEFS[i % len(BRIEFS)]
-            w.writerow([f"bench-{i:03d}", text, emotion, style, duration, variants, i])
+            loudness = LOUDNESS[i % len(LOUDNESS)]
+            w.writerow([f"bench-{i:03d}", text, emotion, style, duration, variants, i, loudness])
     return path
+
+
+LOUDNESS = ("streaming", "ebu-r128", "atsc-a85")
+
+
+def deliverable_check(out_dir: Path) -> tuple[float, float, int]:
+    """Decode every finished MP3 of a render folder and measure it independently (pyloudnorm, 4x true peak):
+    ``(largest |LUFS - target| in LU, highest true peak in dBTP, files checked)``."""
+    import json
+
+    import pyloudnorm
+
+    from audiogen.audio import load_audio
+    from audiogen.mastering.measure import true_peak_db
+
+    worst_lu, worst_tp, n = 0.0, -120.0, 0
+    for t in json.loads((out_dir / "manifest.json").read_text())["tracks"]:
+        if t["status"] != "done":
+            continue
+        y = load_audio(out_dir / t["file"]).astype("float64")
+        worst_lu = max(worst_lu, abs(pyloudnorm.Meter(32000).integrated_loudness(y) - t["target_lufs"]))
+        worst_tp = max(worst_tp, true_peak_db(y, 32000))
+        n += 1
+    return worst_lu, worst_tp, n
 
 
 def bench(jobs_file: Path, root: Path, workers: list[int], model: str | None = None, generator_factory=None):
@@ -78,7 +103,8 @@ def bench(jobs_file: Path, root: Path, workers: list[int], model: str | None = N
             progress=False,
             generator_factory=generator_factory,
         )
-        results.append((n, summary))
+        check = deliverable_check(root / f"workers-{n}")
+        results.append((n, summary, check))
         print(f"{n} worker(s): {summary.rendered} tracks in {summary.wall_s:.1f} s = {summary.tracks_per_min:.2f}/min")
     return results
 
@@ -86,12 +112,16 @@ def bench(jobs_file: Path, root: Path, workers: list[int], model: str | None = N
 def table(results) -> list[str]:
     """Markdown rows: workers, tracks, failed, wall time, tracks/min, minutes of audio per minute of wall time."""
     rows = [
-        "| worker processes | tracks | failed | wall time (s) | tracks / min | audio min / wall min |",
-        "|---|---|---|---|---|---|",
+        "| worker processes | tracks | failed | wall time (s) | tracks / min | audio min / wall min "
+        "| max \\|LUFS − target\\| (decoded MP3) | max true peak (dBTP) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for n, s in results:
+    for n, s, (lu, tp, _) in results:
         speed = s.audio_minutes / (s.wall_s / 60) if s.wall_s > 0 else 0.0
-        rows.append(f"| {n} | {s.rendered} | {s.failed} | {s.wall_s:.1f} | {s.tracks_per_min:.2f} | {speed:.2f} |")
+        rows.append(
+            f"| {n} | {s.rendered} | {s.failed} | {s.wall_s:.1f} | {s.tracks_per_min:.2f} | {speed:.2f} "
+            f"| {lu:.2f} LU | {tp:.2f} |"
+        )
     return rows
 
 
