@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from audiogen.eval.prompts import Request, pairs
+from audiogen.eval.prompts import Request, balanced_subset, pairs
 
 VALENCE_TAGS = (("happy",), ("sad",))
 AROUSAL_TAGS = (("party",), ("chill", "mellow"))
@@ -30,7 +30,8 @@ AROUSAL_TAGS = (("party",), ("chill", "mellow"))
 @dataclass
 class EvalConfig:
     """How a prompt set is rendered: ``seeds`` for every request; the first ``diversity_requests`` requests also
-    get ``diversity_seeds`` seeds in all; ``limit`` keeps the first requests; ``duration`` overrides every length."""
+    get ``diversity_seeds`` seeds in all; ``limit`` keeps that many requests of the balanced order (pairs of both
+    contrasts and unpaired requests in turn); ``duration`` overrides every length."""
 
     seeds: tuple[int, ...] = (0,)
     diversity_requests: int = 8
@@ -69,8 +70,9 @@ class Generated:
 
 
 def render(generator, requests: Sequence[Request], cfg: EvalConfig, log: Callable = print) -> list[Generated]:
-    """Generate every request with every seed (see :class:`EvalConfig`); returns tracks in request order."""
-    requests = list(requests)[: cfg.limit]
+    """Generate every request with every seed (see :class:`EvalConfig`) in the balanced order of
+    :func:`~audiogen.eval.prompts.balanced_subset` (``cfg.limit`` keeps a prefix of it); returns the tracks."""
+    requests = balanced_subset(list(requests), cfg.limit)
     out = []
     for i, req in enumerate(requests):
         extra = cfg.diversity_seeds - len(cfg.seeds) if i < cfg.diversity_requests else 0

@@ -121,6 +121,28 @@ def pairs(requests: list[Request]) -> dict[str, list[Request]]:
     return out
 
 
+def balanced_subset(requests: list[Request], limit: int | None) -> list[Request]:
+    """The requests in a balanced order, cut to ``limit`` (all when None): a valence pair, an unpaired request, an
+    arousal pair, an unpaired request, and again (pairs kept whole), so that any prefix exercises every metric."""
+    units: dict[str, list[list[Request]]] = {"valence": [], "arousal": [], "single": []}
+    seen: set[str] = set()
+    groups = pairs(requests)
+    for r in requests:
+        if r.pair is None:
+            units["single"].append([r])
+        elif r.pair not in seen:
+            seen.add(r.pair)
+            units[r.contrast].append(groups[r.pair])
+    out: list[Request] = []
+    taken = dict.fromkeys(units, 0)
+    while any(taken[k] < len(units[k]) for k in units):
+        for kind in ("valence", "single", "arousal", "single"):
+            if taken[kind] < len(units[kind]):
+                out += units[kind][taken[kind]]
+                taken[kind] += 1
+    return out if limit is None else out[: max(limit, 0)]
+
+
 def _check_pair(path: Path, members: list[Request]) -> None:
     if len(members) != 2:
         raise ValueError(f"{path}: pair {members[0].pair} has {len(members)} members; a pair has two")

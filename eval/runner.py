@@ -31,10 +31,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--manifest", nargs="+", default=[], help="real-music manifest(s); their valid split is used")
     ap.add_argument("--symbolic-manifest", nargs="+", default=[], help="rendered symbolic corpus manifest(s)")
     ap.add_argument("--prompts", default=str(PROMPTS_V1), help="prompt set (default: prompts_v1.jsonl)")
-    ap.add_argument("--limit", type=int, default=None, help="render only the first N requests")
+    ap.add_argument("--limit", type=int, default=None, help="render N requests: pairs and single requests in turn")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds for every request (default 0)")
     ap.add_argument("--diversity", type=int, nargs=2, default=[8, 3], metavar=("REQUESTS", "SEEDS"),
                     help="the first REQUESTS requests get SEEDS seeds each (default 8 3)")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for generation (default 1)")
     ap.add_argument("--ref-clips", type=int, default=90, help="reference crops of 10 s per set (default 90)")
     ap.add_argument("--codec-n-q", type=int, default=4, help="codebooks of the codec-resynthesis line (default 4)")
     ap.add_argument("--judge-python", help="Python of the judge environment (default: see audiogen.eval.judge)")
@@ -165,7 +166,7 @@ def _analyzer_rows(an: dict) -> list[list[str]]:
     ]  # fmt: skip
 
 
-def _rows(results: dict, judge_note: str) -> list[list[str]]:
+def _rows(results: dict, judge_note: str, threads: int) -> list[list[str]]:
     lv, sp, div = results["levels"], results["speed"], results["diversity"]
     tempo, key = results.get("tempo") or {}, results.get("key") or {}
     n, nt = f"{results['tracks']} tracks", f"{tempo.get('n', 0)} tracks"
@@ -183,7 +184,7 @@ def _rows(results: dict, judge_note: str) -> list[list[str]]:
          f"{lv['silent_frames']:.1%} / {lv['mostly_silent_tracks']:.1%}", n],
         ["Clipped samples (abs ≥ 0.999) / tracks with any",
          f"{lv['clipped_samples']:.2%} / {lv['tracks_with_clipping']:.1%}", n],
-        ["Real-time factor of generation (compute / audio time)", _fmt(sp["rtf"], ".2f"),
+        [f"Real-time factor of generation (compute / audio time, {threads} thread(s))", _fmt(sp["rtf"], ".2f"),
          f"{sp['audio_seconds']:.0f} s of audio"],
         ["Peak resident memory of the process", f"{sp['peak_rss_mib']:.0f} MiB", "after generation"],
     ]  # fmt: skip
@@ -209,7 +210,7 @@ def generation_section(meta: dict, results: dict, plot_paths: dict, out: Path, j
         "the training data); musicnn (MSD model, 200-d penultimate layer per 3 s patch) is the independent judge.",
         "",
     ]
-    lines += table(["metric", "value", "n / note"], _rows(results, judge_note))
+    lines += table(["metric", "value", "n / note"], _rows(results, judge_note, meta["threads"]))
     if plot_paths:
         rel = {k: Path(os.path.relpath(p, out.resolve().parent)).as_posix() for k, p in plot_paths.items()}
         lines += ["", "Plots: " + ", ".join(f"[{k}]({v})" for k, v in rel.items()) + "."]
@@ -224,6 +225,7 @@ def run_generation(args, argv: list[str], generator=None, log: Callable = print,
 
     t0 = time.perf_counter()
     meta = {"date": today(), "machine": machine(), "tiny": args.tiny, "model": args.model or "default"}
+    meta["threads"] = args.threads
     meta["command"] = command_line(program, argv)
     meta["prompts"] = Path(args.prompts).name
     requests = load_prompts(args.prompts)
@@ -236,6 +238,9 @@ def run_generation(args, argv: list[str], generator=None, log: Callable = print,
         limit=args.limit,
         duration=TINY_DURATION if args.tiny else None,
     )
+    import torch
+
+    torch.set_num_threads(args.threads)
     generator = generator if generator is not None else load_generator(args.model, args.tiny)
     judge, judge_note = _judge(args, log)
     log(f"generation: {min(len(requests), cfg.limit or len(requests))} requests from {meta['prompts']}")
@@ -270,10 +275,13 @@ def run(
     """Both sections (``argv`` and ``program`` are recorded as the command); prints the total time."""
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     t0 = time.perf_counter()
-    results = {"codec": run_codec(args, argv, log, program)}
-    if not args.skip_generation:
+    results = {}
+    if not args.skip_generation:  # first, so that the peak memory it reports is generation's own
         results["generation"] = run_generation(args, argv, generator, log, program)
+    results["codec"] = run_codec(args, argv, log, program)
     if args.json:
         from audiogen.eval.codec_bench import _write_json
 
