@@ -6,7 +6,7 @@ import torch
 from audiogen.eval.__main__ import main as eval_main
 from audiogen.eval.generation import EvalConfig, evaluate
 from audiogen.eval.judge import MSD_TAGS, JudgeOutput, patches, to_judge_rate
-from audiogen.eval.prompts import Request, load_prompts, pairs
+from audiogen.eval.prompts import Request, balanced_subset, load_prompts, pairs
 from test_eval_codec_bench import TINY, corpus
 
 from audiogen.codec.model import Codec, CodecConfig
@@ -63,6 +63,15 @@ def test_prompt_set_v1_is_large_paired_and_accepted_by_the_generator():
         kwargs = r.generate_kwargs(seed=0)
         kwargs.pop("seed"), kwargs.pop("progress")
         gen.make_requests(**kwargs)  # raises on anything the facade does not accept
+
+
+def test_limited_runs_take_a_balanced_prefix_of_the_prompt_set():
+    requests = load_prompts()
+    first = balanced_subset(requests, 12)
+    assert len(first) == 12 and sorted(r.id for r in balanced_subset(requests, None)) == sorted(r.id for r in requests)
+    assert {r.contrast for r in first} == {"valence", "arousal", None}
+    assert all(len(m) == 2 for m in pairs(first).values())  # 12 = 2 rounds of (pair, single, pair, single)
+    assert sum(r.tempo is not None for r in first) >= 2
 
 
 def test_prompt_pairs_must_differ_only_in_emotion(tmp_path):
