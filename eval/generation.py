@@ -116,7 +116,7 @@ def pair_accuracy(tracks: Sequence[Generated], contrast: str, score: Callable[[G
     by_key = {(t.request.id, t.seed): t for t in tracks}
     hits = []
     for members in pairs(list({t.request.id: t.request for t in tracks}.values())).values():
-        if members[0].contrast != contrast:
+        if len(members) != 2 or members[0].contrast != contrast:  # a pair cut in half by --limit says nothing
             continue
         hi, lo = sorted(members, key=lambda r: -r.emotion_point[axis])
         for seed in sorted({t.seed for t in tracks if t.request.id == hi.id}):

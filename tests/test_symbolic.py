@@ -97,3 +97,21 @@ def test_emotion_from_score():
     v, a, label = emotion_from_score("minor", 0.9, 60, 1.5)
     assert v < 0 and a < -0.3 and EMOTIONS[label][0] < 0 and EMOTIONS[label][1] < 0
     assert np.isfinite([v, a]).all()
+
+
+def test_opening_rests_are_dropped_and_long_silences_rejected():
+    pytest.importorskip("music21")
+    import pretty_midi
+
+    from audiogen.data.symbolic import ScoreError, _skip_silences
+
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 60, 2.0, 3.0), pretty_midi.Note(80, 62, 3.0, 4.0)]
+    pm.instruments.append(inst)
+    assert _skip_silences(pm, 30.0) == pytest.approx(1.75)
+    assert inst.notes[0].start == pytest.approx(0.25) and inst.notes[1].end == pytest.approx(2.25)
+    inst.notes.append(pretty_midi.Note(80, 64, 10.0, 11.0))  # 6 s of nothing before it
+    with pytest.raises(ScoreError, match="silence"):
+        _skip_silences(pm, 30.0)
+    assert _skip_silences(pm, 5.0) == 0.0  # the gap lies beyond the part that is played

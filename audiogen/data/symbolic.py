@@ -212,6 +212,27 @@ def score_to_midi(score, sec_per_ql: float, programs: list[int], velocity: int) 
     return pm
 
 
+def _skip_silences(pm: pretty_midi.PrettyMIDI, max_seconds: float, lead: float = 0.25, longest: float = 2.5) -> float:
+    """Move the first note to ``lead`` seconds (opening rests dropped); return the shift in seconds.
+
+    Raises ScoreError when the part that will be played falls silent for more than ``longest`` seconds (general
+    pauses, unnotated chant between polyphonic sections): such stretches make poor training audio.
+    """
+    notes = sorted((n.start, n.end) for inst in pm.instruments for n in inst.notes)
+    shift = max(0.0, notes[0][0] - lead)
+    for inst in pm.instruments:
+        for n in inst.notes:
+            n.start, n.end = n.start - shift, n.end - shift
+    reach = notes[0][1]
+    for start, end in notes:
+        if start - shift > max_seconds:
+            break
+        if start > reach + longest:
+            raise ScoreError(f"a {start - reach:.1f} s silence at {reach - shift:.1f} s")
+        reach = max(reach, end)
+    return shift
+
+
 def _cut(pm: pretty_midi.PrettyMIDI, bar_times: list[float], max_seconds: float, tail: float) -> tuple[float, bool]:
     """Cut ``pm`` at the last bar line that leaves ``tail`` seconds of release within ``max_seconds``.
 
@@ -265,7 +286,9 @@ def make_piece(score, kind: str, rng: np.random.Generator, max_seconds: float = 
     dyn = int(np.clip(round(66 + 36 * a + rng.normal(0, 5)), 30, 115))
     pm = score_to_midi(score, sec_per_ql, programs, dyn)
     measures = (score.parts[0] if len(score.parts) else score).getElementsByClass("Measure")
-    duration, complete = _cut(pm, [float(m.offset) * sec_per_ql for m in measures], max_seconds, tail)
+    shift = _skip_silences(pm, max_seconds)
+    bar_times = [float(m.offset) * sec_per_ql - shift for m in measures]
+    duration, complete = _cut(pm, bar_times, max_seconds, tail)
     md = score.metadata
     title = " ".join(str(md.title or md.movementName or "").split()) if md is not None else ""
     return Piece(
