@@ -11,27 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 
+from audiogen.eval.report import machine
+
 SECTION = "## Data loading"
-
-
-def machine() -> str:
-    """One line describing this machine: CPU model, core count, load average."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return f"{model}, {os.cpu_count()} cores, load average {load} at start"
 
 
 def segments_per_second(dataset, items: int, workers: int, batch_size: int = 8) -> float:
