@@ -168,6 +168,10 @@ def fill_cache(
     counts = {"done": 0, "cached": 0, "failed": 0}
     t0 = time.time()
     for i, (path, offset, start, length) in enumerate(jobs, 1):
+        if not Path(path).is_file():  # moved or deleted since the manifest was written: not cached, retried later
+            counts["failed"] += 1
+            print(f"features skipped: {path}: no such file", file=sys.stderr, flush=True)
+            continue
         if cache.get(cache_key(path, offset + start, length)) is not None:
             counts["cached"] += 1
             continue

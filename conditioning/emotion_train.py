@@ -54,7 +54,10 @@ class Excerpt:
     central: bool
 
     @property
-    def key(self) -> str:
+    def key(self) -> str | None:
+        """The feature-cache key, or None when the audio file is missing."""
+        if not self.path.is_file():
+            return None
         return cache_key(self.path, self.record.offset + self.start, self.length)
 
 
@@ -161,7 +164,8 @@ def build_dataset(
     per_track = Counter(e.record.track for e in chosen)
     rows = []
     for e in chosen:
-        entry = cache.get(e.key)
+        key = e.key
+        entry = cache.get(key) if key is not None else None
         if entry is None or "features" not in entry:
             continue
         r = e.record
