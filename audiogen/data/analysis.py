@@ -51,9 +51,9 @@ MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 
 DEFAULT_NORMS: dict[str, tuple[float, float]] = {
     "tempo": (122.0, 20.0),
     "loudness_lufs": (-18.7, 3.7),
-    "onset_rate": (3.8, 1.8),
-    "centroid_hz": (1630.0, 740.0),
-    "percussive_ratio": (0.17, 0.15),
+    "onset_rate": (4.0, 1.8),
+    "centroid_hz": (1690.0, 770.0),
+    "percussive_ratio": (0.18, 0.15),
 }
 # Smallest scale a corpus may set: beat trackers pile estimates up near 120 BPM, and a small or uniform corpus
 # must not turn tiny differences into large z-scores.
