@@ -10,6 +10,7 @@ from audiogen.codec.cli import decode_file, encode_file
 from audiogen.codec.discriminator import MultiScaleSTFTDiscriminator
 from audiogen.codec.losses import MultiScaleMelLoss, feature_matching, multi_resolution_stft_distance, si_sdr
 from audiogen.codec.model import Codec, CodecConfig
+from audiogen.codec.modules import ISTFTHead
 from audiogen.codec.quantizer import ResidualVQ
 from audiogen.codec.tokenfile import TokenFileError, read_tokens
 from audiogen.train.codec import CodecTrainConfig, CodecTrainer, perplexity
@@ -54,6 +55,26 @@ def test_shapes_and_lengths(tiny_codec):
     assert tiny_codec.decode(codes[:, :2]).shape == (2, 51 * 640)  # fewer codebooks = lower bitrate
     out = tiny_codec.train()(wav, step=0)
     assert out["recon"].shape == out["target"].shape == (2, 51 * 640)
+
+
+def test_fast_decoder_matches_reference(tiny_codec):
+    torch.manual_seed(1)
+    z = torch.randn(2, TINY["latent_dim"], 37)
+    dec = tiny_codec.decoder
+    with torch.no_grad():
+        for p in dec.parameters():  # move off the init so every term (layer scale, biases) matters
+            p.add_(0.05 * torch.randn_like(p))
+        fast, ref = dec(z), dec.reference_forward(z)
+    assert fast.shape == ref.shape == (2, 37 * 640)
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-6)
+    # the head alone, with a hop that divides n_fft (shifted adds) and one that does not (fold fallback)
+    for n_fft, hop in ((1280, 320), (1000, 320)):
+        head = ISTFTHead(16, n_fft, hop)
+        x = torch.randn(1, 16, 23)
+        with torch.no_grad():
+            out = head(x)
+            torch.testing.assert_close(out, head.reference_forward(x), rtol=1e-4, atol=1e-6)
+        assert out.shape == (1, 23 * hop)
 
 
 def test_quantizer_round_trip_and_dropout():

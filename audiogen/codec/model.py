@@ -113,10 +113,20 @@ class Decoder(nn.Module):
         self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.up(self.blocks(self.inp(z)))  # (B, up_dim, 2F)
-        x = self.up_blocks(x)
-        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
-        return self.head(x)
+        """Latent ``[B, latent_dim, F]`` → waveform ``[B, F * 2 * hop]``, computed frames-first (``[B, F, C]``) between
+        the convolutions; :meth:`reference_forward` is the same network in the plain layout (tested equal)."""
+        x = self.inp(z).transpose(1, 2).contiguous()  # (B, F, dec_dim)
+        for block in self.blocks:
+            x = block.forward_frames(x)
+        x = self.up(x.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, 2F, up_dim)
+        for block in self.up_blocks:
+            x = block.forward_frames(x)
+        return self.head.forward_frames(self.norm(x))
+
+    def reference_forward(self, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` computed the plain way (channels-first blocks, 1×1-conv head, ``fold`` overlap-add)."""
+        x = self.up_blocks(self.up(self.blocks(self.inp(z))))  # (B, up_dim, 2F)
+        return self.head.reference_forward(self.norm(x.transpose(1, 2)).transpose(1, 2))
 
 
 class Codec(nn.Module):

@@ -146,8 +146,9 @@ class LMTrainer:
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _resume(self) -> None:
         ckpt = self.run / CHECKPOINT
+        # the recipe in effect (a resumed run may change the schedule, e.g. max_steps)
+        _atomic_save_text(self.run / "config.json", json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
         if not ckpt.is_file():
-            _atomic_save_text(self.run / "config.json", json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
             return
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
