@@ -122,27 +122,32 @@ def _fmt_row(r: dict) -> str:
     return f"{r['kbps']:.2f} kbps, mel {r['mel']:.3f}, stft {r['stft']:.3f}, si-sdr {r['si_sdr']:.2f} dB, visqol {vq}"
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def _timings(encode: Callable, decode: Callable, x, repeats: int) -> tuple[float, float]:
-    """Median seconds of ``encode(x)`` and of decoding its result."""
+def _interleaved_timings(systems: Sequence[tuple], repeats: int) -> list[dict]:
+    """Seconds of encoding and decoding for each ``(name, encode, decode, x)`` system, timed in rounds: each round
+    times every system once, in turn, so load on a shared machine falls on all of them alike. Returns one dict per
+    system with the per-round ``encode``/``decode`` seconds (lists of length ``repeats``)."""
     import torch
 
+    out = [{"encode": [], "decode": []} for _ in systems]
     with torch.inference_mode():
-        codes = encode(x)
-        return _median_seconds(lambda: encode(x), repeats), _median_seconds(lambda: decode(codes), repeats)
+        codes = [encode(x) for _, encode, _, x in systems]  # also the warm-up
+        for (_, _, decode, _), c in zip(systems, codes, strict=True):
+            decode(c)
+        for _ in range(repeats):
+            for (_, encode, decode, x), c, times in zip(systems, codes, out, strict=True):
+                t0 = time.perf_counter()
+                encode(x)
+                t1 = time.perf_counter()
+                decode(c)
+                times["encode"].append(t1 - t0)
+                times["decode"].append(time.perf_counter() - t1)
+    return out
 
 
 def speed_rows(codec, clip: np.ndarray, threads: Sequence[int], repeats: int = 3) -> list[dict]:
-    """Encode/decode real-time factors of the codec (all codebooks) and of EnCodec 24 kHz (random weights)."""
+    """Encode/decode real-time factors (medians over rounds) of the codec (all codebooks) and of EnCodec 24 kHz
+    (random weights), timed in interleaved rounds; the codec's rows also carry ``encode_speedup``/``decode_speedup``,
+    the median over rounds of EnCodec's time divided by ours."""
     import torch
     from audiogen.eval.baselines import encodec_24khz_random
 
@@ -161,9 +166,13 @@ def speed_rows(codec, clip: np.ndarray, threads: Sequence[int], repeats: int = 3
     try:
         for n in threads:
             torch.set_num_threads(n)
-            for name, encode, decode, x in systems:
-                t_enc, t_dec = _timings(encode, decode, x, repeats)
-                rows.append({"model": name, "threads": n, "encode_rtf": t_enc / seconds, "decode_rtf": t_dec / seconds})
+            ours, ref = _interleaved_timings(systems, repeats)
+            for (name, *_), t in zip(systems, (ours, ref), strict=True):
+                row = {"model": name, "threads": n}
+                row.update({f"{k}_rtf": float(np.median(t[k])) / seconds for k in ("encode", "decode")})
+                rows.append(row)
+            for k in ("encode", "decode"):
+                rows[-2][f"{k}_speedup"] = float(np.median(np.asarray(ref[k]) / np.asarray(ours[k])))
     finally:
         torch.set_num_threads(saved)
     return rows
@@ -201,15 +210,22 @@ def section_lines(meta: dict, quality: list[dict], speed: list[dict]) -> list[st
     if speed:
         lines += [
             "",
-            f"Speed on one {meta['speed_seconds']:g} s clip, median of {meta['repeats']} runs after a warm-up: "
-            "real-time factor = compute time / audio duration (lower is faster; ×N = N times faster than real time).",
+            f"Speed on one {meta['speed_seconds']:g} s clip, median of {meta['repeats']} rounds after a warm-up; each "
+            "round times both models in turn, so machine load falls on both alike. Real-time factor = compute time / "
+            "audio duration (lower is faster; ×N = N times faster than real time). Speed-up = EnCodec's time / ours, "
+            "median over rounds.",
             "",
         ]
+
+        def speedup(r: dict, k: str) -> str:
+            return f"{r[k]:.1f}×" if r.get(k) is not None else ""
+
         lines += table(
-            ["model", "threads", "encode RTF", "decode RTF"],
+            ["model", "threads", "encode RTF", "decode RTF", "encode speed-up", "decode speed-up"],
             [
                 [r["model"], str(r["threads"])]
                 + [f"{r[k]:.4f} ({1 / max(r[k], 1e-9):.0f}×)" for k in ("encode_rtf", "decode_rtf")]
+                + [speedup(r, "encode_speedup"), speedup(r, "decode_speedup")]
                 for r in speed
             ],
         )

@@ -76,13 +76,17 @@ def test_codec_bench_writes_a_well_formed_section(tmp_path, tiny_codec_dir):
     for table in tables:
         for row in table.splitlines()[2:]:
             cells = [c.strip() for c in row.strip("|").split("|")]
-            assert all(re.fullmatch(r"-?\d+\.\d+( \(\d+×\))?|n/a|\d+", c) for c in cells[1:]), row
+            assert all(re.fullmatch(r"-?\d+\.\d+( \(\d+×\))?|n/a|\d+|\d+\.\d×|", c) for c in cells[1:]), row
     results = json.loads((tmp_path / "codec.json").read_text())
     assert results["meta"]["clips"] == 2 and len(results["quality"]) == 2 + 5
     assert {r["model"].split(" ")[0] for r in results["speed"]} == {"audiogen", "EnCodec"}
     ours = results["quality"][0]
     assert ours["kbps"] == pytest.approx(CodecConfig(**TINY).kbps(1)) and np.isnan(ours["visqol"])
     assert all(r["encode_rtf"] > 0 and r["decode_rtf"] > 0 for r in results["speed"])
+    ours_speed, encodec_speed = results["speed"][:2]  # per thread count: ours, then EnCodec, timed in rounds
+    assert (
+        ours_speed["decode_speedup"] > 0 and ours_speed["encode_speedup"] > 0 and "decode_speedup" not in encodec_speed
+    )
 
 
 def test_codec_bench_rejects_bad_options(tmp_path, tiny_codec_dir):
