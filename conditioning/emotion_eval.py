@@ -104,29 +104,44 @@ def subset(ds: Dataset, sel: np.ndarray) -> Dataset:
     )
 
 
-def cross_validate(train: Dataset, config, folds: int = 5) -> dict:
-    """Track-grouped ``folds``-fold cross-validation on the training split (central excerpts of the held-out
-    tracks), per domain; also returns the mean CPU seconds of one training run (``train_cpu_s``)."""
+def cross_validate(train: Dataset, config, options=None, folds: int = 5) -> dict:
+    """Track-grouped ``folds``-fold cross-validation on the training split: every excerpt of a track falls in one
+    fold (the CRC-32 of its track id), and the central excerpts of the held-out tracks are scored.
+
+    Returns ``{"folds", "train_cpu_s" (mean CPU s of one training run), "score" (mean Pearson r of the model over
+    valence/arousal and domains), "domains": {domain: {"model": va_metrics, "ridge": va_metrics}}}``.
+    """
     import time
     import zlib
 
     from audiogen.conditioning.emotion_train import TrainOptions, train_model
 
+    if not 2 <= folds <= 20:
+        raise ValueError(f"folds must be in [2, 20], got {folds}")
+    options = options or TrainOptions()
     fold = np.asarray([zlib.crc32(t.encode()) % folds for t in train.track])
-    central = np.ones(len(fold), bool) if train.central is None else train.central
-    pred = np.zeros_like(train.va)
+    central = np.ones(len(fold), bool) if train.central is None else np.asarray(train.central, bool)
+    pred, ridge = np.zeros_like(train.va), np.zeros_like(train.va)
     t0 = time.process_time()
     for k in range(folds):
-        model = train_model(subset(train, fold != k), config, TrainOptions())
         held = (fold == k) & central
-        out = model.predict_features(train.x[held])
+        if not held.any():
+            continue
+        fit = subset(train, fold != k)
+        out = train_model(fit, config, options).predict_features(train.x[held])
         pred[held] = [[p["valence"], p["arousal"]] for p in out]
+        ridge[held] = ridge_predict(fit, train.x[held])
     domains = np.asarray(train.domain)
-    result = {"train_cpu_s": (time.process_time() - t0) / folds, "domains": {}}
+    result: dict = {"folds": folds, "train_cpu_s": (time.process_time() - t0) / folds, "domains": {}}
     for dom in ("rendered", "real"):
         sel = central & (domains == dom)
         if sel.any():
-            result["domains"][dom] = va_metrics(pred[sel], train.va[sel])
+            result["domains"][dom] = {
+                "model": va_metrics(pred[sel], train.va[sel]),
+                "ridge": va_metrics(ridge[sel], train.va[sel]),
+            }
+    rs = [m["model"][f"r_{d}"] for m in result["domains"].values() for d in ("valence", "arousal")]
+    result["score"] = float(np.nanmean(rs)) if rs else math.nan
     return result
 
 
@@ -229,14 +244,18 @@ def feature_timing(cache_dir: str | Path) -> dict:
 
 
 def _cv_lines(cv: dict) -> list[str]:
-    parts = [
-        f"{dom} (n={m['n']}): r valence {_fmt(m['r_valence'])}, r arousal {_fmt(m['r_arousal'])}, "
-        f"quadrant accuracy {_fmt(m['quadrant_accuracy'])}"
-        for dom, m in cv["domains"].items()
-    ]
+    parts = []
+    for dom, by_method in cv["domains"].items():
+        m, r = by_method["model"], by_method["ridge"]
+        parts.append(
+            f"{dom} (n={m['n']}): r valence {_fmt(m['r_valence'])} (ridge {_fmt(r['r_valence'])}), r arousal "
+            f"{_fmt(m['r_arousal'])} (ridge {_fmt(r['r_arousal'])}), quadrant accuracy "
+            f"{_fmt(m['quadrant_accuracy'])} (ridge {_fmt(r['quadrant_accuracy'])})"
+        )
     return [
-        "The valid split is small, so also 5-fold cross-validation over the training tracks (grouped by "
-        "track, central excerpts, same options): " + "; ".join(parts) + "."
+        f"The valid split is small, so also {cv['folds']}-fold cross-validation over the training tracks (grouped "
+        "by track, central excerpts, same recipe; the `cv` command, which is also what the training options were "
+        "chosen with): " + "; ".join(parts) + "."
     ]
 
 
@@ -259,25 +278,28 @@ def _section(results: dict, info: dict) -> list[str]:
         "targets are our own rule-based audio analysis** (`audio-analysis-v1`: mode, brightness, tempo, loudness, "
         "onset rate, plus title words), so on real music the numbers below measure how well the model reproduces "
         f"that analysis from 30 s of audio, not agreement with listeners. Real-music tracks weigh "
-        f"{info['real_weight']:g} (each track's weight shared by its 3 excerpts), rendered pieces 1.",
+        f"{info['real_weight']:g} (shared by the track's excerpts: up to 3 windows of 30 s), rendered pieces 1.",
         "",
         "```",
         f"{PROGRAM} features --manifests {info['manifests']} --features-cache {info['cache']}",
-        f"{PROGRAM} train --manifests {info['manifests']} --features-cache {info['cache']} --out {info['model']}",
+        f"{PROGRAM} train --manifests {info['manifests']} --features-cache {info['cache']} --out {info['model']}"
+        + "".join(f" {w}" for w in info["recipe"]),
         info["command"],
         "```",
         "",
         f"Machine: {machine()}; {today()}. Training set: {info['n_train']} excerpts ({info['n_train_tracks']} "
         f"tracks); valid split (whole tracks, central window only) below. Feature extraction: "
         f"{_fmt(t['mean_cpu_s'])} CPU s per 30 s excerpt, {t['total_cpu_s'] / 60:.0f} CPU min for all "
-        f"{t['excerpts']} excerpts (one thread, niced, on the shared machine); one training run: "
+        f"{t['excerpts']} cached excerpts (one thread, niced, on the shared machine); one training run (a CV fold): "
         f"{results['cv']['train_cpu_s']:.0f} CPU s.",
         "",
         *_va_table(results),
         "",
         "Pearson r between prediction and target on the valid split; quadrant = EMOPIA quadrant of (valence, "
-        "arousal). The rule row on real music compares the rule on the 30 s excerpt (no title words) with the same "
-        "rule on the central 120 s with title words, i.e. the ceiling-like agreement of the target with itself.",
+        "arousal). Baselines: ridge regression on the same features, and the rule-based analysis applied to the "
+        "30 s excerpt (no title words). On rendered music the rule is a fair baseline (the labels are independent "
+        "of it); on real music it is not a baseline but the target itself measured on less audio without title "
+        "words, i.e. roughly the ceiling of what the model can reproduce.",
         "",
         *_cv_lines(results["cv"]),
         "",
@@ -290,25 +312,37 @@ def _section(results: dict, info: dict) -> list[str]:
 
 
 def run_evaluation(args, argv: list[str]) -> dict:
-    """The ``evaluate`` command: metrics on the valid split, the PNG, the BENCHMARKS section, optional JSON."""
+    """The ``evaluate`` command: metrics on the valid split, the PNG, the BENCHMARKS section, optional JSON.
+
+    The training flags in ``args`` must describe how ``args.model`` was trained: the cross-validation line retrains
+    with them, and the section prints them in the ``train`` command."""
     import json
     import os
 
+    from audiogen.conditioning.emotion_train import recipe_flags, recipe_from_args
     from audiogen.eval.report import command_line, replace_section
 
     model = EmotionModel.from_pretrained(args.model)
-    real_weight = 0.5
-    train, _ = build_dataset(args.manifests, args.features_cache, "train", tags=model.config.tags)
-    valid, _ = build_dataset(args.manifests, args.features_cache, "valid", tags=model.config.tags)
+    config, options = recipe_from_args(args, model.config.tags, model.config.label_sources)
+    for name in ("hidden", "layers", "dropout"):
+        if getattr(config, name) != getattr(model.config, name):
+            raise ValueError(
+                f"--{name} {getattr(config, name)} does not match the model's {name} {getattr(model.config, name)}: "
+                "pass the flags the model was trained with"
+            )
+    tags = model.config.tags
+    train, _ = build_dataset(args.manifests, args.features_cache, "train", tags=tags, real_weight=args.real_weight)
+    valid, _ = build_dataset(args.manifests, args.features_cache, "valid", tags=tags, real_weight=args.real_weight)
     results = evaluate_model(model, train, valid)
-    results["cv"] = cross_validate(train, model.config)
+    results["cv"] = cross_validate(train, config, options)
     results["timing"] = feature_timing(args.features_cache)
     short = command_line(PROGRAM, argv).split()
     info = {
         "params": sum(p.numel() for p in model.parameters()),
         "bytes": (Path(args.model) / WEIGHTS_NAME).stat().st_size,
         "label_sources": model.config.label_sources,
-        "real_weight": real_weight,
+        "real_weight": args.real_weight,
+        "recipe": recipe_flags(args),
         "manifests": " ".join(short[short.index("--manifests") + 1 : short.index("--features-cache")]),
         "cache": short[short.index("--features-cache") + 1],
         "model": short[short.index("--model") + 1],
@@ -321,7 +355,7 @@ def run_evaluation(args, argv: list[str]) -> dict:
     if args.png:
         plot_confusion(results["confusion"], args.png)
         if args.benchmarks:
-            info["png_rel"] = os.path.relpath(args.png, Path(args.benchmarks).resolve().parent)
+            info["png_rel"] = os.path.relpath(Path(args.png).resolve(), Path(args.benchmarks).resolve().parent)
     if args.benchmarks:
         replace_section(args.benchmarks, SECTION, _section(results, info))
     if args.json:

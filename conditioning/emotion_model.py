@@ -170,6 +170,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a checkpoint is ordinary package data
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
