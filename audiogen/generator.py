@@ -13,6 +13,7 @@ A model folder holds ``codec/`` and ``lm/`` (each ``config.json`` + ``model.safe
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import secrets
@@ -74,13 +75,42 @@ def check_duration(duration: float) -> float:
     return float(duration)
 
 
-def reference_attributes(path: str | Path) -> dict:
-    """What a reference clip says about the music it asks for: tempo, key, mode, valence, arousal (our analysis)."""
+def reference_attributes(path: str | Path, style_dir: str | Path | None = None) -> dict:
+    """What a reference clip says about the music it asks for: tempo, key, mode, valence, arousal (our analysis),
+    and ``style_tags`` (see :func:`reference_style_tags`; ``None`` when no tag wins a majority)."""
     from audiogen.data.analysis import ANALYSIS_SR, analyze_audio
 
     y = load_audio(path, ANALYSIS_SR, duration=REFERENCE_SECONDS)
     lab = analyze_audio(y, ANALYSIS_SR, title="")
-    return {k: lab[k] for k in ("tempo", "key", "mode", "valence", "arousal")}
+    found = {k: lab[k] for k in ("tempo", "key", "mode", "valence", "arousal")}
+    found["style_tags"] = reference_style_tags(path, style_dir) or None
+    return found
+
+
+def reference_style_tags(path: str | Path, style_dir: str | Path | None = None) -> tuple[str, ...]:
+    """Style tags for a reference clip by retrieval: the style encoder embeds the clip's first ``REFERENCE_SECONDS``
+    (mean of up to 8 crops of 4 s) and returns the vocabulary tags carried by at least half of its 5 nearest training
+    tracks (the index's ``k`` and ``min_share``; :func:`audiogen.conditioning.style_encoder.reference_style_tags`).
+    ``style_dir`` holds the encoder and its index (default: the shipped ``pretrained/default/style``, or ``()`` when
+    this build ships none). The language model never sees the style vector itself, only these tags."""
+    from audiogen.conditioning.style_encoder import reference_style_tags as vote
+
+    loaded = _style_model(str(style_dir) if style_dir is not None else None)
+    if loaded is None:
+        return ()
+    encoder, index = loaded
+    return vote(load_audio(path, encoder.config.sample_rate, duration=REFERENCE_SECONDS), encoder, index)
+
+
+@functools.lru_cache(maxsize=4)
+def _style_model(style_dir: str | None):
+    from audiogen.conditioning.style_encoder import StyleEncoder, StyleIndex
+    from audiogen.pretrained import DEFAULT_DIR
+
+    path = Path(style_dir) if style_dir is not None else DEFAULT_DIR / "style"
+    if style_dir is None and not (path / "index.json").is_file():
+        return None
+    return StyleEncoder.from_pretrained(path), StyleIndex.load(path)
 
 
 class MusicGenerator:
@@ -205,7 +235,8 @@ class MusicGenerator:
                 found = reference_attributes(ref)  # reads the file now: an unreadable clip fails here
                 if attrs.emotion is not None:  # a requested label wins over the clip's emotion
                     found.pop("valence"), found.pop("arousal")
-                missing = {k: v for k, v in found.items() if getattr(attrs, k) is None}  # the request wins
+                # the request wins: the clip's style tags are used only when the request names none
+                missing = {k: v for k, v in found.items() if getattr(attrs, k) is None}
                 attrs = normalize_attributes(replace(attrs, **missing))
             requests.append(Request(attrs, dur, None if ref is None else str(ref)))
         return requests
@@ -236,7 +267,8 @@ class MusicGenerator:
             text: a prompt, or a list of prompts for a batch (other arguments then broadcast or give one per item).
             emotion: a label of the emotion vocabulary; or ``valence`` and ``arousal`` in [-1, 1]; or both.
             style: style tags (list or comma-separated string). reference: an audio file whose tempo, key and
-                emotion (from our analysis) fill whatever the request leaves open.
+                emotion (from our analysis) and style tags (voted by its nearest training tracks under the style
+                encoder) fill whatever the request leaves open.
             tempo: BPM in [40, 220]. key: e.g. ``"A minor"``, ``"F#"``. duration: seconds in [1, 600].
             seed: makes the call reproducible bit for bit on one machine (None = random, reported on the track).
             params: sampling settings (:class:`GenerationParams`; its seed is overridden by ``seed``).

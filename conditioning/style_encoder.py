@@ -1,9 +1,13 @@
 """The style encoder: a small conv net over log-mel spectrograms, audio ``[B, T]`` -> style vector ``[B, E]``.
 
-A reference clip's vector is given to the LM as ``Attributes.style_embedding`` ("make it sound like this"). The
-network is trained contrastively (:mod:`.train_style_encoder`): two crops of the same track are positives, crops of
-other tracks negatives, so the vector captures what stays constant within a recording (instrumentation, timbre,
-production, tempo feel) rather than what changes from bar to bar.
+The network is trained contrastively (:mod:`.train_style_encoder`): crops from two places in the same track are
+positives, crops of other tracks negatives, so the vector captures what stays constant within a recording
+(instrumentation, timbre, production, tempo feel) rather than what changes from bar to bar.
+
+"Make something like this clip" works by retrieval: a :class:`StyleIndex` ships next to the encoder with one vector
+per training track and that track's style tags, and :func:`reference_style_tags` returns the tags most of the clip's
+nearest tracks carry. (The vector can also be given to an LM trained with style embeddings as
+``Attributes.style_embedding``; the shipped LM was trained without them.)
 
 Architecture: log-mel (64 bands, 10 ms hop) with per-clip mean removal (so level does not matter) -> 4 blocks of
 [3×3 conv, batch norm, GELU, 2×2 max-pool] -> mean and standard deviation over time and frequency (statistics
@@ -27,6 +31,8 @@ from torch import nn
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "index.json"
+INDEX_WEIGHTS = "index.safetensors"
 
 
 @dataclass
@@ -78,23 +84,32 @@ class StyleEncoder(nn.Module):
         self.blocks = nn.Sequential(*[_block(a, b) for a, b in itertools.pairwise(widths)])
         self.out = nn.Linear(2 * config.channels[-1], config.dim)
 
-    def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """Log-mel with the clip's mean removed: ``[B, T]`` -> ``[B, 1, n_mels, frames]``."""
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """Natural-log mel power, nothing removed: audio ``[B, T]`` -> ``[B, n_mels, frames]`` (no learned weights,
+        so it can be computed once and cached for training)."""
         if audio.ndim != 2:
             raise ValueError(f"audio must be [B, T], got {tuple(audio.shape)}")
         min_len = self.config.n_fft
         if audio.shape[1] < min_len:
             raise ValueError(f"audio must have at least {min_len} samples, got {audio.shape[1]}")
-        logmel = torch.log(self.mel(audio.float()) + 1e-5)  # (B, M, F)
-        logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
-        return logmel[:, None]
+        return torch.log(self.mel(audio.float()) + 1e-5)  # (B, M, F)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio ``[B, T]`` -> ``[B, E]`` with unit L2 norm."""
-        h = self.blocks(self.features(audio))  # (B, C, M', F')
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """Log-mel with the clip's mean removed: ``[B, T]`` -> ``[B, 1, n_mels, frames]``."""
+        logmel = self.log_mel(audio)
+        return (logmel - logmel.mean(dim=(1, 2), keepdim=True))[:, None]
+
+    def embed_log_mel(self, logmel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[B, n_mels, frames]`` (as from :meth:`log_mel`) -> ``[B, E]`` with unit L2 norm."""
+        x = (logmel.float() - logmel.float().mean(dim=(1, 2), keepdim=True))[:, None]  # (B, 1, M, F)
+        h = self.blocks(x)  # (B, C, M', F')
         h = h.flatten(2)  # (B, C, M'·F')
         stats = torch.cat([h.mean(-1), h.std(-1, unbiased=False)], dim=1)  # (B, 2C)
         return F.normalize(self.out(stats), dim=-1)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio ``[B, T]`` -> ``[B, E]`` with unit L2 norm."""
+        return self.embed_log_mel(self.log_mel(audio))
 
     @torch.no_grad()
     def embed_audio(self, audio: np.ndarray | torch.Tensor, max_crops: int = 8) -> torch.Tensor:
@@ -117,13 +132,16 @@ class StyleEncoder(nn.Module):
         self.train(was_training)
         return F.normalize(vec, dim=0).cpu()
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (each atomically)."""
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (each atomically); ``dtype`` (e.g.
+        ``torch.float16``, for shipping) converts the floating-point tensors. Loading converts back to float32."""
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        if dtype is not None:
+            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         _atomic(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
         _atomic(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(asdict(self.config), indent=2)))
         return directory
@@ -138,7 +156,7 @@ class StyleEncoder(nn.Module):
             raise FileNotFoundError(f"{directory} is not a style encoder checkpoint ({CONFIG_NAME} + {WEIGHTS_NAME})")
         config = StyleEncoderConfig(**json.loads((directory / CONFIG_NAME).read_text()))
         model = cls(config)
-        model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+        model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))  # copies float16 into float32 parameters
         return model.to(device).eval()
 
 
@@ -151,3 +169,91 @@ def _atomic(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@dataclass
+class StyleIndex:
+    """Style vectors of known tracks with their style tags, for "make something like this clip" by retrieval.
+
+    ``vectors [N, E]`` unit rows (stored as float16), ``labels [N, V]`` 0/1 for the ``V`` tags in ``tags`` (a subset of
+    :data:`~audiogen.conditioning.styles.STYLE_TAGS`, vocabulary order), ``names`` one label per track (source and
+    title), and the voting defaults ``k`` and ``min_share``.
+    """
+
+    vectors: torch.Tensor
+    labels: torch.Tensor
+    tags: tuple[str, ...]
+    names: tuple[str, ...]
+    k: int = 5
+    min_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or self.labels.shape != (self.vectors.shape[0], len(self.tags)):
+            raise ValueError(f"vectors [N, E] and labels [N, {len(self.tags)}] disagree: "
+                             f"{tuple(self.vectors.shape)} vs {tuple(self.labels.shape)}")  # fmt: skip
+        if len(self.names) != self.vectors.shape[0]:
+            raise ValueError(f"{len(self.names)} names for {self.vectors.shape[0]} vectors")
+        if not 0 < self.min_share <= 1 or self.k < 1:
+            raise ValueError(f"k must be >= 1 and min_share in (0, 1], got {self.k}, {self.min_share}")
+
+    @classmethod
+    def build(cls, vectors: torch.Tensor, tracks: list[dict], k: int = 5, min_share: float = 0.5) -> StyleIndex:
+        """From track vectors ``[N, E]`` and one dict per track with ``tags`` (vocabulary tags) and ``name``."""
+        from audiogen.conditioning.styles import STYLE_TAGS
+
+        used = {t for tr in tracks for t in tr["tags"]}
+        tags = tuple(t for t in STYLE_TAGS if t in used)
+        labels = torch.tensor([[t in tr["tags"] for t in tags] for tr in tracks], dtype=torch.uint8)
+        labels = labels.reshape(len(tracks), len(tags))
+        names = tuple(str(tr.get("name", i)) for i, tr in enumerate(tracks))
+        return cls(F.normalize(vectors.float(), dim=-1).half(), labels, tags, names, k, min_share)
+
+    def nearest(self, vector: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` most similar tracks to ``vector (E,)``: cosine similarities ``(k,)`` and rows ``(k,)``."""
+        sim = self.vectors.float() @ F.normalize(vector.float().flatten(), dim=0)  # (N,)
+        return sim.topk(min(k or self.k, sim.shape[0]))
+
+    def vote(self, vector: torch.Tensor, k: int | None = None, min_share: float | None = None) -> tuple[str, ...]:
+        """Tags carried by at least ``min_share`` of the ``k`` nearest tracks to ``vector (E,)``, most votes first
+        (ties in vocabulary order)."""
+        _, rows = self.nearest(vector, k)
+        share = self.labels[rows].float().mean(0)  # (V,)
+        need = self.min_share if min_share is None else min_share
+        order = sorted(range(len(self.tags)), key=lambda j: (-float(share[j]), j))
+        return tuple(self.tags[j] for j in order if share[j] >= need - 1e-6)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``index.safetensors`` (vectors float16, labels uint8) and ``index.json`` into ``directory``."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {"vectors": self.vectors.half().contiguous(), "labels": self.labels.to(torch.uint8).contiguous()}
+        meta = {"tags": list(self.tags), "names": list(self.names), "k": self.k, "min_share": self.min_share}
+        _atomic(directory / INDEX_WEIGHTS, lambda p: save_file(tensors, p))
+        _atomic(directory / INDEX_NAME, lambda p: Path(p).write_text(json.dumps(meta, indent=0)))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> StyleIndex:
+        """Read an index written by :meth:`save`."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        if not (directory / INDEX_NAME).is_file() or not (directory / INDEX_WEIGHTS).is_file():
+            raise FileNotFoundError(f"{directory} holds no style index ({INDEX_NAME} + {INDEX_WEIGHTS})")
+        meta = json.loads((directory / INDEX_NAME).read_text())
+        t = load_file(str(directory / INDEX_WEIGHTS))
+        return cls(t["vectors"], t["labels"], tuple(meta["tags"]), tuple(meta["names"]), meta["k"], meta["min_share"])
+
+
+def reference_style_tags(
+    audio: np.ndarray | torch.Tensor, encoder: StyleEncoder, index: StyleIndex, k: int | None = None
+) -> tuple[str, ...]:
+    """Style tags for a reference clip: the vocabulary tags that most of its ``k`` nearest indexed tracks carry.
+
+    ``audio`` is the clip ``(T,)``, mono at ``encoder.config.sample_rate`` (at least ``n_fft`` samples). The clip's
+    vector is :meth:`StyleEncoder.embed_audio`; the tags are :meth:`StyleIndex.vote` (``k`` nearest, a tag needs
+    ``index.min_share`` of the votes). Returns ``()`` when no tag reaches the threshold.
+    """
+    return index.vote(encoder.embed_audio(audio), k)

@@ -1,12 +1,15 @@
-"""The style encoder: shapes, level invariance, checkpoints, the contrastive loss, and a two-step training run."""
+"""The style encoder: shapes, level invariance, checkpoints, the contrastive loss, training, export, retrieval, the
+benchmark script, and style tags voted for a reference clip."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
-from audiogen.conditioning.style_encoder import StyleEncoder, StyleEncoderConfig
-from audiogen.conditioning.train_style_encoder import nt_xent, parse_args, train
+import torch.nn.functional as F
+from audiogen.conditioning.style_encoder import StyleEncoder, StyleEncoderConfig, StyleIndex, reference_style_tags
+from audiogen.conditioning.train_style_encoder import build_cache, main, nt_xent, parse_args, retrieval, train
+from audiogen.eval import bench_style
 
 from audiogen.audio import save_audio
 from audiogen.data.manifest import Record, write_manifest
@@ -82,12 +85,100 @@ def test_training_runs_checkpoints_and_resumes(tmp_path, capsys):
     manifest = _corpus(tmp_path)
     out = tmp_path / "run"
     common = ["--manifest", str(manifest), "--out", str(out), "--batch", "2", "--crop-seconds", "0.5"]
-    common += ["--dim", "16", "--workers", "0", "--log-every", "1", "--eval-every", "2"]
+    common += ["--dim", "16", "--log-every", "1", "--eval-every", "2"]
     metrics = train(parse_args([*common, "--steps", "2"]))
     assert (out / "model.safetensors").is_file() and (out / "train_state.pt").is_file()
-    assert metrics["crops"] == 4 and 0.0 <= metrics["same_track@1"] <= 1.0
+    assert (out / "cache" / "logmel.safetensors").is_file()
+    assert metrics["clips"] == 4 and 0.0 <= metrics["same_track@1"] <= 1.0
     capsys.readouterr()
     train(parse_args([*common, "--steps", "3"]))
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["step"] for x in lines if "loss" in x] == [3]  # resumed after step 2
     assert StyleEncoder.from_pretrained(out).config.dim == 16
+
+
+def _tone(freq: float, seconds: float = 2.0, sr: int = 32000) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _noise(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(32000 * seconds))).astype(np.float32)
+
+
+def tiny_index(m: StyleEncoder) -> StyleIndex:
+    """Three tone tracks tagged piano, three noise tracks tagged drums, one noise track tagged drums and game."""
+    clips = [_tone(f) for f in (220, 330, 440)] + [_noise(seed=s) for s in range(4)]
+    tags = [["piano"]] * 3 + [["drums"]] * 3 + [["drums", "game"]]
+    tracks = [{"name": f"t{i}", "tags": t} for i, t in enumerate(tags)]
+    return StyleIndex.build(torch.stack([m.embed_audio(c) for c in clips]), tracks, k=3)
+
+
+def test_index_votes_and_round_trips(tmp_path):
+    m = model()
+    index = tiny_index(m)
+    assert index.tags == ("game", "piano", "drums")  # vocabulary order: genres, then instruments
+    assert index.vote(m.embed_audio(_tone(275))) == ("piano",)
+    assert reference_style_tags(_noise(seed=9), m, index) == ("drums",)  # "game" has 1 of 3 votes at most
+    assert index.vote(m.embed_audio(_noise(seed=9)), k=7, min_share=0.1) == ("drums", "piano", "game")
+    index.save(tmp_path)
+    back = StyleIndex.load(tmp_path)
+    assert back.tags == index.tags and back.names == index.names and back.k == 3
+    assert torch.equal(back.vectors, index.vectors) and torch.equal(back.labels, index.labels)
+    with pytest.raises(FileNotFoundError, match="no style index"):
+        StyleIndex.load(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="disagree"):
+        StyleIndex(index.vectors, index.labels[:, :2], index.tags, index.names)
+
+
+def test_float16_checkpoint_matches(tmp_path):
+    m = model()
+    m.save_pretrained(tmp_path, dtype=torch.float16)
+    back = StyleEncoder.from_pretrained(tmp_path)
+    assert next(back.parameters()).dtype == torch.float32
+    x = torch.randn(2, 16000)
+    assert torch.allclose(m(x), back(x), atol=2e-2)
+
+
+def test_retrieval_counts_perfect_and_shuffled_vectors(tmp_path):
+    manifest = _corpus(tmp_path)
+    cache = build_cache([str(manifest)], tmp_path / "cache", TINY)
+    assert cache.logmel.shape[0] == 8 and cache.split("valid") == [2, 3]  # 2 windows of 1 s per 2-s track
+    perfect = F.one_hot(cache.track.long(), 4).float()  # a track's windows share one vector
+    got = retrieval(perfect, cache, ks=(1,))
+    assert got["same_track@1"] == 1.0 and got["clips"] == 4 and "same_source@1" in got
+    only_first = retrieval(perfect, cache, ks=(1,), queries=[2])
+    assert only_first["clips"] == 2 and only_first["tracks"] == 1
+
+
+def test_training_then_export_and_benchmark(tmp_path):
+    manifest = _corpus(tmp_path)
+    out, ship = tmp_path / "run", tmp_path / "ship"
+    common = ["--manifest", str(manifest), "--out", str(out)]
+    train(parse_args([*common, "--batch", "2", "--crop-seconds", "0.5", "--dim", "16", "--steps", "1"]))
+    main(["export", *common, "--to", str(ship)])
+    assert {p.name for p in ship.iterdir()} == {"config.json", "model.safetensors", "index.json", "index.safetensors"}
+    index = StyleIndex.load(ship)
+    assert index.vectors.shape == (2, 16) and index.names[0].startswith("synth0")
+    bench = tmp_path / "BENCH.md"
+    bench_args = ["--manifest", str(manifest), "--cache", str(out / "cache"), "--style", str(ship)]
+    bench_style.main([*bench_args, "--out", str(bench)])
+    text = bench.read_text()
+    assert "## Style encoder" in text and "| all valid (2 tracks) | chance |" in text and str(tmp_path) not in text
+
+
+def test_reference_clip_contributes_voted_style_tags(tmp_path, monkeypatch):
+    from audiogen import generator
+    from audiogen.generator import MusicGenerator, reference_attributes
+
+    m = model()
+    m.save_pretrained(tmp_path / "style")
+    tiny_index(m).save(tmp_path / "style")
+    ref = save_audio(tmp_path / "ref.wav", _tone(300, seconds=3.0))
+    assert reference_attributes(ref, style_dir=tmp_path / "style")["style_tags"] == ("piano",)
+
+    monkeypatch.setattr(generator, "reference_style_tags", lambda path, style_dir=None: ("piano",))
+    (req,) = MusicGenerator.make_requests("like this", reference=str(ref))
+    assert req.attributes.style_tags == ("piano",)
+    (req,) = MusicGenerator.make_requests("like this", reference=str(ref), style="rock, drums")
+    assert req.attributes.style_tags == ("rock", "drums")  # tags the request names win over the clip's
