@@ -16,6 +16,8 @@ timing        2       duration (over 1–600 s); position (over 0–600 s)
 from __future__ import annotations
 
 import torch
+from torch import nn
+
 from audiogen.conditioning.base import Attributes
 from audiogen.conditioning.conditioner import (
     Conditioner,
@@ -39,7 +41,6 @@ from audiogen.conditioning.validate import (
     check_tempo,
     check_timing,
 )
-from torch import nn
 
 
 def _ones_mask(b: int, t: int, device: torch.device) -> torch.Tensor:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 
 import torch
-from audiogen.conditioning.base import Attributes
 from torch import nn
+
+from audiogen.conditioning.base import Attributes
 
 Prepared = dict[str, torch.Tensor]
 

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+
 from audiogen.conditioning.emotion_model import WEIGHTS_NAME, EmotionModel
 from audiogen.conditioning.emotion_train import Dataset, build_dataset
 from audiogen.conditioning.emotions import QUADRANT_NAMES, QUADRANTS, quadrant

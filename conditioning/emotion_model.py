@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from audiogen.conditioning.emotion_features import FEATURE_VERSION, N_FEATURES, WINDOW_SECONDS, excerpt_features
 from audiogen.conditioning.styles import STYLE_TAGS
-from torch import nn
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from audiogen.conditioning.emotion_features import FeatureCache, cache_key, training_windows
 from audiogen.conditioning.emotion_model import EmotionModel, EmotionModelConfig
 from audiogen.conditioning.emotions import EMOTIONS

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from torch import nn
+
 from audiogen.conditioning.attribute_conditioners import (
     EmotionConditioner,
     MusicConditioner,
@@ -32,7 +34,6 @@ from audiogen.conditioning.base import GROUPS, Attributes, Conditions
 from audiogen.conditioning.conditioner import Conditioner, Prepared, to_device
 from audiogen.conditioning.config import ConditionConfig
 from audiogen.conditioning.text import TextConditioner
-from torch import nn
 
 CONDITIONERS: dict[str, type[Conditioner]] = {
     "text": TextConditioner,

@@ -17,10 +17,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
+from torch import nn
+
 from audiogen.conditioning.base import Attributes
 from audiogen.conditioning.conditioner import Conditioner, Prepared, null_parameter
 from audiogen.conditioning.config import ConditionConfig
-from torch import nn
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 

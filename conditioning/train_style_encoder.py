@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from audiogen.conditioning.style_encoder import StyleEncoder, StyleEncoderConfig, StyleIndex
-from audiogen.conditioning.styles import filter_tags
 
 from audiogen.audio import AudioError, load_audio
+from audiogen.conditioning.style_encoder import StyleEncoder, StyleEncoderConfig, StyleIndex
+from audiogen.conditioning.styles import filter_tags
 from audiogen.data.dataset import load_records
 
 STATE_NAME = "train_state.pt"

@@ -25,6 +25,7 @@ import re
 from dataclasses import replace
 
 import torch
+
 from audiogen.conditioning.base import Attributes
 from audiogen.conditioning.emotions import resolve
 from audiogen.conditioning.styles import check_tags

@@ -15,11 +15,11 @@ import sys
 import time
 
 import torch
-from audiogen.eval.report import command_line, machine, replace_section, table, today
 from torch import nn
 
 from audiogen.codec.losses import MultiScaleMelLoss
 from audiogen.codec.model import CodecConfig, Decoder, Encoder
+from audiogen.eval.report import command_line, machine, replace_section, table, today
 
 SECTION = "## Codec architecture"
 

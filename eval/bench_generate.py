@@ -14,6 +14,7 @@ import sys
 import time
 
 import torch
+
 from audiogen.eval.report import command_line, machine, replace_section, table, today
 
 SECTION = "## Generation speed"
@@ -40,7 +41,6 @@ def cache_speedup(gen, frames: int, seed: int = 0) -> tuple[float, float, bool]:
     """Seconds to sample ``frames`` frames with and without the KV cache (same seed, CFG on) and whether the
     tokens are identical."""
     from audiogen.conditioning.base import Attributes
-
     from audiogen.lm import GenerationParams
     from audiogen.lm import generate as lm_generate
 

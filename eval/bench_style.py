@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
 from audiogen.eval.report import command_line, machine, replace_section, today
 
 SECTION = "## Style encoder"

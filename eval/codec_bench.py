@@ -149,9 +149,9 @@ def speed_rows(codec, clip: np.ndarray, threads: Sequence[int], repeats: int = 3
     (random weights), timed in interleaved rounds; the codec's rows also carry ``encode_speedup``/``decode_speedup``,
     the median over rounds of EnCodec's time divided by ours."""
     import torch
-    from audiogen.eval.baselines import encodec_24khz_random
 
     from audiogen.audio import resample
+    from audiogen.eval.baselines import encodec_24khz_random
 
     enc_model, enc_sr, enc_bw = encodec_24khz_random()
     seconds = len(clip) / SR
@@ -237,9 +237,9 @@ def run(
 ) -> dict:
     """Run the benchmark described by ``args``; returns the results and rewrites the section of ``args.out``."""
     import torch
-    from audiogen.eval.report import command_line, machine, replace_section, today
 
     from audiogen.codec.model import Codec
+    from audiogen.eval.report import command_line, machine, replace_section, today
 
     t_start = time.perf_counter()
     meta = {"date": today(), "machine": machine(), "command": command_line(program, argv)}

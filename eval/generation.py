@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from audiogen.eval.prompts import Request, balanced_subset, pairs
 
 VALENCE_TAGS = (("happy",), ("sad",))

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from audiogen.conditioning.emotions import EMOTIONS
 
 from audiogen.audio import save_audio
+from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.data import analysis
 from audiogen.data.manifest import Record, read_manifest, write_manifest
 

@@ -5,14 +5,14 @@ import json
 
 import numpy as np
 import pytest
-from audiogen.conditioning.emotion_features import N_FEATURES
-from audiogen.conditioning.emotion_model import EmotionModelConfig
-from audiogen.conditioning.emotion_train import Dataset, TrainOptions, train_model
-from audiogen.conditioning.emotions import EMOTIONS
 
 import audiogen
 from audiogen.audio import save_audio
 from audiogen.cli import main
+from audiogen.conditioning.emotion_features import N_FEATURES
+from audiogen.conditioning.emotion_model import EmotionModelConfig
+from audiogen.conditioning.emotion_train import Dataset, TrainOptions, train_model
+from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.track import Track
 
 TAGS = ("piano", "drums")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from audiogen.conditioning.emotions import EMOTIONS
 
+from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.data.composer import (
     KEYS,
     SCALES,

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from audiogen.conditioning.attribute_conditioners import (
     EmotionConditioner,
     MusicConditioner,

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from audiogen.conditioning.base import Attributes
 from audiogen.conditioning.emotions import EmotionError
 from audiogen.conditioning.records import attributes_from_record, fold_tempo

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+
 from audiogen.conditioning.base import GROUPS, Attributes, Conditions
 from audiogen.conditioning.config import ConditionConfig
 from audiogen.conditioning.provider import ConditionProvider, condition_dropout

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from audiogen.conditioning.style_encoder import StyleEncoder, StyleEncoderConfig, StyleIndex, reference_style_tags
-from audiogen.conditioning.train_style_encoder import build_cache, main, nt_xent, parse_args, retrieval, train
-from audiogen.eval import bench_style
 
 from audiogen.audio import save_audio
+from audiogen.conditioning.style_encoder import StyleEncoder, StyleEncoderConfig, StyleIndex, reference_style_tags
+from audiogen.conditioning.train_style_encoder import build_cache, main, nt_xent, parse_args, retrieval, train
 from audiogen.data.manifest import Record, write_manifest
+from audiogen.eval import bench_style
 
 TINY = StyleEncoderConfig(n_mels=32, channels=(4, 8), dim=16, crop_seconds=0.5)
 

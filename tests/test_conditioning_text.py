@@ -4,6 +4,7 @@ import importlib.util
 
 import pytest
 import torch
+
 from audiogen.conditioning.base import Attributes
 from audiogen.conditioning.config import ConditionConfig
 from audiogen.conditioning.text import HashTextEncoder, TextCache, TextConditioner
@@ -91,8 +92,9 @@ def test_minilm_conditioner_offline(monkeypatch):
 @pytest.mark.skipif(not HAS_TRANSFORMERS, reason="transformers is not installed")
 @pytest.mark.slow
 def test_minilm_matches_transformers_bert():
-    from audiogen.conditioning.minilm import MiniLMEncoder, model_dir
     from transformers import BertModel
+
+    from audiogen.conditioning.minilm import MiniLMEncoder, model_dir
 
     torch.set_num_threads(1)
     enc = MiniLMEncoder(max_tokens=32)

@@ -5,6 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
+
+import audiogen
+from audiogen.audio import save_audio
 from audiogen.conditioning.emotion_eval import (
     average_precision,
     confusion,
@@ -17,9 +20,6 @@ from audiogen.conditioning.emotion_eval import (
 from audiogen.conditioning.emotion_features import N_FEATURES, training_windows
 from audiogen.conditioning.emotion_model import EmotionModel, EmotionModelConfig, default_emotion_dir
 from audiogen.conditioning.emotion_train import Dataset, TrainOptions, emotion_loss, tag_targets, train_model
-
-import audiogen
-from audiogen.audio import save_audio
 from audiogen.data.manifest import Record
 
 TAGS = ("piano", "drums")

@@ -4,13 +4,13 @@ import re
 import numpy as np
 import pytest
 import torch
-from audiogen.eval import codec_bench
-from audiogen.eval.baselines import mp3_roundtrip, opus_roundtrip
-from audiogen.eval.metrics import align, codec_distances
 
 from audiogen.audio import save_audio
 from audiogen.codec.model import Codec, CodecConfig
 from audiogen.data.manifest import Record, write_manifest
+from audiogen.eval import codec_bench
+from audiogen.eval.baselines import mp3_roundtrip, opus_roundtrip
+from audiogen.eval.metrics import align, codec_distances
 
 SR = 32000
 TINY = dict(

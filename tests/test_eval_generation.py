@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_eval_codec_bench import TINY, corpus
+
+from audiogen.codec.model import Codec, CodecConfig
 from audiogen.eval.__main__ import main as eval_main
 from audiogen.eval.generation import EvalConfig, evaluate
 from audiogen.eval.judge import MSD_TAGS, JudgeOutput, patches, to_judge_rate
 from audiogen.eval.prompts import Request, balanced_subset, load_prompts, pairs
-from test_eval_codec_bench import TINY, corpus
-
-from audiogen.codec.model import Codec, CodecConfig
 from audiogen.track import Track
 
 SR = 32000

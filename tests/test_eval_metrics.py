@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from scipy import linalg
+
 from audiogen.eval.metrics import (
     align,
     clipping_fraction,
@@ -17,7 +19,6 @@ from audiogen.eval.metrics import (
     tempo_hit,
 )
 from audiogen.eval.report import command_line, replace_section
-from scipy import linalg
 
 
 def test_frechet_matches_closed_form_for_diagonal_gaussians():

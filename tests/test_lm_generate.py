@@ -1,7 +1,7 @@
 import pytest
 import torch
-from audiogen.conditioning.base import Attributes, Conditions
 
+from audiogen.conditioning.base import Attributes, Conditions
 from audiogen.lm.config import LMConfig
 from audiogen.lm.generate import generate, plan_segments
 from audiogen.lm.model import MusicLM

@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-from audiogen.conditioning.base import Conditions
 
+from audiogen.conditioning.base import Conditions
 from audiogen.lm.config import LMConfig
 from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from audiogen.conditioning.base import Attributes
 
+from audiogen.conditioning.base import Attributes
 from audiogen.data.manifest import Record
 from audiogen.data.token_cache import TokenCacheWriter
 from audiogen.lm.generate import generate

@@ -1,8 +1,8 @@
 """The batch-rendering benchmark script: its jobs file is valid, and it appends its table under its own heading."""
 
-from audiogen.eval import bench_render
 from test_render_fakes import fake_factory
 
+from audiogen.eval import bench_render
 from audiogen.render.jobs import expand, load_jobs
 
 

@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 import pytest
-from audiogen.conditioning.emotions import EMOTIONS
 
 from audiogen.audio import save_audio
 from audiogen.cli import main
+from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.data.manifest import read_manifest
 from audiogen.data.scan import scan_folder, sidecar_labels
 
