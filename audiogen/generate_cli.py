@@ -31,7 +31,7 @@ def _check_output(path: str, bitrate: int) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from audiogen.generator import MusicGenerator
+    from audiogen.generator import MusicGenerator, make_requests
     from audiogen.lm.sampling import GenerationParams
     from audiogen.mastering.spec import MasteringSpec
 
@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     loudness = float(args.loudness) if args.loudness.lstrip("-").replace(".", "", 1).isdigit() else args.loudness
     spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=args.ending)
-    requests = MusicGenerator.make_requests(args.text, **_request_kwargs(args))
+    requests = make_requests(args.text, **_request_kwargs(args))  # fails before the model loads
     if args.prompt_audio is not None and not Path(args.prompt_audio).is_file():
         raise FileNotFoundError(f"--prompt-audio {args.prompt_audio}: no such file")
     gen = MusicGenerator.debug() if args.model == "debug" else MusicGenerator.from_pretrained(args.model)

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import secrets
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -113,6 +114,68 @@ def _style_model(style_dir: str | None):
     return StyleEncoder.from_pretrained(path), StyleIndex.load(path)
 
 
+def make_requests(
+    text=None,
+    *,
+    emotion=None,
+    valence=None,
+    arousal=None,
+    style=None,
+    reference=None,
+    tempo=None,
+    key=None,
+    mode=None,
+    duration: float = 30.0,
+    style_dir: str | Path | None = None,
+) -> list[Request]:
+    """Validate a (possibly batched) request; raises ``ValueError``/``AudioError`` before any work starts.
+
+    Arguments as in :meth:`MusicGenerator.generate`; ``style_dir`` is the style encoder + index that votes a reference
+    clip's style tags (None: the shipped one). Returns one :class:`Request` per prompt."""
+    n = len(text) if isinstance(text, (list, tuple)) else 1
+    cols = {
+        k: _listify(v, n, k)
+        for k, v in dict(
+            text=text,
+            emotion=emotion,
+            valence=valence,
+            arousal=arousal,
+            style=style,
+            reference=reference,
+            tempo=tempo,
+            key=key,
+            mode=mode,
+            duration=duration,
+        ).items()
+    }
+    requests = []
+    for i in range(n):
+        row = {k: v[i] for k, v in cols.items()}
+        dur = check_duration(row["duration"])
+        attrs = Attributes(
+            text=row["text"],
+            emotion=row["emotion"],
+            valence=row["valence"],
+            arousal=row["arousal"],
+            style_tags=_style_tags(row["style"]),
+            tempo=row["tempo"],
+            key=row["key"],
+            mode=row["mode"],
+            duration=dur,
+        )
+        attrs = normalize_attributes(attrs)
+        ref = row["reference"]
+        if ref is not None:
+            found = reference_attributes(ref, style_dir)  # reads the file now: an unreadable clip fails here
+            if attrs.emotion is not None:  # a requested label wins over the clip's emotion
+                found.pop("valence"), found.pop("arousal")
+            # the request wins: the clip's style tags are used only when the request names none
+            missing = {k: v for k, v in found.items() if getattr(attrs, k) is None}
+            attrs = normalize_attributes(replace(attrs, **missing))
+        requests.append(Request(attrs, dur, None if ref is None else str(ref)))
+    return requests
+
+
 class MusicGenerator:
     """Codec + language model + mastering. Build with :meth:`from_pretrained` (or :meth:`debug` for tests)."""
 
@@ -124,6 +187,7 @@ class MusicGenerator:
             )
         self.codec, self.lm = codec.eval(), lm.eval()
         self.name, self.version = name, version
+        self.style_dir: Path | None = None  # style encoder + index for reference clips (None: the shipped one)
 
     # -- loading and saving -------------------------------------------------------------------------------------
     @classmethod
@@ -140,13 +204,18 @@ class MusicGenerator:
         meta = json.loads((path / "model.json").read_text()) if (path / "model.json").is_file() else {}
         codec = Codec.from_pretrained(path / "codec")
         lm = MusicLM.from_pretrained(path / "lm")
-        return cls(codec, lm, meta.get("name", path.name), meta.get("version", "dev"))
+        gen = cls(codec, lm, meta.get("name", path.name), meta.get("version", "dev"))
+        if (path / "style" / "index.json").is_file():
+            gen.style_dir = path / "style"
+        return gen
 
     def save_pretrained(self, path: str | Path) -> Path:
-        """Write ``codec/``, ``lm/`` and ``model.json`` into ``path``."""
+        """Write ``codec/``, ``lm/``, ``model.json`` (and ``style/`` when this generator has its own) into ``path``."""
         path = Path(path)
         self.codec.save_pretrained(path / "codec")
         self.lm.save_pretrained(path / "lm")
+        if self.style_dir is not None and self.style_dir.resolve() != (path / "style").resolve():
+            shutil.copytree(self.style_dir, path / "style", dirs_exist_ok=True)
         (path / "model.json").write_text(json.dumps({"name": self.name, "version": self.version}, indent=2) + "\n")
         return path
 
@@ -183,63 +252,9 @@ class MusicGenerator:
         return f"{self.name} {self.version}"
 
     # -- requests -----------------------------------------------------------------------------------------------
-    def make_requests(
-        self,
-        text=None,
-        *,
-        emotion=None,
-        valence=None,
-        arousal=None,
-        style=None,
-        reference=None,
-        tempo=None,
-        key=None,
-        mode=None,
-        duration: float = 30.0,
-    ) -> list[Request]:
-        """Validate a (possibly batched) request; raises ``ValueError``/``AudioError`` before any work starts."""
-        n = len(text) if isinstance(text, (list, tuple)) else 1
-        cols = {
-            k: _listify(v, n, k)
-            for k, v in dict(
-                text=text,
-                emotion=emotion,
-                valence=valence,
-                arousal=arousal,
-                style=style,
-                reference=reference,
-                tempo=tempo,
-                key=key,
-                mode=mode,
-                duration=duration,
-            ).items()
-        }
-        requests = []
-        for i in range(n):
-            row = {k: v[i] for k, v in cols.items()}
-            dur = check_duration(row["duration"])
-            attrs = Attributes(
-                text=row["text"],
-                emotion=row["emotion"],
-                valence=row["valence"],
-                arousal=row["arousal"],
-                style_tags=_style_tags(row["style"]),
-                tempo=row["tempo"],
-                key=row["key"],
-                mode=row["mode"],
-                duration=dur,
-            )
-            attrs = normalize_attributes(attrs)
-            ref = row["reference"]
-            if ref is not None:
-                found = reference_attributes(ref)  # reads the file now: an unreadable clip fails here
-                if attrs.emotion is not None:  # a requested label wins over the clip's emotion
-                    found.pop("valence"), found.pop("arousal")
-                # the request wins: the clip's style tags are used only when the request names none
-                missing = {k: v for k, v in found.items() if getattr(attrs, k) is None}
-                attrs = normalize_attributes(replace(attrs, **missing))
-            requests.append(Request(attrs, dur, None if ref is None else str(ref)))
-        return requests
+    def make_requests(self, text=None, **kwargs) -> list[Request]:
+        """:func:`make_requests` with this generator's style model for reference clips."""
+        return make_requests(text, style_dir=self.style_dir, **kwargs)
 
     # -- generation ---------------------------------------------------------------------------------------------
     def generate(

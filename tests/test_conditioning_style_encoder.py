@@ -177,8 +177,20 @@ def test_reference_clip_contributes_voted_style_tags(tmp_path, monkeypatch):
     ref = save_audio(tmp_path / "ref.wav", _tone(300, seconds=3.0))
     assert reference_attributes(ref, style_dir=tmp_path / "style")["style_tags"] == ("piano",)
 
-    monkeypatch.setattr(generator, "reference_style_tags", lambda path, style_dir=None: ("piano",))
-    (req,) = MusicGenerator.make_requests("like this", reference=str(ref))
-    assert req.attributes.style_tags == ("piano",)
-    (req,) = MusicGenerator.make_requests("like this", reference=str(ref), style="rock, drums")
+    # a model folder with its own style/ uses it for reference clips, and save_pretrained carries it along
+    gen = MusicGenerator.debug()
+    gen.style_dir = tmp_path / "style"
+    gen.save_pretrained(tmp_path / "model")
+    loaded = MusicGenerator.from_pretrained(tmp_path / "model")
+    assert loaded.style_dir == tmp_path / "model" / "style"
+    (req,) = loaded.make_requests("like this", reference=str(ref))
+    assert req.attributes.style_tags == ("piano",) and req.attributes.text == "like this"
+
+    seen = []
+    monkeypatch.setattr(
+        generator, "reference_style_tags", lambda path, style_dir=None: seen.append(style_dir) or ("jazz",)
+    )
+    (req,) = MusicGenerator.debug().make_requests("like this", reference=str(ref))
+    assert req.attributes.style_tags == ("jazz",) and seen == [None]  # None: the shipped style model
+    (req,) = loaded.make_requests("like this", reference=str(ref), style="rock, drums")
     assert req.attributes.style_tags == ("rock", "drums")  # tags the request names win over the clip's

@@ -3,7 +3,7 @@ import pytest
 
 from audiogen.audio import load_audio, save_audio
 from audiogen.cli import main
-from audiogen.generator import MusicGenerator
+from audiogen.generator import MusicGenerator, make_requests
 from audiogen.id3 import read_id3
 from audiogen.lm.sampling import GenerationParams
 from audiogen.mastering.spec import MasteringSpec
@@ -71,7 +71,7 @@ def test_continuation_from_audio_prompt(gen, tone):
 )
 def test_bad_requests_fail_before_any_work(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        MusicGenerator.make_requests("x", **kwargs)
+        make_requests("x", **kwargs)
 
 
 def test_reference_clip_fills_tempo_key(tmp_path):
@@ -79,9 +79,9 @@ def test_reference_clip_fills_tempo_key(tmp_path):
     t = np.arange(sr * 6) / sr
     beat = (np.sin(2 * np.pi * 440 * t) * np.exp(-((t % 0.5) * 30))).astype(np.float32) * 0.5  # 120 BPM clicks
     ref = save_audio(tmp_path / "ref.wav", beat)
-    (req,) = MusicGenerator.make_requests("like this", reference=str(ref), tempo=None)
+    (req,) = make_requests("like this", reference=str(ref), tempo=None)
     assert req.attributes.tempo is not None and abs(req.attributes.tempo - 120) / 120 < 0.05
-    (req,) = MusicGenerator.make_requests("like this", reference=str(ref), tempo=90, emotion="sad")
+    (req,) = make_requests("like this", reference=str(ref), tempo=90, emotion="sad")
     assert req.attributes.tempo == 90 and req.attributes.emotion == "sad" and req.attributes.valence is None
 
 
