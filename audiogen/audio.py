@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audiogen.fileio import public_mode
+
 SAMPLE_RATE = 32000
 MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 WRITABLE_FORMATS = (".wav", ".flac", ".mp3", ".ogg")
@@ -123,12 +125,6 @@ def _check_writable(audio: np.ndarray, path: Path) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _encode_mp3(audio: np.ndarray, sample_rate: int, bitrate: int, out: Path) -> None:
     """Constant-bitrate MPEG layer III through libsndfile (its LAME tag makes decoders drop the padding, so the
     decoded length equals the written one)."""
@@ -180,7 +176,7 @@ def save_audio(
         else:
             fmt = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}[suffix]
             sf.write(str(tmp), audio, sample_rate, format=fmt[0], subtype=fmt[1])
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; deliverables get the usual permissions
+        os.chmod(tmp, public_mode())  # mkstemp makes 0600; deliverables get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from torch import nn
 
 from audiogen.conditioning.emotion_features import FEATURE_VERSION, N_FEATURES, WINDOW_SECONDS, excerpt_features
 from audiogen.conditioning.styles import STYLE_TAGS
+from audiogen.fileio import atomic_write
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -141,8 +141,8 @@ class EmotionModel(nn.Module):
         state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in self.state_dict().items()}
         config = asdict(self.config)
         config["tags"] = list(config["tags"])
-        _atomic(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
-        _atomic(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
+        atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
+        atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
         return directory
 
     @classmethod
@@ -164,18 +164,6 @@ def default_emotion_dir() -> Path:
     from audiogen.pretrained import DEFAULT_DIR
 
     return DEFAULT_DIR / "emotion"
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a checkpoint is ordinary package data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

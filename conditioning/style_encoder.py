@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +27,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
+
+from audiogen.fileio import atomic_write
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -142,8 +143,8 @@ class StyleEncoder(nn.Module):
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         if dtype is not None:
             state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-        _atomic(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
-        _atomic(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(asdict(self.config), indent=2)))
+        atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
+        atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(asdict(self.config), indent=2)))
         return directory
 
     @classmethod
@@ -158,17 +159,6 @@ class StyleEncoder(nn.Module):
         model = cls(config)
         model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))  # copies float16 into float32 parameters
         return model.to(device).eval()
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -230,8 +220,8 @@ class StyleIndex:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {"vectors": self.vectors.half().contiguous(), "labels": self.labels.to(torch.uint8).contiguous()}
         meta = {"tags": list(self.tags), "names": list(self.names), "k": self.k, "min_share": self.min_share}
-        _atomic(directory / INDEX_WEIGHTS, lambda p: save_file(tensors, p))
-        _atomic(directory / INDEX_NAME, lambda p: Path(p).write_text(json.dumps(meta, indent=0)))
+        atomic_write(directory / INDEX_WEIGHTS, lambda p: save_file(tensors, p))
+        atomic_write(directory / INDEX_NAME, lambda p: Path(p).write_text(json.dumps(meta, indent=0)))
         return directory
 
     @classmethod

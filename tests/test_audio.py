@@ -95,3 +95,22 @@ def test_mp3_bitrate_and_id3_tags(tmp_path, tone):
     p2 = save_audio(tmp_path / "y.mp3", np.tile(tone, 4), bitrate=192)
     assert p2.stat().st_size > 2 * size_64
     assert len(load_audio(p)) == 4 * 32000  # gapless: exact length survives MP3
+
+
+def test_atomic_write_leaves_nothing_on_failure_and_public_mode(tmp_path):
+    import os
+    from pathlib import Path
+
+    from audiogen.fileio import atomic_write, public_mode
+
+    target = tmp_path / "out.txt"
+    atomic_write(target, lambda p: Path(p).write_text("done"))
+    assert target.read_text() == "done" and (target.stat().st_mode & 0o777) == public_mode()
+
+    def broken(p):
+        Path(p).write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(target, broken)
+    assert target.read_text() == "done" and sorted(os.listdir(tmp_path)) == ["out.txt"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from audiogen.conditioning.base import Conditions
+from audiogen.fileio import atomic_write
 from audiogen.lm.config import LMConfig
 from audiogen.lm.pattern import build_delayed
 from audiogen.lm.transformer import Block, KVCache, rope_tables
@@ -174,8 +174,8 @@ class MusicLM(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: _cast(v, dtype).detach().cpu().contiguous() for k, v in self.state_dict().items()}
         config = json.dumps(self.config.to_dict(), indent=2)
-        _atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(config))
-        _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
+        atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(config))
+        atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
         return directory
 
     @classmethod
@@ -196,15 +196,3 @@ class MusicLM(nn.Module):
 def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     """``t`` in ``dtype`` if it is a floating-point tensor (integer buffers keep their type)."""
     return t.to(dtype) if dtype is not None and t.is_floating_point() else t
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``; the temporary file is removed on failure."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

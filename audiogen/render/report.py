@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiogen.fileio import public_mode
 from audiogen.render.ledger import Ledger, Row
 
 MANIFEST_COLUMNS = (
@@ -22,13 +23,7 @@ MANIFEST_COLUMNS = (
 )  # fmt: skip
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_read_umask()  # what a plain open() would create (temporary files are private, 0o600)
+FILE_MODE = public_mode()  # what a plain open() would create (temporary files are private, 0o600)
 
 
 def write_atomic(path: Path, text: str) -> None:
