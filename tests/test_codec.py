@@ -1,3 +1,4 @@
+import copy
 import json
 
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 import torch
 
 from audiogen.audio import load_audio, save_audio
+from audiogen.codec import inference
 from audiogen.codec.backends import EncodecBackend, load_codec
 from audiogen.codec.cli import decode_file, encode_file
 from audiogen.codec.discriminator import MultiScaleSTFTDiscriminator
@@ -57,24 +59,104 @@ def test_shapes_and_lengths(tiny_codec):
     assert out["recon"].shape == out["target"].shape == (2, 51 * 640)
 
 
-def test_fast_decoder_matches_reference(tiny_codec):
-    torch.manual_seed(1)
-    z = torch.randn(2, TINY["latent_dim"], 37)
+def _assert_close_to_max(fast: torch.Tensor, ref: torch.Tensor, rel: float = 1e-4) -> None:
+    """Equal up to float32 rounding: max |fast - ref| within ``rel`` of max |ref| (and the same shape)."""
+    assert fast.shape == ref.shape
+    err = (fast - ref).abs().max().item()
+    assert err <= rel * ref.abs().max().item(), f"max abs difference {err:.3g} vs reference max {ref.abs().max():.3g}"
+
+
+@pytest.fixture(params=[True, False], ids=["onednn", "addmm"])
+def onednn(request, monkeypatch):
+    """Runs a test with oneDNN's fused linear kernels (where available) and with the plain ``addmm`` fallback."""
+    monkeypatch.setattr(inference, "USE_ONEDNN", request.param)
+    return request.param
+
+
+def _perturbed_decoder(tiny_codec):
     dec = tiny_codec.decoder
     with torch.no_grad():
-        for p in dec.parameters():  # move off the init so every term (layer scale, biases) matters
+        for p in dec.parameters():  # move off the init so every term (layer scale, LayerNorm affine, biases) matters
             p.add_(0.05 * torch.randn_like(p))
-        fast, ref = dec(z), dec.reference_forward(z)
+    return dec
+
+
+def test_fast_decoder_matches_reference(tiny_codec, onednn):
+    torch.manual_seed(1)
+    z = torch.randn(2, TINY["latent_dim"], 37)
+    dec = _perturbed_decoder(tiny_codec)
+    with torch.no_grad():
+        ref = dec.reference_forward(z)
+        fast = dec(z)  # without gradients: the inference path, Decoder.infer
+        _assert_close_to_max(dec.infer(z.transpose(1, 2).contiguous()), ref)
     assert fast.shape == ref.shape == (2, 37 * 640)
-    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-6)
-    # the head alone, with a hop that divides n_fft (shifted adds) and one that does not (fold fallback)
+    _assert_close_to_max(fast, ref)
+    _assert_close_to_max(dec(z).detach(), ref)  # with gradients: the differentiable frames-first path
+    # one block on non-contiguous frames-first input, against the plain channels-first block
+    block, x = dec.blocks[0], torch.randn(2, TINY["dec_dim"], 11)
+    with torch.no_grad():
+        _assert_close_to_max(block.infer_frames(x.transpose(1, 2)), block(x).transpose(1, 2))
+    # the head alone, with a hop that divides n_fft (shifted adds) and one that does not (fold fallback); chunks of 5
+    # frames put chunk borders inside the overlap-add
     for n_fft, hop in ((1280, 320), (1000, 320)):
-        head = ISTFTHead(16, n_fft, hop)
-        x = torch.randn(1, 16, 23)
+        head = ISTFTHead(16, n_fft, hop).eval()
+        x = torch.randn(2, 16, 23)
         with torch.no_grad():
             out = head(x)
-            torch.testing.assert_close(out, head.reference_forward(x), rtol=1e-4, atol=1e-6)
-        assert out.shape == (1, 23 * hop)
+            ref = head.reference_forward(x)
+            torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-6)
+            _assert_close_to_max(head.infer_frames(x.transpose(1, 2), chunk=5), ref)
+            _assert_close_to_max(head.infer_frames(x.transpose(1, 2)), ref)
+        assert out.shape == (2, 23 * hop)
+
+
+def test_quantizer_decode_tables_match_stages():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(16, n_q=4, codebook_size=32, codebook_dim=4).eval()
+    codes = torch.randint(0, 32, (3, 4, 9))
+    for k in range(1, 5):
+        plain = sum(layer.decode_codes(codes[:, i]) for i, layer in enumerate(rvq.layers[:k]))  # (B, D, T)
+        with torch.no_grad():
+            _assert_close_to_max(rvq.decode_frames(codes[:, :k]), plain.transpose(1, 2), rel=1e-6)
+        _assert_close_to_max(rvq.decode(codes[:, :k]).detach(), plain.detach(), rel=1e-6)
+    rvq.decode(codes).sum().backward()  # the table path stays differentiable
+    assert rvq.layers[0].codebook.weight.grad is not None
+    with pytest.raises(ValueError, match="codebooks"):
+        rvq.decode(torch.zeros(1, 5, 2, dtype=torch.long))
+
+
+def test_inference_cache_follows_weight_changes(tiny_codec, onednn):
+    """Folded weights and codebook tables are cached in eval mode; in-place updates, loaded weights and codebook
+    restarts in training must all show in the next decode."""
+    torch.manual_seed(2)
+    codec = tiny_codec
+    codes = torch.randint(0, TINY["codebook_size"], (1, TINY["n_q"], 13))
+
+    def reference():
+        with torch.no_grad():
+            z = sum(layer.decode_codes(codes[:, i]) for i, layer in enumerate(codec.quantizer.layers))
+            return codec.decoder.reference_forward(z)
+
+    first = codec.decode(codes)
+    _assert_close_to_max(first, reference())
+    assert torch.equal(codec.decode(codes), first)  # cached path is deterministic
+    with torch.no_grad():  # an optimizer-style in-place update of every decoder weight
+        for p in codec.decoder.parameters():
+            p.mul_(1.1).add_(0.01)
+    changed = codec.decode(codes)
+    assert not torch.allclose(changed, first)
+    _assert_close_to_max(changed, reference())
+    other = Codec(CodecConfig(**TINY)).eval()
+    codec.load_state_dict(other.state_dict())
+    _assert_close_to_max(codec.decode(codes), other.decode(codes))
+    _assert_close_to_max(codec.decode(codes), reference())
+    # training-mode codebook init/restart (data-dependent writes), then back to eval
+    codec.train()(torch.randn(2, 6400) * 0.1, step=0)
+    codec.eval()
+    _assert_close_to_max(codec.decode(codes), reference())
+    # the cache lives outside the module: a used codec deep-copies, and the copy decodes the same
+    twin = copy.deepcopy(codec)
+    _assert_close_to_max(twin.decode(codes), codec.decode(codes), rel=0)
 
 
 def test_quantizer_round_trip_and_dropout():

@@ -3,12 +3,20 @@
 Both encoder and decoder work at the frame rate, not the sample rate (Vocos / WavTokenizer): the encoder reads
 STFT magnitudes, the decoder predicts STFT magnitude and phase and an inverse STFT makes the waveform. This costs a
 fraction of a SEANet waveform stack on a CPU.
+
+Inference (no gradients) takes a faster path through the same weights (``infer_frames``): frames-first tensors
+``[B, T, C]`` throughout (convolutions read them as channels-last images, so no layout copies), LayerNorm affine and
+layer scale folded into prepacked pointwise layers with GELU and the residual add fused into the GEMMs, and the
+inverse-STFT head run in chunks of frames that stay in cache. See :mod:`audiogen.codec.inference`.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from audiogen.codec.inference import PackedLinear, conv_frames, inference_cache
 
 
 class ConvNeXtBlock(nn.Module):
@@ -34,6 +42,25 @@ class ConvNeXtBlock(nn.Module):
         y = self.pw2(self.act(self.pw1(self.norm(y))))
         return x + self.gamma * y
 
+    def _folded(self) -> tuple[PackedLinear, PackedLinear]:
+        """``pw1`` with the LayerNorm affine folded in and ``pw2`` with the layer scale folded in:
+        ``pw1(norm(y)) = pw1'(layer_norm(y))`` and ``gamma * pw2(h) = pw2'(h)``."""
+        w1, g = self.pw1.weight, self.norm.weight
+        pw1 = PackedLinear(w1 * g, self.pw1.bias + w1 @ self.norm.bias)
+        pw2 = PackedLinear(self.pw2.weight * self.gamma[:, None], self.pw2.bias * self.gamma)
+        return pw1, pw2
+
+    def infer_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference-only :meth:`forward_frames` (no autograd): ``[B, T, C]`` → ``[B, T, C]``, equal up to rounding.
+
+        Channels-last depthwise conv, folded weights (cached), GELU and the residual add fused into the two GEMMs.
+        """
+        pw1, pw2 = inference_cache(self, self._folded)
+        c = x.shape[-1]
+        y = F.layer_norm(conv_frames(self.dwconv, x), (c,), eps=self.norm.eps)  # (B, T, C), affine folded into pw1
+        h = pw1.gelu(y.reshape(-1, c))  # (B*T, mult*C)
+        return pw2.add(h, x.reshape(-1, c)).view(x.shape)
+
 
 class STFTFeatures(nn.Module):
     """Waveform ``[B, T]`` → log-magnitude STFT ``[B, n_fft//2+1, frames]`` (centre-padded, Hann window)."""
@@ -52,8 +79,9 @@ class ISTFTHead(nn.Module):
     """Features ``[B, C, F]`` → waveform ``[B, F * hop]``: predicts log-magnitude and phase per bin, then iSTFT.
 
     Uses "same" padding so ``F`` frames give exactly ``F * hop`` samples (as in Vocos). :meth:`forward_frames` is the
-    fast path (frames-last input, overlap-add by shifted adds when ``hop`` divides ``n_fft``);
-    :meth:`reference_forward` is the plain one it is tested against (``nn.functional.fold`` overlap-add).
+    differentiable fast path (frames-first input, overlap-add by shifted adds when ``hop`` divides ``n_fft``),
+    :meth:`infer_frames` the inference one (chunks of frames, no complex ``polar``); :meth:`reference_forward` is the
+    plain computation both are tested against (``nn.functional.fold`` overlap-add).
     """
 
     def __init__(self, dim: int, n_fft: int, hop: int) -> None:
@@ -74,10 +102,56 @@ class ISTFTHead(nn.Module):
         mag, phase = h.chunk(2, dim=-1)
         spec = torch.polar(torch.exp(mag).clamp(max=1e2), phase)  # (B, F, n_fft/2+1)
         frames = torch.fft.irfft(spec, self.n_fft, dim=-1) * self.window  # (B, F, n_fft), each frame contiguous
-        y = self._overlap_add(frames)
-        env = self._overlap_add(self.window.square().expand(1, frames.shape[1], -1))[0]
+        return self._normalise(self._overlap_add(frames))
+
+    def _normalise(self, y: torch.Tensor) -> torch.Tensor:
+        """Overlap-added ``[B, (F - 1) * hop + n_fft]`` → ``[B, F * hop]``: divided by the summed squared window and
+        cropped to 'same' length."""
+        n = (y.shape[1] - self.n_fft) // self.hop + 1
+        r = self.n_fft // self.hop
+        win_sq = self.window.square().view(r, self.hop)
+        env = y.new_zeros(n + r - 1, self.hop)  # the squared window overlap-added, as _overlap_add sums it
+        for k in range(r):
+            env[k : k + n] += win_sq[k]
+        env = env.view(-1)
         pad = (self.n_fft - self.hop) // 2
         return y[:, pad : y.shape[1] - pad] / env[pad : env.shape[0] - pad].clamp(min=1e-11)
+
+    def _split_proj(self) -> tuple[PackedLinear, PackedLinear, torch.Tensor]:
+        """The 1×1 conv as two linear layers (log-magnitude, phase; ``C → n_fft/2+1`` each), and the window
+        ``[n_fft / hop, hop]`` scaled by ``1 / n_fft`` so the unnormalised inverse FFT (faster) can be used."""
+        w, b = self.proj.weight[:, :, 0], self.proj.bias
+        nb = self.n_fft // 2 + 1
+        win = (self.window / self.n_fft).view(-1, self.hop)
+        return PackedLinear(w[:nb], b[:nb]), PackedLinear(w[nb:], b[nb:]), win
+
+    def infer_frames(self, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """Inference-only :meth:`forward_frames` (no autograd): ``[B, F, C]`` → ``[B, F * hop]``, equal up to rounding.
+
+        Works through ``chunk`` frames at a time, so the projection, spectrum and frames (``chunk × n_fft`` each) stay
+        in cache and are reused instead of freshly faulted in; the spectrum is built from ``exp``/``cos``/``sin``
+        (vectorised, unlike ``torch.polar``); the window and the inverse FFT's ``1 / n_fft`` are applied while
+        overlap-adding.
+        """
+        if self.n_fft % self.hop:
+            return self.reference_forward(x.transpose(1, 2))
+        proj_mag, proj_phase, win = inference_cache(self, self._split_proj)
+        b, n, c = x.shape
+        r = self.n_fft // self.hop
+        out = x.new_zeros(b, n + r - 1, self.hop)
+        for s in range(0, n, chunk):
+            xc = x[:, s : s + chunk].reshape(-1, c)  # (B*m, C)
+            m = xc.shape[0] // b
+            amp = proj_mag(xc).exp_().clamp_(max=1e2).view(b, m, -1)  # (B, m, N)
+            phase = proj_phase(xc).view(b, m, -1)
+            spec = torch.empty(amp.shape, dtype=torch.promote_types(amp.dtype, torch.complex64))
+            re_im = torch.view_as_real(spec)  # (B, m, N, 2)
+            torch.mul(amp, torch.cos(phase), out=re_im[..., 0])
+            torch.mul(amp, phase.sin_(), out=re_im[..., 1])
+            parts = torch.fft.irfft(spec, self.n_fft, dim=-1, norm="forward").view(b, m, r, self.hop)  # n_fft × frame
+            for k in range(r):
+                out[:, s + k : s + k + m].addcmul_(parts[:, :, k], win[k])
+        return self._normalise(out.view(b, -1))
 
     def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
         """``[B, F, n_fft]`` frames ``hop`` apart → ``[B, (F - 1) * hop + n_fft]`` (``hop`` divides ``n_fft``)."""

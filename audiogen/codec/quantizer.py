@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from audiogen.codec.inference import inference_cache
+
 
 class FactorizedVQ(nn.Module):
     """One quantizer stage: ``[B, D, T]`` → (quantized ``[B, D, T]``, codes ``[B, T]``, commit loss, codebook loss)."""
@@ -38,16 +40,21 @@ class FactorizedVQ(nn.Module):
         return (enc @ cb.t()).argmax(-1).view(z_e.shape[0], z_e.shape[2])
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes ``[B, T]`` → quantized latent ``[B, D, T]``."""
+        """Codes ``[B, T]`` → quantized latent ``[B, D, T]`` (the plain computation; see :meth:`decode_table`)."""
         z_q = F.normalize(self.codebook(codes), dim=-1).transpose(1, 2)  # (B, d, T)
         return self.out_proj(z_q)
+
+    def decode_table(self) -> torch.Tensor:
+        """Every code already projected to the latent space: ``[N, D]``, row ``i`` = ``decode_codes`` of code ``i``."""
+        w = self.out_proj.weight[:, :, 0]  # (D, d)
+        return F.linear(F.normalize(self.codebook.weight, dim=-1), w, self.out_proj.bias)
 
     @torch.no_grad()
     def _init_and_restart(self, z_e: torch.Tensor, codes: torch.Tensor, step: int, restart_after: int) -> None:
         flat = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
         if not bool(self.initialized):
             idx = torch.randint(0, flat.shape[0], (self.codebook_size,), device=flat.device)
-            self.codebook.weight.data.copy_(flat[idx])
+            self.codebook.weight.copy_(flat[idx])  # in place, not via .data: moves the version counter
             self.initialized.fill_(True)
             self.last_used.fill_(step)
             return
@@ -56,7 +63,7 @@ class FactorizedVQ(nn.Module):
         n_dead = int(dead.sum())
         if n_dead:
             idx = torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)
-            self.codebook.weight.data[dead] = flat[idx] + 1e-3 * torch.randn_like(flat[idx])
+            self.codebook.weight[dead] = flat[idx] + 1e-3 * torch.randn_like(flat[idx])
             self.last_used[dead] = step
 
     def forward(
@@ -118,7 +125,17 @@ class ResidualVQ(nn.Module):
         return {"z_q": z_q, "codes": torch.stack(codes, 1), "commit": commit, "codebook": cb, "n_q": keep}
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes ``[B, K', T]`` (K' ≤ K) → latent ``[B, D, T]``."""
-        if codes.shape[1] > self.n_q:
-            raise ValueError(f"got {codes.shape[1]} codebooks, this quantizer has {self.n_q}")
-        return sum(layer.decode_codes(codes[:, i]) for i, layer in enumerate(self.layers[: codes.shape[1]]))
+        """Codes ``[B, K', T]`` (K' ≤ K) → latent ``[B, D, T]`` (a transposed view of :meth:`decode_frames`)."""
+        return self.decode_frames(codes).transpose(1, 2)
+
+    def decode_frames(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, K', T]`` (K' ≤ K) → frames-first latent ``[B, T, D]``: one ``embedding_bag`` summing rows of
+        the stacked per-stage tables ``[K * N, D]`` (cached in eval mode); equals the sum of the stages'
+        ``decode_codes``."""
+        b, k, t = codes.shape
+        if k > self.n_q:
+            raise ValueError(f"got {k} codebooks, this quantizer has {self.n_q}")
+        table = inference_cache(self, lambda: torch.cat([layer.decode_table() for layer in self.layers]))
+        offsets = torch.arange(k, device=codes.device)[:, None] * self.layers[0].codebook_size  # (K', 1)
+        idx = (codes + offsets).transpose(1, 2).reshape(b * t, k)  # (B*T, K') rows of the stacked table
+        return F.embedding_bag(idx, table, mode="sum").view(b, t, -1)
