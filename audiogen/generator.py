@@ -319,7 +319,10 @@ class MusicGenerator:
             timed = [
                 replace(r, attributes=replace(r.attributes, duration=n_frames / self.codec.frame_rate)) for r in reqs
             ]
-            codes = self._sample(timed, n_frames, params, self._prompt_codes(prompt, len(reqs)), progress)
+            prompt_audio = self._prompt_audio(prompt)
+            prompt_codes = None if prompt_audio is None else self._prompt_codes(prompt_audio, len(reqs))
+            beats = self._beats(reqs, n_frames / self.codec.frame_rate, prompt_audio)
+            codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats)
             with torch.inference_mode():
                 wavs = self.codec.decode(codes).numpy()
             for i, wav, req in zip(group, wavs, reqs, strict=True):
@@ -339,17 +342,49 @@ class MusicGenerator:
         """Extra seconds to generate beyond the duration (the loop crossfade consumes some)."""
         return spec.crossfade_s if spec.ending == "loop" else 0.0
 
-    def _prompt_codes(self, prompt, batch: int) -> torch.Tensor | None:
+    def _prompt_audio(self, prompt) -> np.ndarray | None:
+        """The prompt as mono audio ``(T,)`` at :data:`SAMPLE_RATE` (None without a prompt)."""
         if prompt is None:
             return None
         audio = load_audio(prompt) if isinstance(prompt, (str, Path)) else np.asarray(prompt, dtype=np.float32)
         if audio.ndim != 1 or audio.size < self.codec.cfg.frame_size:
             raise ValueError("prompt audio must be mono (T,) at 32 kHz and at least one codec frame long")
+        return audio
+
+    def _prompt_codes(self, audio: np.ndarray, batch: int) -> torch.Tensor:
         wav = torch.from_numpy(resample(audio, SAMPLE_RATE, self.codec.sample_rate))[None]
         codes = self.codec.encode(wav, n_q=self.lm.config.n_q)
         return codes.expand(batch, -1, -1).contiguous()
 
-    def _sample(self, requests, n_frames, params, prompt_codes, progress) -> torch.Tensor:
+    def _beats(self, requests: list[Request], seconds: float, prompt_audio: np.ndarray | None) -> list | None:
+        """Beat times per request for a model with a beat clock (None for a model without one).
+
+        Without a prompt: a steady grid at the requested tempo (no clock without a tempo). With a prompt: the
+        prompt's own beats (our beat tracker, the requested tempo as its prior), then on at the requested tempo, or
+        at the prompt's tempo when none was asked for, so the continuation keeps the prompt's pulse."""
+        if not self.lm.config.clock_features:
+            return None
+        from audiogen.lm.clock import grid_beats
+
+        tracked = None
+        if prompt_audio is not None:
+            from audiogen.data.beats import track_beats
+
+            hint = next((r.attributes.tempo for r in requests if r.attributes.tempo), None)
+            tempo, found = track_beats(prompt_audio, SAMPLE_RATE, hint)
+            tracked = (tempo, found) if len(found) >= 2 and tempo > 0 else None
+        out = []
+        for r in requests:
+            tempo = r.attributes.tempo
+            if tracked is None:
+                out.append(None if tempo is None else grid_beats(tempo, seconds + 1.0))
+                continue
+            found = tracked[1]
+            tail = grid_beats(tempo or tracked[0], seconds + 1.0, start=float(found[-1]))[1:]
+            out.append(np.concatenate([found, tail]))
+        return out
+
+    def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None) -> torch.Tensor:
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -371,6 +406,7 @@ class MusicGenerator:
                 params,
                 prompt=prompt_codes,
                 callback=callback,
+                beats=beats,
             )
         finally:
             if bar is not None:

@@ -11,6 +11,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test starts on one thread (tiny models run fastest, and steadiest on a shared machine) and leaves the
+    thread count as it found it (trainers set their own)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tone():
     """A 1 s, 440 Hz sine at 32 kHz, shape (T,)."""

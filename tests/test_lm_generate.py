@@ -11,15 +11,6 @@ from audiogen.lm.sampling import GenerationParams, combine_guidance, guidance_at
 DIM = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class StubProvider:
     """Deterministic conditions from the attributes: emotion, text and timing each move the states."""
 

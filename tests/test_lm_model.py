@@ -9,15 +9,6 @@ from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def debug_model(seed: int = 0, **overrides) -> MusicLM:
     torch.manual_seed(seed)
     return MusicLM(LMConfig.preset("debug", **overrides)).eval()

@@ -18,13 +18,6 @@ CONDITIONING = dict(text_backend="hash", hash_dim=16, style_dim=8, number_freqs=
 MODEL = dict(dim=32, n_layers=2, n_heads=2, card=64, max_frames=32, dropout=0.1, conditioning=CONDITIONING)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)  # the trainer sets its own thread count
-
-
 @pytest.fixture
 def cache(tmp_path) -> Path:
     """Tracks that repeat a 4-token motif from an 8-token vocabulary: easy to learn."""

@@ -102,7 +102,8 @@ def test_window_dataset_is_deterministic_and_padded(tmp_path):
 
 def test_collate_gives_codes_and_attributes(tmp_path):
     ds = TokenWindowDataset(make_cache(tmp_path), 20, split="valid", n_q=4)
-    codes, attrs = collate_windows([ds[0], ds[1]])
+    codes, attrs, clock = collate_windows([ds[0], ds[1]])
+    assert clock is None
     assert codes.shape == (2, 4, 20)
     assert attrs[0].emotion == "happy" and attrs[0].style_tags == ("piano",) and attrs[0].duration == 1.5
     assert window_attributes(ds[0]).text is None  # an empty caption is "not given"

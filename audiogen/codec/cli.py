@@ -90,6 +90,14 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _beats(args: argparse.Namespace) -> int:
+    from audiogen.data.beats import add_beats
+
+    n = add_beats(args.cache, args.manifests)
+    print(f"tracked the beats of {n} new items of {args.cache}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("codec", help="encode/decode audio with the neural codec")
     csub = p.add_subparsers(dest="codec_command", metavar="CODEC_COMMAND")
@@ -117,3 +125,8 @@ def register(sub) -> None:
     c.add_argument("--codec", default=None, help=codec_help)
     c.add_argument("--threads", type=int, default=1)
     c.set_defaults(func=_cache)
+
+    b = csub.add_parser("beats", help="track the beats of a token cache's items (the LM's beat clock; resumable)")
+    b.add_argument("manifests", nargs="+", help="the manifests the cache was built from")
+    b.add_argument("--cache", required=True, help="the token cache folder")
+    b.set_defaults(func=_beats)

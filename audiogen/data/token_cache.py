@@ -5,6 +5,7 @@ Layout of a cache folder::
     cache.json     {"codec": "<model id>", "frame_rate": 50, "n_q": K, "card": C, "version": 1}
     index.jsonl    one line per item: {"id", "codes": "codes/<file>.npy", "frames": T, "record": {manifest Record}}
     codes/*.npy    int16 codes [K, T] of one track (or segment)
+    beats.jsonl    optional: beat times of the items, for the LM's beat clock (:mod:`audiogen.data.beats`)
 
 :class:`TokenCacheWriter` is resumable: every codes file is written atomically and its index line is appended (one
 ``O_APPEND`` write) and flushed to disk only afterwards, so a killed encoder loses at most the item in progress and
@@ -29,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiogen.conditioning.base import Attributes
+from audiogen.lm.clock import CLOCK_FEATURES, clock_features
 
 VERSION = 1
 META_NAME, INDEX_NAME, CODES_DIR = "cache.json", "index.jsonl", "codes"
@@ -158,6 +160,7 @@ class TokenCache:
         self.codec_id, self.frame_rate = meta["codec"], float(meta["frame_rate"])
         self.n_q, self.card = int(meta["n_q"]), int(meta["card"])
         entries, _ = _read_index(self.dir / INDEX_NAME)
+        self._beats: dict[str, np.ndarray] | None = None
         seen: set[str] = set()
         self.items: list[CacheItem] = []
         for e in entries:
@@ -176,6 +179,15 @@ class TokenCache:
         item = self.items[item] if isinstance(item, int) else item
         return np.load(self.dir / item.codes, mmap_mode="r" if mmap else None)
 
+    def beats(self, item: CacheItem | int) -> np.ndarray | None:
+        """Beat times (seconds from the item's first frame) of an item, or None if the cache has none for it."""
+        item = self.items[item] if isinstance(item, int) else item
+        if self._beats is None:
+            from audiogen.data.beats import read_beats
+
+            self._beats = read_beats(self.dir)
+        return self._beats.get(item.id)
+
     def split(self, name: str | None) -> list[int]:
         """Indices of the items whose record has ``split == name`` (all items for None)."""
         return [i for i, it in enumerate(self.items) if name is None or it.record.get("split", "train") == name]
@@ -190,6 +202,9 @@ class TokenWindowDataset(Dataset):
     LM loss; it learns where tracks end). A sample is a dict: ``codes`` ``[n_q, window_frames]`` long, ``frames``
     (valid frames), ``id``, ``position`` (window start in the track, seconds), ``duration`` (track length, seconds:
     the record's offset + the item's length, so cache whole tracks for exact timing) and the record's fields.
+    With ``clock_features`` > 0 a sample also holds ``clock`` ``[window_frames + n_q - 1, clock_features]``: the
+    beat clock (:mod:`audiogen.lm.clock`) of the window's frames and the delay pattern's extra steps, all zeros
+    for an item without beats.
     """
 
     def __init__(
@@ -200,12 +215,18 @@ class TokenWindowDataset(Dataset):
         n_q: int = 4,
         seed: int = 0,
         min_frames: int = 1,
+        clock_features: int = 0,
     ):
         if window_frames < 1:
             raise ValueError(f"window_frames must be >= 1, got {window_frames}")
         if not 1 <= n_q <= cache.n_q:
             raise ValueError(f"n_q must lie in [1, {cache.n_q}] (the cache's codebooks), got {n_q}")
         self.cache, self.window, self.n_q, self.seed = cache, window_frames, n_q, seed
+        if clock_features not in (0, CLOCK_FEATURES):
+            raise ValueError(
+                f"clock_features must be 0 (none) or {CLOCK_FEATURES} (the beat clock), got {clock_features}"
+            )
+        self.clock_features = clock_features
         self.indices = [i for i in cache.split(split) if cache[i].frames >= max(1, min_frames)]
         if not self.indices:
             raise ValueError(f"no items of split {split!r} with >= {min_frames} frames in {cache.dir}")
@@ -227,8 +248,13 @@ class TokenWindowDataset(Dataset):
         codes[:, : window.shape[1]] = torch.from_numpy(window)
         rec = item.record
         offset = float(rec.get("offset") or 0.0)
+        extra = {}
+        if self.clock_features:
+            steps = self.window + self.n_q - 1
+            extra["clock"] = clock_features(self.cache.beats(item), start, steps, self.cache.frame_rate)
         return {
             **rec,
+            **extra,
             "codes": codes,
             "frames": window.shape[1],
             "id": item.id,
@@ -248,9 +274,10 @@ def window_attributes(sample: dict) -> Attributes:
     return attributes_from_record(sample, crop_start=sample["position"])
 
 
-def collate_windows(samples: list[dict]) -> tuple[torch.Tensor, list[Attributes]]:
-    """Batch samples: ``(codes [B, n_q, window] long, attributes list[B])``."""
-    return torch.stack([s["codes"] for s in samples]), [window_attributes(s) for s in samples]
+def collate_windows(samples: list[dict]) -> tuple[torch.Tensor, list[Attributes], torch.Tensor | None]:
+    """Batch samples: ``(codes [B, n_q, window] long, attributes list[B], clock [B, steps, F] or None)``."""
+    clock = torch.stack([s["clock"] for s in samples]) if samples and "clock" in samples[0] else None
+    return torch.stack([s["codes"] for s in samples]), [window_attributes(s) for s in samples], clock
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -18,6 +18,7 @@ class LMConfig:
     cross-attend to ``Conditions.cross`` (the prefix is always supported). conditioning: the
     :class:`~audiogen.conditioning.config.ConditionConfig` (as a dict) of the condition provider the model owns
     (its learned weights are saved with the model's), or None for a model that is given ``Conditions`` directly.
+    clock_features: width of the per-step beat clock input (:mod:`audiogen.lm.clock`; 0 = none, 5 = the clock).
     """
 
     dim: int = 256
@@ -32,6 +33,7 @@ class LMConfig:
     cross_attention: bool = True
     rope_theta: float = 10000.0
     conditioning: dict | None = None
+    clock_features: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.dim <= 16384:
@@ -56,6 +58,8 @@ class LMConfig:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not self.rope_theta > 0:
             raise ValueError(f"rope_theta must be > 0, got {self.rope_theta}")
+        if not 0 <= self.clock_features <= 64:
+            raise ValueError(f"clock_features must lie in [0, 64] (0 = no beat clock), got {self.clock_features}")
         if self.conditioning is not None:
             self.conditioning = self.condition_config().to_dict()  # validates; a ConditionConfig becomes a dict
 

@@ -4,6 +4,10 @@ A track longer than the model's window is made of segments (MusicGen's ``extend_
 window; each next one keeps the last ``window - extend_stride`` frames as context (re-encoded into a fresh KV cache)
 and adds ``extend_stride`` new frames. Every segment is conditioned with its own timing: ``position`` = the
 segment's start in seconds, ``duration`` = the whole track's length (unless the attributes give one).
+
+A model with a beat clock (:mod:`audiogen.lm.clock`) is given, at every step, the phase of the beat: from the
+requested tempo (a steady grid from the track's first frame) or from explicit beat times. Under guidance the
+unconditional rows run without the clock (``GenerationParams.clock_guidance``), so guidance pushes the beat too.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import replace
 import torch
 
 from audiogen.conditioning.base import Attributes, Conditions
+from audiogen.lm.clock import batch_clock, grid_beats
 from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed, delay_steps, revert_delayed, valid_mask
 from audiogen.lm.sampling import GenerationParams, combine_guidance, guidance_attributes, sample_next
@@ -50,13 +55,16 @@ def generate(
     prompt: torch.Tensor | None = None,
     callback: Progress | None = None,
     use_cache: bool = True,
+    beats: Sequence[Sequence[float] | None] | None = None,
 ) -> torch.Tensor:
     """Generate codes for a batch of requests.
 
     provider: turns attributes into :class:`Conditions` (None = unconditional). attributes: one per output row.
     n_frames: length of the output, prompt included. prompt: codes ``[B, K', Tp]`` (``K' >= n_q``, ``Tp <
     n_frames``) to continue. callback(step, total_steps) is called after every decoding step. use_cache=False
-    recomputes the whole sequence each step (slow; a reference for tests and benchmarks).
+    recomputes the whole sequence each step (slow; a reference for tests and benchmarks). beats: for a model with a
+    beat clock, one list of beat times (seconds from the first frame, prompt included) or None per row; by default
+    a steady grid at each row's ``tempo`` (no clock for a row without one). Ignored by a model without a clock.
     Returns ``[B, n_q, n_frames]`` long codes, frame-aligned (the delay reverted), the prompt first.
     """
     params = params or GenerationParams()
@@ -78,6 +86,7 @@ def generate(
     rows = params.guidance_rows if provider is not None else 1
     duration = n_frames / cfg.frame_rate
     progress = _Progress(callback, total_steps)
+    row_beats = _row_beats(model, attributes, beats, rows, params, duration)
     with _eval_mode(model, provider):
         for start, end in segments:
             timed = [
@@ -85,11 +94,41 @@ def generate(
                 for a in attributes
             ]
             conditions = None if provider is None else _to_device(provider(guidance_attributes(timed, rows)), device)
+            clock = None
+            if row_beats is not None:
+                n_steps = delay_steps(end - start, cfg.n_q)
+                clock = batch_clock(row_beats, start, n_steps, cfg.frame_rate, device)
+            context, n_new = out[..., start:], end - out.shape[-1]
             segment = _generate_segment(
-                model, conditions, rows, out[..., start:], end - out.shape[-1], params, generator, progress, use_cache
+                model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock
             )
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
+
+
+def _row_beats(model, attributes, beats, rows: int, params: GenerationParams, duration: float):
+    """Beat times of every guided row (``rows * B``, None = no clock), or None for a model without a clock."""
+    if not model.config.clock_features:
+        return None
+    if beats is None:
+        beats = [None if a.tempo is None else grid_beats(a.tempo, duration + 1.0) for a in attributes]
+    elif len(beats) != len(attributes):
+        raise ValueError(f"beats must hold one entry (beat times or None) per row: {len(attributes)}, got {len(beats)}")
+    beats = [None if b is None else _check_beats(b) for b in beats]
+    if rows == 1:
+        return beats
+    # guidance rows: full (and no-emotion) keep the clock; the unconditional rows drop it under clock_guidance
+    last = [None] * len(beats) if params.clock_guidance else beats
+    return beats * (rows - 1) + last
+
+
+def _check_beats(b) -> list[float]:
+    import numpy as np
+
+    arr = np.asarray(b, dtype=np.float64)
+    if arr.ndim != 1 or len(arr) < 2 or not np.all(np.isfinite(arr)) or not np.all(np.diff(arr) > 0):
+        raise ValueError("beat times must be >= 2 finite, strictly increasing numbers of seconds")
+    return arr
 
 
 @contextmanager
@@ -133,8 +172,10 @@ def _to_device(cond: Conditions, device) -> Conditions:
     return Conditions(*(t.to(device) for t in (cond.prefix, cond.prefix_mask, cond.cross, cond.cross_mask)))
 
 
-def _generate_segment(model, conditions, rows, context, n_new, params, generator, progress, use_cache):
-    """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``."""
+def _generate_segment(model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock=None):
+    """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
+
+    clock: ``[rows * B, delay_steps(C + n_new), F]`` beat clock of the segment's steps, or None."""
     b, k, c = context.shape
     special = model.config.special_token
     frames = c + n_new
@@ -148,7 +189,11 @@ def _generate_segment(model, conditions, rows, context, n_new, params, generator
     if use_cache:
         n_prefix = 0 if conditions is None else conditions.prefix.shape[1]
         cache = model.new_cache(rows * b, n_prefix + n_steps)
-    logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache)[:, :, -1]  # (rows*B, K, card)
+
+    def clk(a: int, b: int):
+        return None if clock is None else clock[:, a:b]
+
+    logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache, clk(0, first))[:, :, -1]  # (rows*B, K, card)
     for step in range(first, n_steps):
         tokens = sample_next(combine_guidance(logits, params, rows), params, generator)
         column = seq[..., step]
@@ -157,7 +202,7 @@ def _generate_segment(model, conditions, rows, context, n_new, params, generator
         if step + 1 == n_steps:
             break
         if use_cache:
-            logits = model(seq[..., step : step + 1].repeat(rows, 1, 1), None, cache)[:, :, -1]
+            logits = model(seq[..., step : step + 1].repeat(rows, 1, 1), None, cache, clk(step, step + 1))[:, :, -1]
         else:
-            logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions)[:, :, -1]
+            logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, clk(0, step + 1))[:, :, -1]
     return revert_delayed(seq, frames)

@@ -1,7 +1,9 @@
 """The music language model: a decoder-only Transformer over delay-interleaved codec tokens.
 
-Input per step: the sum of one embedding per codebook (id ``card`` = the delay pattern's special token). The
-conditioning prefix ``Conditions.prefix`` is prepended to the sequence (masked per ``prefix_mask``), blocks
+Input per step: the sum of one embedding per codebook (id ``card`` = the delay pattern's special token), plus, for a
+model with ``clock_features``, a linear map (no bias, zero at init) of the step's beat clock (:mod:`audiogen.lm.clock`;
+step ``t`` carries the clock of frame ``t``, the frame codebook 0 predicts there). The conditioning prefix
+``Conditions.prefix`` is prepended to the sequence (masked per ``prefix_mask``), blocks
 cross-attend to ``Conditions.cross``, and one linear head per codebook predicts the next step's codes.
 """
 
@@ -48,6 +50,10 @@ class MusicLM(nn.Module):
         for name, p in self.blocks.named_parameters():  # scaled residual projections (GPT-2)
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * c.n_layers))
+        self.clock = None  # last, so the other weights are those of the same model without a clock
+        if c.clock_features:
+            self.clock = nn.Linear(c.clock_features, c.dim, bias=False)
+            nn.init.zeros_(self.clock.weight)  # a model given a clock starts out as the model without one
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -70,12 +76,18 @@ class MusicLM(nn.Module):
         return KVCache(self.config.n_layers, batch, self.config.n_heads, self.head_dim, capacity, p)
 
     def forward(
-        self, seq: torch.Tensor, conditions: Conditions | None = None, cache: KVCache | None = None
+        self,
+        seq: torch.Tensor,
+        conditions: Conditions | None = None,
+        cache: KVCache | None = None,
+        clock: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next-step logits for every position.
 
         seq: ``[B, K, L]`` long token ids in ``[0, card]`` (delayed sequence). conditions: for the batch (None = no
-        conditioning); with a cache only the first call (empty cache) reads them. Returns ``[B, K, L, card]``.
+        conditioning); with a cache only the first call (empty cache) reads them. clock: ``[B, L, clock_features]``
+        beat clock of the L steps (None = no clock; only for a model with ``clock_features``). Returns
+        ``[B, K, L, card]``.
         """
         c = self.config
         if seq.dim() != 3 or seq.shape[1] != c.n_q:
@@ -83,6 +95,8 @@ class MusicLM(nn.Module):
         b, _, n = seq.shape
         first = cache is None or cache.length == 0
         x = sum(emb(seq[:, k]) for k, emb in enumerate(self.emb))  # (B, L, D)
+        if clock is not None:
+            x = x + self._clock_input(clock, b, n).to(x.dtype)
         n_prefix, key_valid, cross = 0, None, None
         if first and conditions is not None:
             self._check_conditions(conditions, b)
@@ -105,6 +119,14 @@ class MusicLM(nn.Module):
             cache.length += total
         x = self.norm(x[:, n_prefix:])
         return torch.stack([head(x) for head in self.heads], dim=1)  # (B, K, L, card)
+
+    def _clock_input(self, clock: torch.Tensor, batch: int, n: int) -> torch.Tensor:
+        if self.clock is None:
+            raise ValueError("this model has no beat clock input (clock_features=0) but a clock was given")
+        f = self.config.clock_features
+        if clock.dim() != 3 or tuple(clock.shape) != (batch, n, f):
+            raise ValueError(f"clock must be [{batch}, {n}, {f}] (batch, steps, features), got {tuple(clock.shape)}")
+        return self.clock(clock.to(self.clock.weight.dtype))
 
     def _check_conditions(self, cond: Conditions, batch: int) -> None:
         d = self.config.dim
@@ -150,16 +172,26 @@ class MusicLM(nn.Module):
             cache.cross_kv, cache.cross_mask, cache.cross_any = kv, mask, any_f
         return kv, mask, any_f
 
-    def loss(self, codes: torch.Tensor, conditions: Conditions | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(
+        self, codes: torch.Tensor, conditions: Conditions | None = None, clock: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced cross-entropy on frame-aligned codes ``[B, K, T]`` (frames equal to the special token
-        ``card`` are padding and not scored). Returns ``(loss, per_codebook [K])``; loss is the codebook mean."""
+        ``card`` are padding and not scored). clock: ``[B, >= T + K - 1, clock_features]``, the beat clock of frames
+        ``0 ..`` (None = none). Returns ``(loss, per_codebook [K])``; loss is the codebook mean."""
         c = self.config
         if codes.dim() != 3 or codes.shape[1] != c.n_q:
             raise ValueError(f"codes must be [B, {c.n_q}, T], got shape {tuple(codes.shape)}")
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > c.card):
             raise ValueError(f"codes must lie in [0, {c.card - 1}] (or {c.card} for padding)")
         seq = build_delayed(codes.long(), c.special_token)  # (B, K, T + K)
-        logits = self(seq[..., :-1], conditions)  # (B, K, T + K - 1, card)
+        steps = seq.shape[-1] - 1
+        if clock is not None:
+            if clock.dim() != 3 or clock.shape[1] < steps:
+                raise ValueError(
+                    f"clock must be [B, >= {steps}, F] for {codes.shape[-1]} frames, got {tuple(clock.shape)}"
+                )
+            clock = clock[:, :steps]
+        logits = self(seq[..., :-1], conditions, clock=clock)  # (B, K, T + K - 1, card)
         target = seq[..., 1:]
         valid = target != c.special_token
         ce = F.cross_entropy(

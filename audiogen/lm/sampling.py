@@ -33,7 +33,8 @@ class GenerationParams:
     bit for bit (None = a fresh random seed). window: frames of context the model sees at most (None = the
     model's ``max_frames``); extend_stride: new frames per step of the sliding window beyond the first window
     (None = 60% of the window, MusicGen's 18 s of 30 s); the last ``window - extend_stride`` frames are kept as
-    context.
+    context. clock_guidance: for a model with a beat clock, whether the unconditional guidance rows run without it
+    (guidance then strengthens the beat as it does the other conditions) or with it.
     """
 
     temperature: float = 1.0
@@ -45,6 +46,7 @@ class GenerationParams:
     seed: int | None = None
     window: int | None = None
     extend_stride: int | None = None
+    clock_guidance: bool = True
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:

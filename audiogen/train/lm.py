@@ -57,6 +57,8 @@ class LMTrainConfig:
     num_threads: int = 1
     num_workers: int = 0
     seed: int = 0
+    init_from: str = ""
+    clock_dropout: float = 0.2
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -71,6 +73,8 @@ class LMTrainConfig:
             raise ValueError("need lr > 0, 0 <= min_lr_ratio <= 1, weight_decay >= 0 and grad_clip > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0 <= self.clock_dropout <= 1:
+            raise ValueError(f"clock_dropout must lie in [0, 1], got {self.clock_dropout}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
 
@@ -104,9 +108,11 @@ class LossModule(nn.Module):
         super().__init__()
         self.lm = lm
 
-    def forward(self, codes: torch.Tensor, attributes: list) -> tuple[torch.Tensor, torch.Tensor]:
-        """codes ``[B, K, T]`` -> ``(loss, per_codebook [K])``."""
-        return self.lm.loss(codes, self.lm.condition(attributes))
+    def forward(
+        self, codes: torch.Tensor, attributes: list, clock: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """codes ``[B, K, T]`` (clock ``[B, >= T + K - 1, F]`` or None) -> ``(loss, per_codebook [K])``."""
+        return self.lm.loss(codes, self.lm.condition(attributes), clock)
 
 
 class LMTrainer:
@@ -149,6 +155,8 @@ class LMTrainer:
         # the recipe in effect (a resumed run may change the schedule, e.g. max_steps)
         _atomic_save_text(self.run / "config.json", json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
         if not ckpt.is_file():
+            if self.cfg.init_from:
+                self._init_from(Path(self.cfg.init_from))
             return
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
@@ -158,6 +166,26 @@ class LMTrainer:
         if torch.cuda.is_available() and state.get("cuda_rng"):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         print(f"resumed from {ckpt} at step {self.step}", flush=True)
+
+    def _init_from(self, source: Path) -> None:
+        """Start a new run from the weights of another run's ``last.pt`` or a released model folder. Weights the
+        source lacks may only be new inputs (the beat clock), which start at zero; anything else is an error."""
+        if source.is_dir():
+            from safetensors.torch import load_file
+
+            weights = source / "model.safetensors"
+            if not weights.is_file():
+                raise FileNotFoundError(f"init_from={source}: no model.safetensors in that folder")
+            state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+        elif source.is_file():
+            state = torch.load(source, map_location="cpu", weights_only=True)["model"]
+        else:
+            raise FileNotFoundError(f"init_from={source}: no such checkpoint file or model folder")
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        bad = [k for k in missing if not k.startswith("clock.")]
+        if bad or unexpected:
+            raise ValueError(f"init_from={source} does not fit this model: missing {bad}, unexpected {unexpected}")
+        print(f"initialised from {source} (new: {missing or 'nothing'})", flush=True)
 
     def save(self) -> None:
         """Write ``last.pt`` atomically (main process only)."""
@@ -191,15 +219,23 @@ class LMTrainer:
         progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
         return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
-    def train_step(self, codes: torch.Tensor, attributes: list) -> tuple[float, list[float]]:
-        """One optimiser step on a batch; returns ``(loss, per-codebook CE)``."""
+    def train_step(
+        self, codes: torch.Tensor, attributes: list, clock: torch.Tensor | None = None
+    ) -> tuple[float, list[float]]:
+        """One optimiser step on a batch (``clock`` ``[B, steps, F]`` or None); returns ``(loss, per-codebook CE)``.
+
+        Conditioning dropout (for guidance) is drawn per step: the provider's per-group dropout, and the beat clock
+        of a row is removed with probability ``clock_dropout``, so the model also learns to play without one."""
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         provider = self.model.provider
+        g = torch.Generator().manual_seed(self.cfg.seed * 7_919 + self.step)
         if provider is not None:  # CFG dropout, reproducible per step
-            g = torch.Generator().manual_seed(self.cfg.seed * 7_919 + self.step)
             attributes = provider.dropout(attributes, g)
-        loss, per_codebook = self.loss_module(codes.to(self.acc.device), attributes)
+        if clock is not None:
+            keep = torch.rand(len(clock), generator=g) >= self.cfg.clock_dropout
+            clock = (clock * keep[:, None, None].to(clock.dtype)).to(self.acc.device)
+        loss, per_codebook = self.loss_module(codes.to(self.acc.device), attributes, clock)
         self.opt.zero_grad(set_to_none=True)
         self.acc.backward(loss)
         self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -212,7 +248,9 @@ class LMTrainer:
         if split != "train" and cfg.valid_batches == 0:
             return None
         try:
-            ds = TokenWindowDataset(self.cache, cfg.window, split, n_q=cfg.model.n_q, seed=cfg.seed)
+            ds = TokenWindowDataset(
+                self.cache, cfg.window, split, n_q=cfg.model.n_q, seed=cfg.seed, clock_features=cfg.model.clock_features
+            )
         except ValueError:
             if split == "train":
                 raise
@@ -231,8 +269,9 @@ class LMTrainer:
         """Mean loss and per-codebook CE over the validation windows (main process, no dropout)."""
         self.model.eval()
         sums, n = None, 0
-        for codes, attributes in loader:
-            _, per_codebook = self.model.loss(codes.to(self.acc.device), self.model.condition(attributes))
+        for codes, attributes, clock in loader:
+            clock = None if clock is None else clock.to(self.acc.device)
+            _, per_codebook = self.model.loss(codes.to(self.acc.device), self.model.condition(attributes), clock)
             sums = per_codebook * len(codes) if sums is None else sums + per_codebook * len(codes)
             n += len(codes)
         self.model.train()
@@ -248,8 +287,8 @@ class LMTrainer:
         t0 = time.time()
         batches = iter(self.loader("train", self.step))
         while self.step < until:
-            codes, attributes = next(batches)
-            history.append(self.train_step(codes, attributes))
+            codes, attributes, clock = next(batches)
+            history.append(self.train_step(codes, attributes, clock))
             self.step += 1
             if self.step % cfg.log_every == 0 or self.step == until:
                 n = len(history)
