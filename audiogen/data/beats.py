@@ -64,20 +64,10 @@ def smooth_beats(times: np.ndarray, half: int = SMOOTH) -> np.ndarray:
 def read_beats(cache_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     """The beats of a cache folder: item id -> beat times ``[N]`` (seconds). Empty without ``beats.jsonl``; a
     truncated last line (a killed run) is ignored."""
-    path = Path(cache_dir) / BEATS_NAME
-    if not path.is_file():
-        return {}
-    data = path.read_bytes()
-    out = {}
-    for lineno, line in enumerate(data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            out[entry["id"]] = np.asarray(entry["beats"], dtype=np.float64)
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}:{lineno}: bad beats line ({err})") from err
-    return out
+    from audiogen.data.token_cache import read_jsonl_log
+
+    entries, _ = read_jsonl_log(Path(cache_dir) / BEATS_NAME, keys=("id", "beats"))
+    return {e["id"]: np.asarray(e["beats"], dtype=np.float64) for e in entries}
 
 
 def add_beats(cache_dir: str | os.PathLike, manifests: list[str], max_seconds: float = 600.0) -> int:
@@ -85,17 +75,15 @@ def add_beats(cache_dir: str | os.PathLike, manifests: list[str], max_seconds: f
     through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
     from audiogen.audio import load_audio
     from audiogen.data.manifest import iter_manifest
-    from audiogen.data.token_cache import TokenCache
+    from audiogen.data.token_cache import TokenCache, read_jsonl_log
 
     cache = TokenCache(cache_dir)
     wanted = {item.id for item in cache.items}
     path = Path(cache_dir) / BEATS_NAME
-    done_ids = set(read_beats(cache_dir))
-    if path.exists():
-        data = path.read_bytes()
-        good = data.rfind(b"\n") + 1
-        if good < len(data):
-            os.truncate(path, good)  # drop the half-written line of a killed run
+    entries, good = read_jsonl_log(path, keys=("id", "beats"))
+    done_ids = {e["id"] for e in entries}
+    if path.exists() and good < path.stat().st_size:
+        os.truncate(path, good)  # drop the half-written line of a killed run
     done = 0
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

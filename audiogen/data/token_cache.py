@@ -42,9 +42,10 @@ def _item_filename(item_id: str) -> str:
     return f"{readable}-{hashlib.sha1(item_id.encode()).hexdigest()[:10]}.npy"
 
 
-def _read_index(path: Path) -> tuple[list[dict], int]:
-    """Parse ``index.jsonl``: ``(entries, good_bytes)``; a truncated last line (a killed write) is ignored and
-    ``good_bytes`` is where the intact part ends. A malformed line elsewhere raises ``ValueError``."""
+def read_jsonl_log(path: Path, keys: tuple[str, ...] = ("id", "codes", "frames")) -> tuple[list[dict], int]:
+    """Parse an append-only JSON-lines file (``index.jsonl``, ``beats.jsonl``): ``(entries, good_bytes)``; a
+    truncated last line (a killed write) is ignored and ``good_bytes`` is where the intact part ends. A malformed
+    line elsewhere, or one without all of ``keys``, raises ``ValueError``."""
     if not path.exists():
         return [], 0
     data = path.read_bytes()
@@ -56,9 +57,9 @@ def _read_index(path: Path) -> tuple[list[dict], int]:
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{lineno}: bad token-cache index line ({err})") from err
-        if not isinstance(entry, dict) or not {"id", "codes", "frames"} <= set(entry):
-            raise ValueError(f"{path}:{lineno}: an index line needs the keys id, codes and frames")
+            raise ValueError(f"{path}:{lineno}: bad token-cache line ({err})") from err
+        if not isinstance(entry, dict) or not set(keys) <= set(entry):
+            raise ValueError(f"{path}:{lineno}: a line of {path.name} needs the keys {', '.join(keys)}")
         entries.append(entry)
     return entries, good
 
@@ -86,7 +87,7 @@ class TokenCacheWriter:
             _atomic_write_text(meta_path, json.dumps(meta, indent=2))
         self.n_q, self.card = n_q, card
         index = self.dir / INDEX_NAME
-        entries, good = _read_index(index)
+        entries, good = read_jsonl_log(index)
         if index.exists() and good < index.stat().st_size:
             os.truncate(index, good)  # drop the half-written line of a killed run
         self._ids = {e["id"] for e in entries}
@@ -159,7 +160,7 @@ class TokenCache:
             raise ValueError(f"{meta_path}: token cache version {meta.get('version')}, this reader knows {VERSION}")
         self.codec_id, self.frame_rate = meta["codec"], float(meta["frame_rate"])
         self.n_q, self.card = int(meta["n_q"]), int(meta["card"])
-        entries, _ = _read_index(self.dir / INDEX_NAME)
+        entries, _ = read_jsonl_log(self.dir / INDEX_NAME)
         self._beats: dict[str, np.ndarray] | None = None
         seen: set[str] = set()
         self.items: list[CacheItem] = []
