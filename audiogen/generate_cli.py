@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace) -> int:
         cfg_scale=args.cfg,
         emotion_scale=args.emotion_cfg,
         seed=args.seed,
+        beat_scale=args.beat_guidance,
     )
     loudness = float(args.loudness) if args.loudness.lstrip("-").replace(".", "", 1).isdigit() else args.loudness
     spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=args.ending)
@@ -84,6 +85,13 @@ def register(sub) -> None:
     s.add_argument("--top-p", type=float, default=1.0)
     s.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
     s.add_argument("--emotion-cfg", type=float, default=None, help="a separate guidance scale for the emotion")
+    s.add_argument(
+        "--beat-guidance",
+        type=float,
+        default=None,
+        help="how hard sampling is pushed onto the requested beat (0 = off; default: the model's own, 3 for the "
+        "shipped model); acts only with --tempo or --prompt-audio",
+    )
     m = p.add_argument_group("output")
     m.add_argument("-o", "--output", default="out.mp3", help="output file (.mp3, .wav, .flac, .ogg)")
     m.add_argument("--bitrate", type=int, default=192, help="MP3 bitrate in kbps")

@@ -357,12 +357,12 @@ class MusicGenerator:
         return codes.expand(batch, -1, -1).contiguous()
 
     def _beats(self, requests: list[Request], seconds: float, prompt_audio: np.ndarray | None) -> list | None:
-        """Beat times per request for a model with a beat clock (None for a model without one).
+        """Beat times per request for a model with a beat clock or a beat prior (None for a model with neither).
 
         Without a prompt: a steady grid at the requested tempo (no clock without a tempo). With a prompt: the
         prompt's own beats (our beat tracker, the requested tempo as its prior), then on at the requested tempo, or
         at the prompt's tempo when none was asked for, so the continuation keeps the prompt's pulse."""
-        if not self.lm.config.clock_features:
+        if not self.lm.config.clock_features and self.lm.beat_prior is None:
             return None
         from audiogen.lm.clock import grid_beats
 

@@ -22,6 +22,22 @@ def one_thread():
 
 
 @pytest.fixture
+def beats_seen(monkeypatch):
+    """The ``beats`` the facade hands to the LM's generate, one entry per call (the call itself goes through)."""
+    import audiogen.generator as gen
+
+    seen = []
+    real = gen.lm_generate
+
+    def spy(*args, **kw):
+        seen.append(kw["beats"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(gen, "lm_generate", spy)
+    return seen
+
+
+@pytest.fixture
 def tone():
     """A 1 s, 440 Hz sine at 32 kHz, shape (T,)."""
     t = np.arange(32000) / 32000

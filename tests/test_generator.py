@@ -119,6 +119,8 @@ def test_cli_generate_writes_tagged_mp3(tmp_path):
         (["--reference", "nope.ogg"], "nope.ogg"),
         (["-o", "x.aiff"], "unsupported extension"),
         (["--loudness", "loud"], "loudness"),
+        (["--beat-guidance", "-1"], "beat_scale must be"),
+        (["--tempo", "100", "--beat-guidance", "3"], "needs a model with a beat prior"),
     ],
 )
 def test_cli_bad_requests(tmp_path, capsys, argv, message):

@@ -263,17 +263,8 @@ def clock_generator():
     return MusicGenerator(g.codec, lm, name="audiogen-debug", version="debug")
 
 
-def test_facade_clocks_the_requested_tempo_and_continues_a_prompts_beat(monkeypatch):
-    import audiogen.generator as gen
-
-    seen = []
-    real = gen.lm_generate
-
-    def spy(*args, **kw):
-        seen.append(kw["beats"])
-        return real(*args, **kw)
-
-    monkeypatch.setattr(gen, "lm_generate", spy)
+def test_facade_clocks_the_requested_tempo_and_continues_a_prompts_beat(beats_seen):
+    seen = beats_seen
     g = clock_generator()
     track = g.generate("drums", tempo=120, duration=2.0, seed=0, progress=False)
     assert abs(len(track.audio) / track.sample_rate - 2.0) < 0.05

@@ -8,6 +8,10 @@ segment's start in seconds, ``duration`` = the whole track's length (unless the 
 A model with a beat clock (:mod:`audiogen.lm.clock`) is given, at every step, the phase of the beat: from the
 requested tempo (a steady grid from the track's first frame) or from explicit beat times. Under guidance the
 unconditional rows run without the clock (``GenerationParams.clock_guidance``), so guidance pushes the beat too.
+
+A model with a beat prior (:mod:`audiogen.lm.beat_prior`) adds ``beat_scale * pmi[band, k, phase bin]`` to the
+guided, filtered logits of codebook ``k`` of every frame of a row with beats (``GenerationParams.beat_scale``), with or
+without a clock.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from audiogen.conditioning.base import Attributes, Conditions
-from audiogen.lm.clock import batch_clock, grid_beats
+from audiogen.lm.beat_prior import beat_tempo, phase_bins
+from audiogen.lm.clock import batch_clock, beat_phase, grid_beats
 from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed, delay_steps, revert_delayed, valid_mask
 from audiogen.lm.sampling import GenerationParams, combine_guidance, guidance_attributes, sample_next
@@ -63,8 +69,9 @@ def generate(
     n_frames: length of the output, prompt included. prompt: codes ``[B, K', Tp]`` (``K' >= n_q``, ``Tp <
     n_frames``) to continue. callback(step, total_steps) is called after every decoding step. use_cache=False
     recomputes the whole sequence each step (slow; a reference for tests and benchmarks). beats: for a model with a
-    beat clock, one list of beat times (seconds from the first frame, prompt included) or None per row; by default
-    a steady grid at each row's ``tempo`` (no clock for a row without one). Ignored by a model without a clock.
+    beat clock or a beat prior, one list of beat times (seconds from the first frame, prompt included) or None per
+    row; by default a steady grid at each row's ``tempo`` (no beat for a row without one). Ignored by a model with
+    neither.
     Returns ``[B, n_q, n_frames]`` long codes, frame-aligned (the delay reverted), the prompt first.
     """
     params = params or GenerationParams()
@@ -86,7 +93,9 @@ def generate(
     rows = params.guidance_rows if provider is not None else 1
     duration = n_frames / cfg.frame_rate
     progress = _Progress(callback, total_steps)
-    row_beats = _row_beats(model, attributes, beats, rows, params, duration)
+    request_beats = _request_beats(model, attributes, beats, params, duration)
+    row_beats = _clock_rows(model, request_beats, rows, params)
+    beat_scale, frame_bins, bands = _beat_guidance(model, request_beats, params, n_frames, device)
     with _eval_mode(model, provider):
         for start, end in segments:
             timed = [
@@ -99,22 +108,30 @@ def generate(
                 n_steps = delay_steps(end - start, cfg.n_q)
                 clock = batch_clock(row_beats, start, n_steps, cfg.frame_rate, device)
             context, n_new = out[..., start:], end - out.shape[-1]
+            guide = None if frame_bins is None else (model.beat_prior, beat_scale, frame_bins[:, start:end], bands)
             segment = _generate_segment(
-                model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock
+                model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock, guide
             )
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
 
 
-def _row_beats(model, attributes, beats, rows: int, params: GenerationParams, duration: float):
-    """Beat times of every guided row (``rows * B``, None = no clock), or None for a model without a clock."""
-    if not model.config.clock_features:
+def _request_beats(model, attributes, beats, params: GenerationParams, duration: float) -> list | None:
+    """Beat times per request (None = no beat for that row), or None when neither clock nor beat guidance needs
+    them."""
+    if not model.config.clock_features and _beat_scale(model, params) == 0:
         return None
     if beats is None:
-        beats = [None if a.tempo is None else grid_beats(a.tempo, duration + 1.0) for a in attributes]
-    elif len(beats) != len(attributes):
+        return [None if a.tempo is None else grid_beats(a.tempo, duration + 1.0) for a in attributes]
+    if len(beats) != len(attributes):
         raise ValueError(f"beats must hold one entry (beat times or None) per row: {len(attributes)}, got {len(beats)}")
-    beats = [None if b is None else _check_beats(b) for b in beats]
+    return [None if b is None else _check_beats(b) for b in beats]
+
+
+def _clock_rows(model, beats, rows: int, params: GenerationParams) -> list | None:
+    """Beat times of every guided row (``rows * B``, None = no clock), or None for a model without a clock."""
+    if not model.config.clock_features or beats is None:
+        return None
     if rows == 1:
         return beats
     # guidance rows: full (and no-emotion) keep the clock; the unconditional rows drop it under clock_guidance
@@ -122,9 +139,31 @@ def _row_beats(model, attributes, beats, rows: int, params: GenerationParams, du
     return beats * (rows - 1) + last
 
 
-def _check_beats(b) -> list[float]:
-    import numpy as np
+def _beat_scale(model, params: GenerationParams) -> float:
+    prior = model.beat_prior
+    if params.beat_scale is None:
+        return 0.0 if prior is None else prior.default_scale
+    if params.beat_scale > 0 and prior is None:
+        raise ValueError(
+            "beat_scale > 0 needs a model with a beat prior (beat_prior.safetensors in its LM folder); "
+            "use beat_scale=None or 0 for this model"
+        )
+    return float(params.beat_scale)
 
+
+def _beat_guidance(model, beats, params: GenerationParams, n_frames: int, device):
+    """``(scale, frame_bins [B, n_frames], bands [B])`` of beat guidance (bin -1 = no beat), or ``(0, None, None)``
+    when it is off."""
+    scale, prior = _beat_scale(model, params), model.beat_prior
+    if scale == 0 or beats is None or all(b is None for b in beats):
+        return 0.0, None, None
+    times = np.arange(n_frames) / model.config.frame_rate
+    bins = [phase_bins(beat_phase(b, times) if b is not None else times * np.nan, prior.bins) for b in beats]
+    bands = [0 if b is None else prior.band(beat_tempo(b)) for b in beats]
+    return scale, torch.from_numpy(np.stack(bins)).to(device), torch.tensor(bands, device=device)
+
+
+def _check_beats(b) -> np.ndarray:
     arr = np.asarray(b, dtype=np.float64)
     if arr.ndim != 1 or len(arr) < 2 or not np.all(np.isfinite(arr)) or not np.all(np.diff(arr) > 0):
         raise ValueError("beat times must be >= 2 finite, strictly increasing numbers of seconds")
@@ -172,10 +211,14 @@ def _to_device(cond: Conditions, device) -> Conditions:
     return Conditions(*(t.to(device) for t in (cond.prefix, cond.prefix_mask, cond.cross, cond.cross_mask)))
 
 
-def _generate_segment(model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock=None):
+def _generate_segment(
+    model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock=None, guide=None
+):
     """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
 
-    clock: ``[rows * B, delay_steps(C + n_new), F]`` beat clock of the segment's steps, or None."""
+    clock: ``[rows * B, delay_steps(C + n_new), F]`` beat clock of the segment's steps, or None. guide: beat
+    guidance ``(prior, scale, bins [B, C + n_new], bands [B])`` (phase bin of every frame of the segment, -1 =
+    none; tempo band of every row) or None."""
     b, k, c = context.shape
     special = model.config.special_token
     frames = c + n_new
@@ -195,7 +238,11 @@ def _generate_segment(model, conditions, rows, context, n_new, params, generator
 
     logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache, clk(0, first))[:, :, -1]  # (rows*B, K, card)
     for step in range(first, n_steps):
-        tokens = sample_next(combine_guidance(logits, params, rows), params, generator)
+        bias = None
+        if guide is not None:
+            prior, scale, bins, bands = guide
+            bias = scale * prior.bias(_step_bins(bins, step, k), bands)
+        tokens = sample_next(combine_guidance(logits, params, rows), params, generator, bias)
         column = seq[..., step]
         seq[..., step] = torch.where(column == UNKNOWN, tokens, column)
         progress.step()
@@ -206,3 +253,12 @@ def _generate_segment(model, conditions, rows, context, n_new, params, generator
         else:
             logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, clk(0, step + 1))[:, :, -1]
     return revert_delayed(seq, frames)
+
+
+def _step_bins(frame_bins: torch.Tensor, step: int, k: int) -> torch.Tensor:
+    """Phase bins ``[B, K]`` of the frames sampled at delayed ``step``: codebook ``j`` holds frame ``step - 1 - j``
+    (-1 where that frame lies outside ``frame_bins`` ``[B, F]``)."""
+    frames = step - 1 - torch.arange(k, device=frame_bins.device)
+    inside = (frames >= 0) & (frames < frame_bins.shape[1])
+    picked = frame_bins[:, frames.clamp(0, frame_bins.shape[1] - 1)]
+    return torch.where(inside[None], picked, torch.full_like(picked, -1))

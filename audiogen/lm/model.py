@@ -21,6 +21,7 @@ from torch import nn
 
 from audiogen.conditioning.base import Conditions
 from audiogen.fileio import atomic_write
+from audiogen.lm.beat_prior import PRIOR_NAME, BeatPrior
 from audiogen.lm.config import LMConfig
 from audiogen.lm.pattern import build_delayed
 from audiogen.lm.transformer import Block, KVCache, rope_tables
@@ -35,6 +36,7 @@ class MusicLM(nn.Module):
     def __init__(self, config: LMConfig):
         super().__init__()
         self.config = c = config
+        self.beat_prior: BeatPrior | None = None  # beat guidance table (not weights: kept out of the state dict)
         self.emb = nn.ModuleList(nn.Embedding(c.card + 1, c.dim) for _ in range(c.n_q))
         self.blocks = nn.ModuleList(
             Block(c.dim, c.n_heads, c.ffn_mult, c.dropout, c.cross_attention) for _ in range(c.n_layers)
@@ -208,6 +210,8 @@ class MusicLM(nn.Module):
         config = json.dumps(self.config.to_dict(), indent=2)
         atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(config))
         atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
+        if self.beat_prior is not None:
+            self.beat_prior.save(directory)
         return directory
 
     @classmethod
@@ -222,6 +226,12 @@ class MusicLM(nn.Module):
         model = cls(config)
         state = {k: _cast(v, dtype) for k, v in load_file(str(directory / WEIGHTS_NAME)).items()}
         model.load_state_dict(state)
+        model.beat_prior = BeatPrior.load(directory)
+        if model.beat_prior is not None and (model.beat_prior.n_q, model.beat_prior.card) != (config.n_q, config.card):
+            raise ValueError(
+                f"{directory / PRIOR_NAME}: table for {model.beat_prior.n_q} codebooks of {model.beat_prior.card} "
+                f"tokens, but the LM has {config.n_q} of {config.card}"
+            )
         return model.to(device=device, dtype=dtype).eval()
 
 

@@ -16,6 +16,7 @@ and no emotion scale, guidance is off and one row per item is run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,9 @@ class GenerationParams:
     model's ``max_frames``); extend_stride: new frames per step of the sliding window beyond the first window
     (None = 60% of the window, MusicGen's 18 s of 30 s); the last ``window - extend_stride`` frames are kept as
     context. clock_guidance: for a model with a beat clock, whether the unconditional guidance rows run without it
-    (guidance then strengthens the beat as it does the other conditions) or with it.
+    (guidance then strengthens the beat as it does the other conditions) or with it. beat_scale >= 0: weight of
+    beat guidance (:mod:`audiogen.lm.beat_prior`) on rows with a tempo or beats; None = the model's default (0
+    for a model without a beat prior), 0 = off.
     """
 
     temperature: float = 1.0
@@ -47,6 +50,7 @@ class GenerationParams:
     window: int | None = None
     extend_stride: int | None = None
     clock_guidance: bool = True
+    beat_scale: float | None = None
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -63,6 +67,8 @@ class GenerationParams:
             raise ValueError(f"seed must lie in [0, 2**63), got {self.seed}")
         if self.window is not None and self.window < 2:
             raise ValueError(f"window must be >= 2 frames or None, got {self.window}")
+        if self.beat_scale is not None and not (self.beat_scale >= 0 and math.isfinite(self.beat_scale)):
+            raise ValueError(f"beat_scale must be a finite number >= 0 or None (model default), got {self.beat_scale}")
         if self.extend_stride is not None and self.extend_stride < 1:
             raise ValueError(f"extend_stride must be >= 1 frame or None, got {self.extend_stride}")
 
@@ -100,14 +106,20 @@ def combine_guidance(logits: torch.Tensor, params: GenerationParams, rows: int |
     return none + params.cfg_scale * (noemo - none) + params.emotion_scale * (full - noemo)
 
 
-def sample_next(logits: torch.Tensor, params: GenerationParams, generator: torch.Generator | None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor,
+    params: GenerationParams,
+    generator: torch.Generator | None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Draw one token per codebook: ``logits [B, K, card]`` -> ``[B, K]`` long.
 
     Temperature first, then top-k, then top-p (nucleus: the smallest set of tokens whose probability reaches
-    ``top_p``; the most likely token is always kept).
+    ``top_p``; the most likely token is always kept). ``bias`` ``[B, K, card]`` (beat guidance) is added after the
+    filters: it reweights the tokens the model finds plausible and never brings back one the filters dropped.
     """
     if params.greedy:
-        return logits.argmax(dim=-1)
+        return (logits if bias is None else logits + bias).argmax(dim=-1)
     logits = logits.float() / params.temperature
     card = logits.shape[-1]
     if 0 < params.top_k < card:
@@ -119,5 +131,7 @@ def sample_next(logits: torch.Tensor, params: GenerationParams, generator: torch
         drop = probs.cumsum(dim=-1) - probs >= params.top_p  # mass before this token already reaches top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    if bias is not None:
+        logits = logits + bias
     probs = logits.softmax(dim=-1).reshape(-1, card)
     return torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])

@@ -2,6 +2,8 @@
 
     python -m audiogen.train.lm recipes/cpu-small/lm.yaml run_dir=runs/lm cache=TOKENS_DIR
     python -m audiogen.train.lm export runs/lm OUT_DIR      # fp16 release weights + config.json
+    python -m audiogen.train.lm beat-prior TOKENS_DIR OUT_DIR [--scale 3] [--bins 12] [--edges 85,135]
+                                                            # beat guidance table (audiogen.lm.beat_prior)
 
 Runs on `accelerate` (one CPU process here; ``accelerate launch -m audiogen.train.lm ...`` for DDP on GPUs). The run
 folder holds ``config.json`` (this recipe), ``log.jsonl`` (train and valid losses per codebook) and ``last.pt``
@@ -320,6 +322,35 @@ def _atomic_save_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _beat_prior_main(argv: list[str]) -> int:
+    """``beat-prior TOKENS_DIR OUT_DIR``: count the beat guidance table of a token cache with tracked beats into an
+    LM folder (``OUT_DIR/beat_prior.safetensors``; its codebooks follow ``OUT_DIR/config.json`` when there is one)."""
+    import argparse
+
+    from audiogen.data.token_cache import TokenCache
+    from audiogen.lm.beat_prior import DEFAULT_EDGES, BeatPrior
+    from audiogen.lm.config import LMConfig
+
+    ap = argparse.ArgumentParser(prog="python -m audiogen.train.lm beat-prior", description=_beat_prior_main.__doc__)
+    ap.add_argument("cache", help="token cache folder with beats.jsonl (`audiogen codec beats`)")
+    ap.add_argument("out", help="LM folder to write beat_prior.safetensors into")
+    ap.add_argument("--scale", type=float, default=3.0, help="default beat_scale of the model (default 3)")
+    ap.add_argument("--bins", type=int, default=12, help="phase bins per beat (default 12)")
+    ap.add_argument("--edges", default=",".join(f"{e:g}" for e in DEFAULT_EDGES), help="tempo band edges, BPM")
+    ap.add_argument("--split", default="train", help="cache split to count (default train)")
+    args = ap.parse_args(argv)
+    try:
+        edges = tuple(float(e) for e in args.edges.split(",") if e.strip())
+    except ValueError:
+        ap.error(f"--edges must be comma-separated BPM numbers, got {args.edges!r}")
+    config_path = Path(args.out) / "config.json"
+    n_q = LMConfig.from_dict(json.loads(config_path.read_text())).n_q if config_path.is_file() else None
+    cache = TokenCache(args.cache)
+    prior = BeatPrior.from_cache(cache, n_q, args.bins, edges, split=args.split, default_scale=args.scale)
+    print(prior.save(args.out), f"({prior.n_q} codebooks, frames per band {prior.frames})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "export":
@@ -328,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(export(argv[1], argv[2]))
         return 0
+    if argv and argv[0] == "beat-prior":
+        return _beat_prior_main(argv[1:])
     recipe = argv[0] if argv and "=" not in argv[0] else None
     overrides = argv[1:] if recipe else argv
     LMTrainer(load_recipe(LMTrainConfig, recipe, overrides)).fit()
