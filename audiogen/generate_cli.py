@@ -21,6 +21,15 @@ def _request_kwargs(args: argparse.Namespace) -> dict:
     )
 
 
+def _check_midi(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    out = Path(path)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise ValueError(f"--midi {out}: a MIDI file name must end in .mid or .midi")
+    return out
+
+
 def _check_output(path: str, bitrate: int) -> Path:
     out = Path(path)
     if out.suffix.lower() not in WRITABLE_FORMATS:
@@ -37,6 +46,16 @@ def _run(args: argparse.Namespace) -> int:
 
     # Everything the user typed is checked before the model loads or any audio is made.
     out = _check_output(args.output, args.bitrate)
+    midi = _check_midi(args.midi)
+    plan = None
+    if args.plan is not None:
+        from audiogen.compose.plan import Plan
+
+        plan = Plan.from_json(args.plan)
+    if args.melody_from is not None and not Path(args.melody_from).is_file():
+        raise FileNotFoundError(f"--melody-from {args.melody_from}: no such file")
+    if args.prompt_audio is not None and (plan is not None or args.melody_from is not None):
+        raise ValueError("--prompt-audio continues a clip; it cannot be combined with --plan or --melody-from")
     params = GenerationParams(
         temperature=args.temperature,
         top_k=args.top_k,
@@ -48,20 +67,65 @@ def _run(args: argparse.Namespace) -> int:
     )
     loudness = float(args.loudness) if args.loudness.lstrip("-").replace(".", "", 1).isdigit() else args.loudness
     spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=args.ending)
-    requests = make_requests(args.text, **_request_kwargs(args))  # fails before the model loads
+    kwargs = _request_kwargs(args)
+    if plan is not None:
+        kwargs["duration"] = plan.duration
+    requests = make_requests(args.text, **kwargs)  # fails before the model loads
+    if args.genre is not None:
+        from audiogen.compose.genres import GENRES
+
+        if args.genre not in GENRES:
+            raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
     if args.prompt_audio is not None and not Path(args.prompt_audio).is_file():
         raise FileNotFoundError(f"--prompt-audio {args.prompt_audio}: no such file")
     gen = MusicGenerator.debug() if args.model == "debug" else MusicGenerator.from_pretrained(args.model)
     track = gen.generate(
         args.text,
-        **_request_kwargs(args),
+        **kwargs,
         params=params,
         mastering=spec,
         prompt=args.prompt_audio,
         progress=not args.no_progress,
+        plan=plan,
+        melody_from=args.melody_from,
+        genre=args.genre,
     )
     track.save(out, bitrate=args.bitrate)
-    print(f"{out}: {track.duration:.2f} s, seed {track.seed}, emotion {requests[0].attributes.emotion or '-'}")
+    if midi is not None:
+        track.save_midi(midi)
+    summary = f", {track.plan.summary()}" if track.plan is not None else ""
+    print(f"{out}: {track.duration:.2f} s, seed {track.seed}, emotion {requests[0].attributes.emotion or '-'}{summary}")
+    return 0
+
+
+def _compose(args: argparse.Namespace) -> int:
+    from audiogen.compose.genres import GENRES
+    from audiogen.compose.planner import compose_plan
+    from audiogen.generator import _composer_key, make_requests
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".json":
+        raise ValueError(f"-o {out}: a plan is written as JSON; the name must end in .json")
+    midi = _check_midi(args.midi)
+    if args.genre is not None and args.genre not in GENRES:
+        raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
+    a = make_requests(args.text, **_request_kwargs(args))[0].attributes
+    seed = 0 if args.seed is None else args.seed
+    kwargs = dict(
+        valence=a.valence, arousal=a.arousal, emotion=a.emotion, style_tags=a.style_tags or (), tempo=a.tempo,
+        key=_composer_key(a.key), mode=a.mode, genre=args.genre, duration=a.duration,
+        ending="loop" if args.ending == "loop" else "cadence", seed=seed,
+    )  # fmt: skip
+    if args.melody_from is not None:
+        from audiogen.compose.transfer import plan_from_clip
+
+        plan = plan_from_clip(args.melody_from, text=a.text, **kwargs)
+    else:
+        plan = compose_plan(a.text, **kwargs)
+    plan.to_json(out)
+    if midi is not None:
+        plan.to_midi(midi)
+    print(f"{out}: {plan.summary()}")
     return 0
 
 
@@ -78,6 +142,8 @@ def register(sub) -> None:
     g.add_argument("--key", help="e.g. 'C', 'F# minor', 'Bb major', 'Am'")
     g.add_argument("--duration", type=float, default=30.0, help="seconds, 1–600 (default 30)")
     g.add_argument("--prompt-audio", help="an audio file to continue from")
+    _plan_arguments(g)
+    g.add_argument("--plan", help="perform this plan (JSON from `audiogen compose`) instead of composing one")
     s = p.add_argument_group("sampling")
     s.add_argument("--seed", type=int, default=None, help="makes the result reproducible")
     s.add_argument("--temperature", type=float, default=1.0)
@@ -100,6 +166,28 @@ def register(sub) -> None:
     )
     m.add_argument("--true-peak", type=float, default=-1.0, help="true-peak ceiling in dBTP")
     m.add_argument("--ending", default="fade", choices=["fade", "none", "loop"])
+    m.add_argument("--midi", help="also write the composition as a MIDI file (.mid)")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model; 'debug' = tiny random)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run)
+
+    c = sub.add_parser("compose", help="compose a plan (form, chords, melody, drums; JSON, MIDI) without performing it")
+    c.add_argument("text", help="what the music should be, in words")
+    c.add_argument("--emotion", help="an emotion label, e.g. happy, sad, calm, tense, epic")
+    c.add_argument("--valence", type=float, help="valence in [-1, 1]; needs --arousal")
+    c.add_argument("--arousal", type=float, help="arousal in [-1, 1]; needs --valence")
+    c.add_argument("--style", help="comma-separated style tags")
+    c.add_argument("--tempo", type=float, help="beats per minute, 40–220")
+    c.add_argument("--key", help="e.g. 'C', 'F# minor'")
+    c.add_argument("--duration", type=float, default=30.0, help="seconds, 1–600 (default 30)")
+    c.add_argument("--ending", default="cadence", choices=["cadence", "loop"])
+    c.add_argument("--seed", type=int, default=None, help="the same seed composes the same plan (default 0)")
+    _plan_arguments(c)
+    c.add_argument("-o", "--output", default="plan.json", help="the plan (.json)")
+    c.add_argument("--midi", help="also write the plan as a MIDI file (.mid)")
+    c.set_defaults(func=_compose, reference=None)
+
+
+def _plan_arguments(g) -> None:
+    g.add_argument("--genre", help="composer template: pop, rock, ambient, cinematic, jazz, electronic, lofi, folk")
+    g.add_argument("--melody-from", help="a clip whose beats, chords and melody the plan takes (re-harmonised)")

@@ -5,7 +5,12 @@ from audiogen import MusicGenerator
 gen = MusicGenerator.from_pretrained()                     # the shipped default codec + LM, offline
 track = gen.generate("calm piano at night", emotion="calm", duration=30, seed=7)
 track.save("night.mp3")
+track.save_midi("night.mid")                               # the composition, for a DAW
 ```
+
+The pipeline: request → **compose** (:mod:`audiogen.compose`: a :class:`~audiogen.compose.plan.Plan` with form,
+chords, melody, bass, drums, dynamics and ending) → **perform** (the LM, conditioned on the request and on the plan's
+dense controls at 50 frames/s) → **decode** (the codec) → **master** (loudness, true peak, exact length) → file.
 
 A model folder holds ``codec/`` and ``lm/`` (each ``config.json`` + ``model.safetensors``) and ``model.json``
 (name and version). Everything a request asks for is validated before any work starts.
@@ -275,6 +280,9 @@ class MusicGenerator:
         mastering: MasteringSpec | None = None,
         prompt: str | Path | np.ndarray | None = None,
         progress: bool = True,
+        plan=None,
+        melody_from: str | Path | None = None,
+        genre: str | None = None,
     ) -> Track | list[Track]:
         """Generate mastered tracks.
 
@@ -288,12 +296,31 @@ class MusicGenerator:
             seed: makes the call reproducible bit for bit on one machine (None = random, reported on the track).
             params: sampling settings (:class:`GenerationParams`; its seed is overridden by ``seed``).
             mastering: loudness / true peak / ending (:class:`MasteringSpec`; its duration is set per request).
-            prompt: audio (file or ``(T,)`` array at 32 kHz) to continue from.
+            prompt: audio (file or ``(T,)`` array at 32 kHz) to continue from (the continuation is not composed:
+                the LM follows the prompt's beat, and the track has no plan).
             progress: show a progress bar.
+            plan: perform this :class:`~audiogen.compose.plan.Plan` (or a plan JSON file) instead of composing one;
+                the duration is the plan's, and tempo, key and emotion default to the plan's.
+            melody_from: an audio clip whose beats, chords and melody become the plan (re-harmonised into the
+                requested mode, performed in the requested style and emotion; see :mod:`audiogen.compose.transfer`).
+            genre: one of the composer's templates (``pop``, ``rock``, ``ambient``, ``cinematic``, ``jazz``,
+                ``electronic``, ``lofi``, ``folk``); by default the text, the style tags and the emotion choose.
 
         Returns:
-            One :class:`Track` (``audio`` ``(round(duration * 32000),)``), or a list for a batch.
+            One :class:`Track` (``audio`` ``(round(duration * 32000),)``, ``plan`` its composition), or a list for
+            a batch.
         """
+        if sum(x is not None for x in (plan, melody_from, prompt)) > 1:
+            raise ValueError("give at most one of plan=, melody_from= and prompt= (each sets what is performed)")
+        if plan is not None:
+            from audiogen.compose.plan import Plan
+
+            plan = plan if isinstance(plan, Plan) else Plan.from_json(plan)
+            duration = plan.duration
+            if emotion is None and valence is None:
+                valence, arousal = plan.valence, plan.arousal
+            tempo = plan.tempo if tempo is None else tempo
+            key = f"{plan.key} {plan.mode}" if key is None and mode is None else key
         requests = self.make_requests(
             text,
             emotion=emotion,
@@ -311,6 +338,10 @@ class MusicGenerator:
         seed = secrets.randbits(31) if seed is None else int(seed)
         params = replace(params, seed=seed)
         mastering = mastering or MasteringSpec()
+        plans = [None] * len(requests) if prompt is not None else self._plans(
+            requests, seed, mastering, plan, melody_from, genre
+        )
+        requests = [r if p is None else _with_plan(r, p) for r, p in zip(requests, plans, strict=True)]
         tracks: list[Track | None] = [None] * len(requests)
         for group in self._groups(requests):  # one LM batch per duration: timing conditions differ per length
             reqs = [requests[i] for i in group]
@@ -321,13 +352,68 @@ class MusicGenerator:
             ]
             prompt_audio = self._prompt_audio(prompt)
             prompt_codes = None if prompt_audio is None else self._prompt_codes(prompt_audio, len(reqs))
-            beats = self._beats(reqs, n_frames / self.codec.frame_rate, prompt_audio)
-            codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats)
+            group_plans = [plans[i] for i in group]
+            if prompt_audio is None:
+                beats = self._plan_beats(group_plans, n_frames)
+                controls = self._plan_controls(group_plans, n_frames)
+            else:
+                beats, controls = self._beats(reqs, n_frames / self.codec.frame_rate, prompt_audio), None
+            codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats, controls)
             with torch.inference_mode():
                 wavs = self.codec.decode(codes).numpy()
             for i, wav, req in zip(group, wavs, reqs, strict=True):
-                tracks[i] = self._finish(wav, req, mastering, params)
+                tracks[i] = self._finish(wav, req, mastering, params, plans[i])
         return tracks if isinstance(text, (list, tuple)) else tracks[0]
+
+    def _plans(self, requests, seed: int, mastering: MasteringSpec, plan, melody_from, genre) -> list:
+        """The plan of every request: the given one, one transferred from a clip, or one composed for it (request
+        ``i`` of a batch is composed with seed ``seed + i``, so variants differ)."""
+        from audiogen.compose.planner import compose_plan
+
+        ending = "loop" if mastering.ending == "loop" else "cadence"
+        out = []
+        for i, r in enumerate(requests):
+            if plan is not None:
+                out.append(plan)
+                continue
+            a = r.attributes
+            kwargs = dict(
+                valence=a.valence, arousal=a.arousal, emotion=a.emotion, style_tags=a.style_tags or (),
+                tempo=a.tempo, key=_composer_key(a.key), mode=a.mode, genre=genre, duration=r.duration,
+                ending=ending, seed=seed + i,
+            )  # fmt: skip
+            if melody_from is not None:
+                from audiogen.compose.transfer import plan_from_clip
+
+                out.append(plan_from_clip(melody_from, text=a.text, **kwargs))
+            else:
+                out.append(compose_plan(a.text, **kwargs))
+        return out
+
+    def _plan_beats(self, plans: list, n_frames: int) -> list | None:
+        """Beat times per plan, carried on at the plan's last beat interval past its end (for the beat prior and
+        the beat clock); None for a model with neither."""
+        if not self.lm.config.control_features and self.lm.beat_prior is None:
+            return None
+        from audiogen.controls.layout import grid_beats
+
+        out = []
+        for p in plans:
+            b = np.asarray(p.beats, dtype=np.float64)
+            if len(b) < 2:
+                out.append(None)
+                continue
+            tail = grid_beats(60.0 / float(b[-1] - b[-2]), n_frames / self.codec.frame_rate + 1.0, start=float(b[-1]))
+            out.append(np.concatenate([b, tail[1:]]))
+        return out
+
+    def _plan_controls(self, plans: list, n_frames: int) -> list | None:
+        """The dense controls of every plan ``[n_frames + n_q, F]`` (None for a model without a control input)."""
+        if not self.lm.config.control_features:
+            return None
+        from audiogen.controls.from_plan import plan_controls
+
+        return [plan_controls(p, n_frames + self.lm.config.n_q, self.codec.frame_rate) for p in plans]
 
     @staticmethod
     def _groups(requests: list[Request]) -> list[list[int]]:
@@ -362,9 +448,9 @@ class MusicGenerator:
         Without a prompt: a steady grid at the requested tempo (no clock without a tempo). With a prompt: the
         prompt's own beats (our beat tracker, the requested tempo as its prior), then on at the requested tempo, or
         at the prompt's tempo when none was asked for, so the continuation keeps the prompt's pulse."""
-        if not self.lm.config.clock_features and self.lm.beat_prior is None:
+        if not self.lm.config.control_features and self.lm.beat_prior is None:
             return None
-        from audiogen.lm.clock import grid_beats
+        from audiogen.controls.layout import grid_beats
 
         tracked = None
         if prompt_audio is not None:
@@ -384,7 +470,7 @@ class MusicGenerator:
             out.append(np.concatenate([found, tail]))
         return out
 
-    def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None) -> torch.Tensor:
+    def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None, controls=None) -> torch.Tensor:
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -407,12 +493,15 @@ class MusicGenerator:
                 prompt=prompt_codes,
                 callback=callback,
                 beats=beats,
+                controls=controls,
             )
         finally:
             if bar is not None:
                 bar.close()
 
-    def _finish(self, wav: np.ndarray, req: Request, spec: MasteringSpec, params: GenerationParams) -> Track:
+    def _finish(
+        self, wav: np.ndarray, req: Request, spec: MasteringSpec, params: GenerationParams, plan=None
+    ) -> Track:
         wav = resample(wav, self.codec.sample_rate, SAMPLE_RATE)
         out, report = master(wav, replace(spec, duration=req.duration), SAMPLE_RATE)
         a = req.attributes
@@ -434,4 +523,34 @@ class MusicGenerator:
             seed=params.seed,
             model_version=self.model_version,
             params={"generation": gen, "mastering": report.to_dict()},
+            plan=plan,
         )
+
+
+def _composer_key(tonic: str | None) -> str | None:
+    """A request's tonic (sharps, :data:`audiogen.conditioning.validate.TONICS`) in the composer's spelling."""
+    if tonic is None:
+        return None
+    from audiogen.compose.composer import KEYS
+    from audiogen.conditioning.validate import TONICS
+
+    return KEYS[TONICS.index(tonic)]
+
+
+def _with_plan(req: Request, plan) -> Request:
+    """The request with what its plan decided filled in where it left them open (tempo, key, mode, emotion point),
+    so the LM's conditions agree with the controls."""
+    from audiogen.compose.composer import KEYS
+    from audiogen.conditioning.validate import TONICS
+
+    a = req.attributes
+    filled = {}
+    if a.tempo is None:
+        filled["tempo"] = float(np.clip(plan.tempo, 40.0, 220.0))
+    if a.key is None:
+        filled["key"] = TONICS[KEYS.index(plan.key)]
+    if a.mode is None:
+        filled["mode"] = plan.mode
+    if a.valence is None and a.emotion is None:
+        filled["valence"], filled["arousal"] = plan.valence, plan.arousal
+    return replace(req, attributes=replace(a, **filled)) if filled else req

@@ -57,6 +57,7 @@ class Track:
         model_version: the model checkpoint's name/version.
         params: generation parameters (sampling settings, CFG scale, mastering spec, ...), JSON-serialisable.
         title: the title to tag; derived from emotion and prompt when ``None``.
+        plan: the composition the track performs (:class:`~audiogen.compose.plan.Plan`), or None.
     """
 
     audio: np.ndarray
@@ -72,6 +73,7 @@ class Track:
     model_version: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     title: str | None = None
+    plan: Any = None
 
     def __post_init__(self) -> None:
         audio = np.asarray(self.audio)
@@ -177,6 +179,16 @@ class Track:
         buf = io.BytesIO()
         sf.write(buf, np.clip(self.audio, -1.0, 1.0), self.sample_rate, format="WAV", subtype="PCM_16")
         return buf.getvalue()
+
+    def save_midi(self, path: str | os.PathLike) -> Path:
+        """Write the track's plan as a MIDI file (atomically), for a DAW; raises ``ValueError`` without a plan."""
+        if self.plan is None:
+            raise ValueError("this track has no plan to export as MIDI (it was not composed by audiogen)")
+        path = Path(path)
+        if path.suffix.lower() not in (".mid", ".midi"):
+            raise ValueError(f"MIDI files end in .mid or .midi, got {path.name!r}")
+        self.plan.to_midi(path)
+        return path
 
     def _repr_html_(self) -> str:
         """An HTML5 audio player with the audio embedded as a base64 WAV, and a one-line caption (notebooks)."""

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from audiogen.conditioning.emotions import EMOTIONS
-from audiogen.data.composer import (
+from audiogen.compose.composer import (
     KEYS,
     SCALES,
     PieceParams,
@@ -13,7 +12,8 @@ from audiogen.data.composer import (
     release_seconds,
     sample_params,
 )
-from audiogen.data.genres import GENRES
+from audiogen.compose.genres import GENRES
+from audiogen.conditioning.emotions import EMOTIONS
 
 
 def _params(**kw) -> PieceParams:

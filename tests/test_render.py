@@ -3,7 +3,7 @@ import pretty_midi
 import pytest
 
 from audiogen.audio import SAMPLE_RATE, load_audio, save_audio
-from audiogen.data.composer import compose, sample_params
+from audiogen.compose.composer import compose, sample_params
 from audiogen.data.render import (
     check_soundfont,
     default_soundfont,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from audiogen.audio import load_audio
+from audiogen.compose.genres import GENRES
 from audiogen.conditioning.emotions import EMOTIONS
-from audiogen.data.genres import GENRES
 from audiogen.data.manifest import read_manifest
 from audiogen.data.symbolic_cli import BuildConfig, composer_cells, music21_record, register
 

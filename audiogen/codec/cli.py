@@ -98,6 +98,14 @@ def _beats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controls(args: argparse.Namespace) -> int:
+    from audiogen.data.control_cache import add_controls
+
+    n = add_controls(args.cache, args.manifests)
+    print(f"computed the controls of {n} new items of {args.cache}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("codec", help="encode/decode audio with the neural codec")
     csub = p.add_subparsers(dest="codec_command", metavar="CODEC_COMMAND")
@@ -130,3 +138,11 @@ def register(sub) -> None:
     b.add_argument("manifests", nargs="+", help="the manifests the cache was built from")
     b.add_argument("--cache", required=True, help="the token cache folder")
     b.set_defaults(func=_beats)
+
+    k = csub.add_parser(
+        "controls",
+        help="dense controls of a token cache's items (chords, melody, beats, level; the LM's plan input; resumable)",
+    )
+    k.add_argument("manifests", nargs="+", help="the manifests the cache was built from")
+    k.add_argument("--cache", required=True, help="the token cache folder")
+    k.set_defaults(func=_controls)

@@ -1,4 +1,4 @@
-"""Beat times of the token-cache items, for the LM's beat clock (:mod:`audiogen.lm.clock`).
+"""Beat times of the token-cache items: the LM's beat controls for a cache without dense controls.
 
 Every item of a token cache gets its beats from librosa's beat tracker on the same audio the codec encoded (the
 record's offset, at most ``max_seconds``), with the record's tempo label, when it has one, as the tracker's prior.
@@ -19,46 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from audiogen.controls.beats import SAMPLE_RATE, smooth_beats, track_beats
+
 BEATS_NAME = "beats.jsonl"
-SAMPLE_RATE = 11025  # 43 onset frames per second at HOP; half librosa's default rate, the same frame rate
-HOP = 256
-SMOOTH = 4  # beats each side of the local straight-line fit that removes the onset grid's jitter
 
-
-def track_beats(y: np.ndarray, sr: int, tempo_hint: float | None = None) -> tuple[float, np.ndarray]:
-    """``(tempo BPM, beat times [N] seconds)`` of mono audio ``y`` ``[T]`` at ``sr`` Hz (N may be 0 for silence),
-    smoothed by :func:`smooth_beats`.
-
-    ``tempo_hint`` (BPM) centres the tracker's tempo prior (a label of the track, when there is one).
-    """
-    import librosa
-
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"audio must be mono [T], got shape {y.shape}")
-    if sr != SAMPLE_RATE:
-        y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE)
-    env = librosa.onset.onset_strength(y=y, sr=SAMPLE_RATE, hop_length=HOP)
-    start = float(tempo_hint) if tempo_hint and 30 <= tempo_hint <= 300 else 120.0
-    tempo, frames = librosa.beat.beat_track(onset_envelope=env, sr=SAMPLE_RATE, hop_length=HOP, start_bpm=start)
-    times = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP)
-    return float(np.atleast_1d(tempo)[0]), smooth_beats(times)
-
-
-def smooth_beats(times: np.ndarray, half: int = SMOOTH) -> np.ndarray:
-    """Beat times ``[N]`` with the onset grid's jitter (±1 hop) removed: each beat moves onto the straight line
-    fitted to the ``2 * half + 1`` beats around it, so steady stretches become steady and tempo changes stay."""
-    times = np.asarray(times, dtype=np.float64)
-    n = len(times)
-    if n < 3 or half < 1:
-        return times
-    out = np.empty(n)
-    for i in range(n):
-        lo, hi = max(0, i - half), min(n, i + half + 1)
-        idx = np.arange(lo, hi, dtype=np.float64)
-        slope, intercept = np.polyfit(idx, times[lo:hi], 1)
-        out[i] = slope * i + intercept
-    return out if np.all(np.diff(out) > 0) else times
+__all__ = ["BEATS_NAME", "add_beats", "read_beats", "smooth_beats", "track_beats"]
 
 
 def read_beats(cache_dir: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from audiogen.compose.composer import KEYS
+from audiogen.compose.genres import INSTRUMENT_NAMES
 from audiogen.conditioning.emotions import nearest_label
-from audiogen.data.composer import KEYS
-from audiogen.data.genres import INSTRUMENT_NAMES
 
 # corpus folder -> kind of music
 CORPUS_FOLDERS: dict[str, str] = {

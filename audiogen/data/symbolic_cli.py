@@ -1,6 +1,6 @@
 """``audiogen data build-symbolic``: rendered symbolic music with exact labels.
 
-Two sources: the procedural composer (:mod:`audiogen.data.composer`), whose parameters are the labels, balanced
+Two sources: the procedural composer (:mod:`audiogen.compose.composer`), whose parameters are the labels, balanced
 over every genre × emotion cell, and pieces from music21's bundled corpus (:mod:`audiogen.data.symbolic`),
 labelled by score analysis. Audio goes to ``OUT/composer/`` and ``OUT/music21/``, the records to
 ``OUT/manifest.jsonl``. Everything follows from the seed. A rerun with the same arguments skips pieces already
@@ -108,7 +108,7 @@ def _build_command(args: argparse.Namespace) -> int:
 
 def composer_cells(n: int, seed: int) -> list[tuple[str, str]]:
     """``(genre, emotion)`` for pieces 0..n-1: every genre × emotion cell once per round, rounds shuffled."""
-    from audiogen.data.genres import GENRES
+    from audiogen.compose.genres import GENRES
 
     cells = [(g, e) for e in EMOTIONS for g in GENRES]
     out: list[tuple[str, str]] = []
@@ -141,7 +141,7 @@ def composer_caption(p, insts: list[str], rng: np.random.Generator) -> str:
 
 def composer_record(i: int, cell: tuple[str, str], cfg: BuildConfig) -> Record:
     """Compose, render and save composer piece ``i``; return its manifest record."""
-    from audiogen.data.composer import compose, describe, sample_params
+    from audiogen.compose.composer import compose, describe, sample_params
     from audiogen.data.render import loudness_target, normalise, render_midi, soundfont_licence
     from audiogen.data.symbolic import instrument_words
 

@@ -5,7 +5,9 @@ Layout of a cache folder::
     cache.json     {"codec": "<model id>", "frame_rate": 50, "n_q": K, "card": C, "version": 1}
     index.jsonl    one line per item: {"id", "codes": "codes/<file>.npy", "frames": T, "record": {manifest Record}}
     codes/*.npy    int16 codes [K, T] of one track (or segment)
-    beats.jsonl    optional: beat times of the items, for the LM's beat clock (:mod:`audiogen.data.beats`)
+    beats.jsonl    optional: beat times of the items (:mod:`audiogen.data.beats`)
+    controls.jsonl optional: dense controls of the items, ``controls/*.npy`` float16 [T, F]
+                   (:mod:`audiogen.data.control_cache`)
 
 :class:`TokenCacheWriter` is resumable: every codes file is written atomically and its index line is appended (one
 ``O_APPEND`` write) and flushed to disk only afterwards, so a killed encoder loses at most the item in progress and
@@ -30,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiogen.conditioning.base import Attributes
-from audiogen.lm.clock import CLOCK_FEATURES, clock_features
+from audiogen.controls import layout as L
 
 VERSION = 1
 META_NAME, INDEX_NAME, CODES_DIR = "cache.json", "index.jsonl", "codes"
@@ -162,6 +164,7 @@ class TokenCache:
         self.n_q, self.card = int(meta["n_q"]), int(meta["card"])
         entries, _ = read_jsonl_log(self.dir / INDEX_NAME)
         self._beats: dict[str, np.ndarray] | None = None
+        self._controls: dict[str, dict] | None = None
         seen: set[str] = set()
         self.items: list[CacheItem] = []
         for e in entries:
@@ -189,6 +192,31 @@ class TokenCache:
             self._beats = read_beats(self.dir)
         return self._beats.get(item.id)
 
+    def controls(self, item: CacheItem | int) -> np.ndarray | None:
+        """The stored controls ``[T, CONTROL_FEATURES]`` (float16, memory-mapped) of an item, or None."""
+        item = self.items[item] if isinstance(item, int) else item
+        if self._controls is None:
+            from audiogen.data.control_cache import read_control_index
+
+            self._controls = read_control_index(self.dir)
+        entry = self._controls.get(item.id)
+        return None if entry is None else np.load(self.dir / entry["controls"], mmap_mode="r")
+
+    def window_controls(self, item: CacheItem | int, start: int, length: int) -> np.ndarray:
+        """Controls ``[length, CONTROL_FEATURES]`` float32 of frames ``start ..`` of an item: the stored ones, else
+        the beat group alone from its tracked beats, else all absent; frames past the item are absent."""
+        item = self.items[item] if isinstance(item, int) else item
+        stored = self.controls(item)
+        if stored is not None:
+            out = L.empty(length)
+            part = np.asarray(stored[start : start + length], dtype=np.float32)
+            out[: len(part)] = part
+            return out
+        full = L.empty(start + length)
+        beats = self.beats(item)
+        L.write_beats(full, beats if beats is not None and len(beats) >= 2 else None, None, self.frame_rate)
+        return full[start:]
+
     def split(self, name: str | None) -> list[int]:
         """Indices of the items whose record has ``split == name`` (all items for None)."""
         return [i for i, it in enumerate(self.items) if name is None or it.record.get("split", "train") == name]
@@ -203,9 +231,9 @@ class TokenWindowDataset(Dataset):
     LM loss; it learns where tracks end). A sample is a dict: ``codes`` ``[n_q, window_frames]`` long, ``frames``
     (valid frames), ``id``, ``position`` (window start in the track, seconds), ``duration`` (track length, seconds:
     the record's offset + the item's length, so cache whole tracks for exact timing) and the record's fields.
-    With ``clock_features`` > 0 a sample also holds ``clock`` ``[window_frames + n_q - 1, clock_features]``: the
-    beat clock (:mod:`audiogen.lm.clock`) of the window's frames and the delay pattern's extra steps, all zeros
-    for an item without beats.
+    With ``control_features`` > 0 a sample also holds ``controls`` ``[window_frames + n_q - 1, control_features]``:
+    the dense controls (:mod:`audiogen.controls.layout`) of the window's frames and the delay pattern's extra steps
+    (:meth:`TokenCache.window_controls`).
     """
 
     def __init__(
@@ -216,18 +244,18 @@ class TokenWindowDataset(Dataset):
         n_q: int = 4,
         seed: int = 0,
         min_frames: int = 1,
-        clock_features: int = 0,
+        control_features: int = 0,
     ):
         if window_frames < 1:
             raise ValueError(f"window_frames must be >= 1, got {window_frames}")
         if not 1 <= n_q <= cache.n_q:
             raise ValueError(f"n_q must lie in [1, {cache.n_q}] (the cache's codebooks), got {n_q}")
         self.cache, self.window, self.n_q, self.seed = cache, window_frames, n_q, seed
-        if clock_features not in (0, CLOCK_FEATURES):
+        if control_features not in (0, L.CONTROL_FEATURES):
             raise ValueError(
-                f"clock_features must be 0 (none) or {CLOCK_FEATURES} (the beat clock), got {clock_features}"
+                f"control_features must be 0 (none) or {L.CONTROL_FEATURES} (the controls), got {control_features}"
             )
-        self.clock_features = clock_features
+        self.control_features = control_features
         self.indices = [i for i in cache.split(split) if cache[i].frames >= max(1, min_frames)]
         if not self.indices:
             raise ValueError(f"no items of split {split!r} with >= {min_frames} frames in {cache.dir}")
@@ -250,9 +278,9 @@ class TokenWindowDataset(Dataset):
         rec = item.record
         offset = float(rec.get("offset") or 0.0)
         extra = {}
-        if self.clock_features:
+        if self.control_features:
             steps = self.window + self.n_q - 1
-            extra["clock"] = clock_features(self.cache.beats(item), start, steps, self.cache.frame_rate)
+            extra["controls"] = torch.from_numpy(self.cache.window_controls(item, start, steps))
         return {
             **rec,
             **extra,
@@ -276,9 +304,9 @@ def window_attributes(sample: dict) -> Attributes:
 
 
 def collate_windows(samples: list[dict]) -> tuple[torch.Tensor, list[Attributes], torch.Tensor | None]:
-    """Batch samples: ``(codes [B, n_q, window] long, attributes list[B], clock [B, steps, F] or None)``."""
-    clock = torch.stack([s["clock"] for s in samples]) if samples and "clock" in samples[0] else None
-    return torch.stack([s["codes"] for s in samples]), [window_attributes(s) for s in samples], clock
+    """Batch samples: ``(codes [B, n_q, window] long, attributes list[B], controls [B, steps, F] or None)``."""
+    ctl = torch.stack([s["controls"] for s in samples]) if samples and "controls" in samples[0] else None
+    return torch.stack([s["codes"] for s in samples]), [window_attributes(s) for s in samples], ctl
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

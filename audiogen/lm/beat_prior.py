@@ -1,8 +1,8 @@
 """Beat guidance: a counted classifier of beat phase from codec tokens, used to steer sampling onto the beat.
 
-The beat clock (:mod:`audiogen.lm.clock`) tells the LM where each frame falls in the beat, but a small model leans on
-its context far more than on the clock, and its tracks keep too weak a pulse for a listener (or a beat tracker) to
-hear the requested tempo. Beat guidance adds the missing push at sampling time.
+The beat clock (the controls' beat group, :mod:`audiogen.controls.layout`) tells the LM where each frame falls in
+the beat, but a small model leans on its context far more than on the clock, and its tracks keep too weak a pulse
+for a listener (or a beat tracker) to hear the requested tempo. Beat guidance adds the missing push at sampling time.
 
 For every tempo band ``t`` (bands split at ``edges`` BPM; a track's tempo is that of its median beat interval),
 codebook ``k``, phase bin ``b`` (``bins`` equal parts of the beat, bin 0 starting on the beat) and token ``v``, the
@@ -110,7 +110,7 @@ class BeatPrior:
     ) -> BeatPrior:
         """Count the first ``n_q`` codebooks (default: all) of every item of ``split`` of a
         :class:`~audiogen.data.token_cache.TokenCache` that has tracked beats (items without beats are skipped)."""
-        from audiogen.lm.clock import beat_phase
+        from audiogen.controls.layout import beat_phase
 
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins}")

@@ -18,7 +18,11 @@ class LMConfig:
     cross-attend to ``Conditions.cross`` (the prefix is always supported). conditioning: the
     :class:`~audiogen.conditioning.config.ConditionConfig` (as a dict) of the condition provider the model owns
     (its learned weights are saved with the model's), or None for a model that is given ``Conditions`` directly.
-    clock_features: width of the per-step beat clock input (:mod:`audiogen.lm.clock`; 0 = none, 5 = the clock).
+    control_features: width of the per-step dense controls (:mod:`audiogen.controls.layout`: chords, melody, beat
+    and beat clock, dynamics; 0 = none, 35 = the controls). control_layers: blocks before which the controls are added
+    again (besides the input), MusiConGen's re-injection; every control projection starts at zero, so a model given
+    controls starts out as the model without them. A config of an older model with a beat clock
+    (``clock_features: 5``) reads as one with controls whose clock columns hold that clock's weights.
     """
 
     dim: int = 256
@@ -33,7 +37,8 @@ class LMConfig:
     cross_attention: bool = True
     rope_theta: float = 10000.0
     conditioning: dict | None = None
-    clock_features: int = 0
+    control_features: int = 0
+    control_layers: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.dim <= 16384:
@@ -58,8 +63,20 @@ class LMConfig:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not self.rope_theta > 0:
             raise ValueError(f"rope_theta must be > 0, got {self.rope_theta}")
-        if not 0 <= self.clock_features <= 64:
-            raise ValueError(f"clock_features must lie in [0, 64] (0 = no beat clock), got {self.clock_features}")
+        from audiogen.controls.layout import CONTROL_FEATURES
+
+        if self.control_features not in (0, CONTROL_FEATURES):
+            raise ValueError(
+                f"control_features must be 0 (no controls) or {CONTROL_FEATURES} (the controls), got "
+                f"{self.control_features}"
+            )
+        self.control_layers = tuple(int(i) for i in self.control_layers)
+        if any(not 0 < i < self.n_layers for i in self.control_layers) or len(set(self.control_layers)) != len(
+            self.control_layers
+        ):
+            raise ValueError(f"control_layers must be distinct block indices in [1, {self.n_layers - 1}]")
+        if self.control_layers and not self.control_features:
+            raise ValueError("control_layers needs control_features > 0")
         if self.conditioning is not None:
             self.conditioning = self.condition_config().to_dict()  # validates; a ConditionConfig becomes a dict
 
@@ -84,6 +101,14 @@ class LMConfig:
     @classmethod
     def from_dict(cls, d: dict) -> LMConfig:
         """Build from a dict; unknown keys are an error naming the allowed ones."""
+        d = dict(d)
+        if "clock_features" in d:  # an older model with a beat clock: the clock is the controls' clock columns
+            from audiogen.controls.layout import CONTROL_FEATURES
+
+            clock = d.pop("clock_features")
+            if clock not in (0, 5):
+                raise ValueError(f"clock_features must be 0 or 5 (the beat clock), got {clock}")
+            d.setdefault("control_features", CONTROL_FEATURES if clock else 0)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

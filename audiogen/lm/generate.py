@@ -5,9 +5,11 @@ window; each next one keeps the last ``window - extend_stride`` frames as contex
 and adds ``extend_stride`` new frames. Every segment is conditioned with its own timing: ``position`` = the
 segment's start in seconds, ``duration`` = the whole track's length (unless the attributes give one).
 
-A model with a beat clock (:mod:`audiogen.lm.clock`) is given, at every step, the phase of the beat: from the
+A model with controls (:mod:`audiogen.controls.layout`) is given, at every step, the dense controls of the frame:
+those of a plan (chords, melody, beats, dynamics) when the caller passes them, else the beat group alone from the
 requested tempo (a steady grid from the track's first frame) or from explicit beat times. Under guidance the
-unconditional rows run without the clock (``GenerationParams.clock_guidance``), so guidance pushes the beat too.
+unconditional rows run without controls (``GenerationParams.control_guidance``), so guidance pushes the plan too;
+``control_scale`` adds a row without controls only, for a push of its own.
 
 A model with a beat prior (:mod:`audiogen.lm.beat_prior`) adds ``beat_scale * pmi[band, k, phase bin]`` to the
 guided, filtered logits of codebook ``k`` of every frame of a row with beats (``GenerationParams.beat_scale``), with or
@@ -26,11 +28,18 @@ import numpy as np
 import torch
 
 from audiogen.conditioning.base import Attributes, Conditions
+from audiogen.controls import layout as L
+from audiogen.controls.layout import beat_phase, grid_beats
 from audiogen.lm.beat_prior import beat_tempo, phase_bins
-from audiogen.lm.clock import batch_clock, beat_phase, grid_beats
 from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed, delay_steps, revert_delayed, valid_mask
-from audiogen.lm.sampling import GenerationParams, combine_guidance, guidance_attributes, sample_next
+from audiogen.lm.sampling import (
+    GenerationParams,
+    combine_guidance,
+    guidance_attributes,
+    guidance_kinds,
+    sample_next,
+)
 
 Provider = Callable[[list[Attributes]], Conditions]
 Progress = Callable[[int, int], None]
@@ -62,16 +71,18 @@ def generate(
     callback: Progress | None = None,
     use_cache: bool = True,
     beats: Sequence[Sequence[float] | None] | None = None,
+    controls: Sequence[np.ndarray | None] | None = None,
 ) -> torch.Tensor:
     """Generate codes for a batch of requests.
 
     provider: turns attributes into :class:`Conditions` (None = unconditional). attributes: one per output row.
     n_frames: length of the output, prompt included. prompt: codes ``[B, K', Tp]`` (``K' >= n_q``, ``Tp <
     n_frames``) to continue. callback(step, total_steps) is called after every decoding step. use_cache=False
-    recomputes the whole sequence each step (slow; a reference for tests and benchmarks). beats: for a model with a
-    beat clock or a beat prior, one list of beat times (seconds from the first frame, prompt included) or None per
-    row; by default a steady grid at each row's ``tempo`` (no beat for a row without one). Ignored by a model with
-    neither.
+    recomputes the whole sequence each step (slow; a reference for tests and benchmarks). beats: for a model with
+    controls or a beat prior, one list of beat times (seconds from the first frame, prompt included) or None per
+    row; by default a steady grid at each row's ``tempo`` (no beat for a row without one). controls: for a model
+    with controls, one ``[>= n_frames, CONTROL_FEATURES]`` array (a plan's, :func:`audiogen.controls.from_plan.
+    plan_controls`) or None per row; a row without one gets the beat group from its beats.
     Returns ``[B, n_q, n_frames]`` long codes, frame-aligned (the delay reverted), the prompt first.
     """
     params = params or GenerationParams()
@@ -90,11 +101,12 @@ def generate(
     total_steps = sum(end - prev + cfg.n_q - 1 for prev, end in itertools.pairwise(ends))
     seed = params.seed if params.seed is not None else secrets.randbits(63)
     generator = torch.Generator(device=device).manual_seed(seed)
-    rows = params.guidance_rows if provider is not None else 1
+    kinds = guidance_kinds(params, None if provider is not None else 1)
+    rows = len(kinds)
     duration = n_frames / cfg.frame_rate
     progress = _Progress(callback, total_steps)
     request_beats = _request_beats(model, attributes, beats, params, duration)
-    row_beats = _clock_rows(model, request_beats, rows, params)
+    row_controls = _control_rows(model, controls, request_beats, kinds, params, n_frames, device)
     beat_scale, frame_bins, bands = _beat_guidance(model, request_beats, params, n_frames, device)
     with _eval_mode(model, provider):
         for start, end in segments:
@@ -102,24 +114,23 @@ def generate(
                 replace(a, position=start / cfg.frame_rate, duration=duration if a.duration is None else a.duration)
                 for a in attributes
             ]
-            conditions = None if provider is None else _to_device(provider(guidance_attributes(timed, rows)), device)
-            clock = None
-            if row_beats is not None:
-                n_steps = delay_steps(end - start, cfg.n_q)
-                clock = batch_clock(row_beats, start, n_steps, cfg.frame_rate, device)
+            conditions = None if provider is None else _to_device(provider(guidance_attributes(timed, kinds)), device)
+            ctl = None
+            if row_controls is not None:
+                ctl = row_controls[:, start : start + delay_steps(end - start, cfg.n_q)]
             context, n_new = out[..., start:], end - out.shape[-1]
             guide = None if frame_bins is None else (model.beat_prior, beat_scale, frame_bins[:, start:end], bands)
             segment = _generate_segment(
-                model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock, guide
+                model, conditions, rows, context, n_new, params, generator, progress, use_cache, ctl, guide
             )
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
 
 
 def _request_beats(model, attributes, beats, params: GenerationParams, duration: float) -> list | None:
-    """Beat times per request (None = no beat for that row), or None when neither clock nor beat guidance needs
+    """Beat times per request (None = no beat for that row), or None when neither controls nor beat guidance need
     them."""
-    if not model.config.clock_features and _beat_scale(model, params) == 0:
+    if not model.config.control_features and _beat_scale(model, params) == 0:
         return None
     if beats is None:
         return [None if a.tempo is None else grid_beats(a.tempo, duration + 1.0) for a in attributes]
@@ -128,15 +139,39 @@ def _request_beats(model, attributes, beats, params: GenerationParams, duration:
     return [None if b is None else _check_beats(b) for b in beats]
 
 
-def _clock_rows(model, beats, rows: int, params: GenerationParams) -> list | None:
-    """Beat times of every guided row (``rows * B``, None = no clock), or None for a model without a clock."""
-    if not model.config.clock_features or beats is None:
+def _control_rows(model, controls, beats, kinds, params: GenerationParams, n_frames: int, device):
+    """Controls of every guided row ``[rows * B, n_frames + n_q, F]`` (row order of ``kinds``), or None when the
+    model has no control input or no row has any control."""
+    cfg = model.config
+    if not cfg.control_features:
+        if controls is not None and any(c is not None for c in controls):
+            raise ValueError("this model has no control input (control_features=0); it cannot follow a plan")
         return None
-    if rows == 1:
-        return beats
-    # guidance rows: full (and no-emotion) keep the clock; the unconditional rows drop it under clock_guidance
-    last = [None] * len(beats) if params.clock_guidance else beats
-    return beats * (rows - 1) + last
+    batch = len(beats) if beats is not None else len(controls or [])
+    if controls is not None and beats is not None and len(controls) != len(beats):
+        raise ValueError(f"controls must hold one entry (an array or None) per row: {len(beats)}, got {len(controls)}")
+    steps = n_frames + cfg.n_q
+    base = torch.zeros(batch, steps, cfg.control_features)
+    for i in range(batch):
+        given = None if controls is None else controls[i]
+        if given is not None:
+            arr = np.asarray(given, dtype=np.float32)
+            if arr.ndim != 2 or arr.shape[1] != cfg.control_features or len(arr) < n_frames:
+                raise ValueError(
+                    f"controls of row {i} must be [>= {n_frames}, {cfg.control_features}], got {tuple(arr.shape)}"
+                )
+            if not np.isfinite(arr).all():
+                raise ValueError(f"controls of row {i} hold NaN or infinite values")
+            base[i, : min(len(arr), steps)] = torch.from_numpy(arr[:steps])
+        elif beats is not None and beats[i] is not None:
+            beat_only = L.empty(steps)
+            L.write_beats(beat_only, beats[i], None, cfg.frame_rate)
+            base[i] = torch.from_numpy(beat_only)
+    if not bool(base.abs().sum()):
+        return None
+    zeros = torch.zeros_like(base)
+    pick = {"full": base, "noemo": base, "noctrl": zeros, "none": zeros if params.control_guidance else base}
+    return torch.cat([pick[k] for k in kinds]).to(device)
 
 
 def _beat_scale(model, params: GenerationParams) -> float:
@@ -212,11 +247,11 @@ def _to_device(cond: Conditions, device) -> Conditions:
 
 
 def _generate_segment(
-    model, conditions, rows, context, n_new, params, generator, progress, use_cache, clock=None, guide=None
+    model, conditions, rows, context, n_new, params, generator, progress, use_cache, controls=None, guide=None
 ):
     """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
 
-    clock: ``[rows * B, delay_steps(C + n_new), F]`` beat clock of the segment's steps, or None. guide: beat
+    controls: ``[rows * B, delay_steps(C + n_new), F]`` controls of the segment's steps, or None. guide: beat
     guidance ``(prior, scale, bins [B, C + n_new], bands [B])`` (phase bin of every frame of the segment, -1 =
     none; tempo band of every row) or None."""
     b, k, c = context.shape
@@ -234,7 +269,7 @@ def _generate_segment(
         cache = model.new_cache(rows * b, n_prefix + n_steps)
 
     def clk(a: int, b: int):
-        return None if clock is None else clock[:, a:b]
+        return None if controls is None else controls[:, a:b]
 
     logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache, clk(0, first))[:, :, -1]  # (rows*B, K, card)
     for step in range(first, n_steps):

@@ -1,10 +1,12 @@
 """The music language model: a decoder-only Transformer over delay-interleaved codec tokens.
 
 Input per step: the sum of one embedding per codebook (id ``card`` = the delay pattern's special token), plus, for a
-model with ``clock_features``, a linear map (no bias, zero at init) of the step's beat clock (:mod:`audiogen.lm.clock`;
-step ``t`` carries the clock of frame ``t``, the frame codebook 0 predicts there). The conditioning prefix
-``Conditions.prefix`` is prepended to the sequence (masked per ``prefix_mask``), blocks
-cross-attend to ``Conditions.cross``, and one linear head per codebook predicts the next step's codes.
+model with ``control_features``, a linear map (no bias, zero at init) of the step's dense controls
+(:mod:`audiogen.controls.layout`: chords, melody, beat, dynamics; step ``t`` carries the controls of frame ``t``, the
+frame codebook 0 predicts there), added again before the blocks of ``control_layers`` by maps of their own (also
+zero at init). The conditioning prefix ``Conditions.prefix`` is prepended to the sequence (masked per
+``prefix_mask``), blocks cross-attend to ``Conditions.cross``, and one linear head per codebook predicts the next
+step's codes.
 """
 
 from __future__ import annotations
@@ -52,10 +54,9 @@ class MusicLM(nn.Module):
         for name, p in self.blocks.named_parameters():  # scaled residual projections (GPT-2)
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * c.n_layers))
-        self.clock = None  # last, so the other weights are those of the same model without a clock
-        if c.clock_features:
-            self.clock = nn.Linear(c.clock_features, c.dim, bias=False)
-            nn.init.zeros_(self.clock.weight)  # a model given a clock starts out as the model without one
+        self.controls = None  # last, so the other weights are those of the same model without controls
+        if c.control_features:
+            self.controls = ControlInput(c.control_features, c.dim, c.control_layers)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -82,14 +83,14 @@ class MusicLM(nn.Module):
         seq: torch.Tensor,
         conditions: Conditions | None = None,
         cache: KVCache | None = None,
-        clock: torch.Tensor | None = None,
+        controls: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next-step logits for every position.
 
         seq: ``[B, K, L]`` long token ids in ``[0, card]`` (delayed sequence). conditions: for the batch (None = no
-        conditioning); with a cache only the first call (empty cache) reads them. clock: ``[B, L, clock_features]``
-        beat clock of the L steps (None = no clock; only for a model with ``clock_features``). Returns
-        ``[B, K, L, card]``.
+        conditioning); with a cache only the first call (empty cache) reads them. controls: ``[B, L,
+        control_features]`` dense controls of the L steps (None = none; only for a model with
+        ``control_features``). Returns ``[B, K, L, card]``.
         """
         c = self.config
         if seq.dim() != 3 or seq.shape[1] != c.n_q:
@@ -97,8 +98,10 @@ class MusicLM(nn.Module):
         b, _, n = seq.shape
         first = cache is None or cache.length == 0
         x = sum(emb(seq[:, k]) for k, emb in enumerate(self.emb))  # (B, L, D)
-        if clock is not None:
-            x = x + self._clock_input(clock, b, n).to(x.dtype)
+        ctrl = None
+        if controls is not None:
+            ctrl = self._check_controls(controls, b, n)
+            x = x + self.controls.input(ctrl).to(x.dtype)
         n_prefix, key_valid, cross = 0, None, None
         if first and conditions is not None:
             self._check_conditions(conditions, b)
@@ -115,6 +118,9 @@ class MusicLM(nn.Module):
         mask = self._self_mask(key_valid, total, offset, cache, x.device)
         cross_kv, cross_mask, cross_any = self._cross_inputs(cross, cache, x.dtype)
         for i, block in enumerate(self.blocks):
+            if ctrl is not None and i in self.controls.index:
+                add = self.controls.again[self.controls.index[i]](ctrl).to(x.dtype)  # (B, L, D)
+                x = x + (F.pad(add, (0, 0, n_prefix, 0)) if n_prefix else add)
             kv = cross_kv[i] if cross_kv is not None else None
             x = block(x, rope, mask, kv, cross_mask, cross_any, cache, i)
         if cache is not None:
@@ -122,13 +128,15 @@ class MusicLM(nn.Module):
         x = self.norm(x[:, n_prefix:])
         return torch.stack([head(x) for head in self.heads], dim=1)  # (B, K, L, card)
 
-    def _clock_input(self, clock: torch.Tensor, batch: int, n: int) -> torch.Tensor:
-        if self.clock is None:
-            raise ValueError("this model has no beat clock input (clock_features=0) but a clock was given")
-        f = self.config.clock_features
-        if clock.dim() != 3 or tuple(clock.shape) != (batch, n, f):
-            raise ValueError(f"clock must be [{batch}, {n}, {f}] (batch, steps, features), got {tuple(clock.shape)}")
-        return self.clock(clock.to(self.clock.weight.dtype))
+    def _check_controls(self, controls: torch.Tensor, batch: int, n: int) -> torch.Tensor:
+        if self.controls is None:
+            raise ValueError("this model has no control input (control_features=0) but controls were given")
+        f = self.config.control_features
+        if controls.dim() != 3 or tuple(controls.shape) != (batch, n, f):
+            raise ValueError(
+                f"controls must be [{batch}, {n}, {f}] (batch, steps, features), got {tuple(controls.shape)}"
+            )
+        return controls.to(self.controls.input.weight.dtype)
 
     def _check_conditions(self, cond: Conditions, batch: int) -> None:
         d = self.config.dim
@@ -175,11 +183,11 @@ class MusicLM(nn.Module):
         return kv, mask, any_f
 
     def loss(
-        self, codes: torch.Tensor, conditions: Conditions | None = None, clock: torch.Tensor | None = None
+        self, codes: torch.Tensor, conditions: Conditions | None = None, controls: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced cross-entropy on frame-aligned codes ``[B, K, T]`` (frames equal to the special token
-        ``card`` are padding and not scored). clock: ``[B, >= T + K - 1, clock_features]``, the beat clock of frames
-        ``0 ..`` (None = none). Returns ``(loss, per_codebook [K])``; loss is the codebook mean."""
+        ``card`` are padding and not scored). controls: ``[B, >= T + K - 1, control_features]``, the controls of
+        frames ``0 ..`` (None = none). Returns ``(loss, per_codebook [K])``; loss is the codebook mean."""
         c = self.config
         if codes.dim() != 3 or codes.shape[1] != c.n_q:
             raise ValueError(f"codes must be [B, {c.n_q}, T], got shape {tuple(codes.shape)}")
@@ -187,13 +195,13 @@ class MusicLM(nn.Module):
             raise ValueError(f"codes must lie in [0, {c.card - 1}] (or {c.card} for padding)")
         seq = build_delayed(codes.long(), c.special_token)  # (B, K, T + K)
         steps = seq.shape[-1] - 1
-        if clock is not None:
-            if clock.dim() != 3 or clock.shape[1] < steps:
+        if controls is not None:
+            if controls.dim() != 3 or controls.shape[1] < steps:
                 raise ValueError(
-                    f"clock must be [B, >= {steps}, F] for {codes.shape[-1]} frames, got {tuple(clock.shape)}"
+                    f"controls must be [B, >= {steps}, F] for {codes.shape[-1]} frames, got {tuple(controls.shape)}"
                 )
-            clock = clock[:, :steps]
-        logits = self(seq[..., :-1], conditions, clock=clock)  # (B, K, T + K - 1, card)
+            controls = controls[:, :steps]
+        logits = self(seq[..., :-1], conditions, controls=controls)  # (B, K, T + K - 1, card)
         target = seq[..., 1:]
         valid = target != c.special_token
         ce = F.cross_entropy(
@@ -225,7 +233,7 @@ class MusicLM(nn.Module):
         config = LMConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
         model = cls(config)
         state = {k: _cast(v, dtype) for k, v in load_file(str(directory / WEIGHTS_NAME)).items()}
-        model.load_state_dict(state)
+        model.load_state_dict(upgrade_state(state, config))
         model.beat_prior = BeatPrior.load(directory)
         if model.beat_prior is not None and (model.beat_prior.n_q, model.beat_prior.card) != (config.n_q, config.card):
             raise ValueError(
@@ -233,6 +241,35 @@ class MusicLM(nn.Module):
                 f"tokens, but the LM has {config.n_q} of {config.card}"
             )
         return model.to(device=device, dtype=dtype).eval()
+
+
+class ControlInput(nn.Module):
+    """The dense controls' way in: ``input`` maps them into the first layer's input, ``again[j]`` adds them before
+    block ``layers[j]``. All maps are linear without bias and start at zero."""
+
+    def __init__(self, features: int, dim: int, layers: tuple[int, ...] = ()):
+        super().__init__()
+        self.input = nn.Linear(features, dim, bias=False)
+        self.again = nn.ModuleList(nn.Linear(features, dim, bias=False) for _ in layers)
+        self.index = {layer: j for j, layer in enumerate(layers)}
+        for lin in (self.input, *self.again):
+            nn.init.zeros_(lin.weight)
+
+
+def upgrade_state(state: dict, config: LMConfig) -> dict:
+    """Weights of an older model with a beat clock (``clock.weight`` ``[D, 5]``) as the controls' input map with
+    the clock's weights in the clock columns (:data:`audiogen.controls.layout.CLOCK`) and zeros elsewhere: given
+    the same clock, the model computes exactly what it did."""
+    if "clock.weight" not in state:
+        return state
+    from audiogen.controls.layout import CLOCK
+
+    state = dict(state)
+    old = state.pop("clock.weight")
+    new = old.new_zeros(old.shape[0], config.control_features)
+    new[:, CLOCK] = old
+    state["controls.input.weight"] = new
+    return state
 
 
 def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:

@@ -10,8 +10,14 @@ gets its own push on top of the general guidance::
 
     logits = l_none + cfg_scale * (l_noemo - l_none) + emotion_scale * (l_full - l_noemo)
 
-(``emotion_scale == cfg_scale`` is plain guidance; a larger one exaggerates the emotion.) With ``cfg_scale == 1``
-and no emotion scale, guidance is off and one row per item is run.
+(``emotion_scale == cfg_scale`` is plain guidance; a larger one exaggerates the emotion.) ``control_scale`` adds a
+row with every condition but without the dense controls (the plan), and the controls their own push::
+
+    logits = l_none + cfg_scale * (l_full - l_none) + (emotion_scale - cfg_scale) * (l_full - l_noemo)
+                    + (control_scale - cfg_scale) * (l_full - l_noctrl)
+
+(each term only when its scale is set; with the emotion term alone this is the formula above). The row order is
+:func:`guidance_kinds`. With ``cfg_scale == 1`` and no other scale, guidance is off and one row per item is run.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ class GenerationParams:
     bit for bit (None = a fresh random seed). window: frames of context the model sees at most (None = the
     model's ``max_frames``); extend_stride: new frames per step of the sliding window beyond the first window
     (None = 60% of the window, MusicGen's 18 s of 30 s); the last ``window - extend_stride`` frames are kept as
-    context. clock_guidance: for a model with a beat clock, whether the unconditional guidance rows run without it
-    (guidance then strengthens the beat as it does the other conditions) or with it. beat_scale >= 0: weight of
+    context. control_guidance: for a model with controls, whether the unconditional guidance rows run without them
+    (guidance then strengthens the plan as it does the other conditions) or with them. control_scale >= 0 or None:
+    the controls' own guidance (see the module docstring). beat_scale >= 0: weight of
     beat guidance (:mod:`audiogen.lm.beat_prior`) on rows with a tempo or beats; None = the model's default (0
     for a model without a beat prior), 0 = off.
     """
@@ -49,7 +56,8 @@ class GenerationParams:
     seed: int | None = None
     window: int | None = None
     extend_stride: int | None = None
-    clock_guidance: bool = True
+    control_guidance: bool = True
+    control_scale: float | None = None
     beat_scale: float | None = None
 
     def __post_init__(self) -> None:
@@ -69,41 +77,63 @@ class GenerationParams:
             raise ValueError(f"window must be >= 2 frames or None, got {self.window}")
         if self.beat_scale is not None and not (self.beat_scale >= 0 and math.isfinite(self.beat_scale)):
             raise ValueError(f"beat_scale must be a finite number >= 0 or None (model default), got {self.beat_scale}")
+        if self.control_scale is not None and not (self.control_scale >= 0 and math.isfinite(self.control_scale)):
+            raise ValueError(f"control_scale must be a finite number >= 0 or None, got {self.control_scale}")
         if self.extend_stride is not None and self.extend_stride < 1:
             raise ValueError(f"extend_stride must be >= 1 frame or None, got {self.extend_stride}")
 
     @property
     def guidance_rows(self) -> int:
-        """Rows per item in the guided batch: 1 (no guidance), 2 (full/none) or 3 (full/no emotion/none)."""
-        if self.emotion_scale is not None:
-            return 3
-        return 1 if self.cfg_scale == 1.0 else 2
+        """Rows per item in the guided batch (:func:`guidance_kinds`): 1 (no guidance) to 4."""
+        return len(guidance_kinds(self))
 
 
-def guidance_attributes(attributes: Sequence[Attributes], rows: int) -> list[Attributes]:
-    """The batch of attributes for ``rows`` guidance rows: ``[full..., (no emotion...,) none...]`` (``rows * B``)."""
-    full = list(attributes)
+def guidance_kinds(params: GenerationParams, rows: int | None = None) -> list[str]:
+    """The guidance rows of ``params`` in batch order: ``"full"``, ``"noemo"`` (no emotion), ``"noctrl"`` (no dense
+    controls), ``"none"`` (nothing). ``rows=1`` (a model without conditions) is ``["full"]``."""
     if rows == 1:
-        return full
-    none = [a.drop("all") for a in full]
-    if rows == 2:
-        return full + none
-    return full + [a.drop("emotion") for a in full] + none
+        return ["full"]
+    kinds = ["full"]
+    if params.emotion_scale is not None:
+        kinds.append("noemo")
+    if params.control_scale is not None:
+        kinds.append("noctrl")
+    if len(kinds) > 1 or params.cfg_scale != 1.0:
+        kinds.append("none")
+    return kinds
+
+
+def guidance_attributes(attributes: Sequence[Attributes], rows: int | Sequence[str]) -> list[Attributes]:
+    """The batch of attributes of the guidance rows (a row count 1..3 in the classic order, or :func:`guidance_kinds`):
+    ``[full..., (no emotion...,) (full again, for no controls...,) none...]``."""
+    full = list(attributes)
+    if isinstance(rows, int):
+        rows = {1: ["full"], 2: ["full", "none"], 3: ["full", "noemo", "none"]}[rows]
+    drop = {"full": None, "noctrl": None, "noemo": "emotion", "none": "all"}
+    return [a if drop[k] is None else a.drop(drop[k]) for k in rows for a in full]
 
 
 def combine_guidance(logits: torch.Tensor, params: GenerationParams, rows: int | None = None) -> torch.Tensor:
-    """Merge guidance rows: ``[rows * B, ...]`` logits (row order of :func:`guidance_attributes`) -> ``[B, ...]``.
+    """Merge guidance rows: ``[rows * B, ...]`` logits (row order of :func:`guidance_kinds`) -> ``[B, ...]``.
 
     ``rows`` defaults to ``params.guidance_rows`` (1 when generating without conditions).
     """
-    rows = params.guidance_rows if rows is None else rows
-    if rows == 1:
+    kinds = guidance_kinds(params, rows)
+    if len(kinds) == 1:
         return logits
-    if rows == 2:
-        full, none = logits.chunk(2)
+    parts = dict(zip(kinds, logits.chunk(len(kinds)), strict=True))
+    full, none = parts["full"], parts["none"]
+    if kinds == ["full", "none"]:
         return none + params.cfg_scale * (full - none)
-    full, noemo, none = logits.chunk(3)
-    return none + params.cfg_scale * (noemo - none) + params.emotion_scale * (full - noemo)
+    if kinds == ["full", "noemo", "none"]:
+        noemo = parts["noemo"]
+        return none + params.cfg_scale * (noemo - none) + params.emotion_scale * (full - noemo)
+    out = none + params.cfg_scale * (full - none)
+    if "noemo" in parts:
+        out = out + (params.emotion_scale - params.cfg_scale) * (full - parts["noemo"])
+    if "noctrl" in parts:
+        out = out + (params.control_scale - params.cfg_scale) * (full - parts["noctrl"])
+    return out
 
 
 def sample_next(

@@ -49,7 +49,9 @@ def load_recipe(cls: type[T], path: str | Path | None = None, overrides: list[st
     kwargs = {}
     for k, v in data.items():
         sub = hints[k]
-        kwargs[k] = sub(**v) if dataclasses.is_dataclass(sub) and isinstance(v, dict) else v
+        if dataclasses.is_dataclass(sub) and isinstance(v, dict):
+            v = sub.from_dict(v) if hasattr(sub, "from_dict") else sub(**v)
+        kwargs[k] = v
     return cls(**kwargs)
 
 

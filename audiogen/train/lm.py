@@ -60,7 +60,8 @@ class LMTrainConfig:
     num_workers: int = 0
     seed: int = 0
     init_from: str = ""
-    clock_dropout: float = 0.2
+    control_dropout: float = 0.5
+    control_dropout_all: float = 0.2
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -75,8 +76,9 @@ class LMTrainConfig:
             raise ValueError("need lr > 0, 0 <= min_lr_ratio <= 1, weight_decay >= 0 and grad_clip > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
-        if not 0 <= self.clock_dropout <= 1:
-            raise ValueError(f"clock_dropout must lie in [0, 1], got {self.clock_dropout}")
+        for name in ("control_dropout", "control_dropout_all"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
 
@@ -111,10 +113,10 @@ class LossModule(nn.Module):
         self.lm = lm
 
     def forward(
-        self, codes: torch.Tensor, attributes: list, clock: torch.Tensor | None = None
+        self, codes: torch.Tensor, attributes: list, controls: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """codes ``[B, K, T]`` (clock ``[B, >= T + K - 1, F]`` or None) -> ``(loss, per_codebook [K])``."""
-        return self.lm.loss(codes, self.lm.condition(attributes), clock)
+        """codes ``[B, K, T]`` (controls ``[B, >= T + K - 1, F]`` or None) -> ``(loss, per_codebook [K])``."""
+        return self.lm.loss(codes, self.lm.condition(attributes), controls)
 
 
 class LMTrainer:
@@ -171,7 +173,8 @@ class LMTrainer:
 
     def _init_from(self, source: Path) -> None:
         """Start a new run from the weights of another run's ``last.pt`` or a released model folder. Weights the
-        source lacks may only be new inputs (the beat clock), which start at zero; anything else is an error."""
+        source lacks may only be new inputs (the control maps), which start at zero; anything else is an error. A
+        source with a beat clock gives its clock weights to the controls' clock columns."""
         if source.is_dir():
             from safetensors.torch import load_file
 
@@ -183,8 +186,12 @@ class LMTrainer:
             state = torch.load(source, map_location="cpu", weights_only=True)["model"]
         else:
             raise FileNotFoundError(f"init_from={source}: no such checkpoint file or model folder")
+        from audiogen.lm.model import upgrade_state
+
+        if "clock.weight" in state and self.model.controls is not None:
+            state = upgrade_state(state, self.cfg.model)
         missing, unexpected = self.model.load_state_dict(state, strict=False)
-        bad = [k for k in missing if not k.startswith("clock.")]
+        bad = [k for k in missing if not k.startswith("controls.")]
         if bad or unexpected:
             raise ValueError(f"init_from={source} does not fit this model: missing {bad}, unexpected {unexpected}")
         print(f"initialised from {source} (new: {missing or 'nothing'})", flush=True)
@@ -222,22 +229,24 @@ class LMTrainer:
         return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def train_step(
-        self, codes: torch.Tensor, attributes: list, clock: torch.Tensor | None = None
+        self, codes: torch.Tensor, attributes: list, controls: torch.Tensor | None = None
     ) -> tuple[float, list[float]]:
-        """One optimiser step on a batch (``clock`` ``[B, steps, F]`` or None); returns ``(loss, per-codebook CE)``.
+        """One optimiser step on a batch (``controls`` ``[B, steps, F]`` or None); returns ``(loss, per-codebook
+        CE)``.
 
-        Conditioning dropout (for guidance) is drawn per step: the provider's per-group dropout, and the beat clock
-        of a row is removed with probability ``clock_dropout``, so the model also learns to play without one."""
+        Conditioning dropout (for guidance) is drawn per step: the provider's per-group dropout; each control group
+        of a row is removed with probability ``control_dropout`` and all of them with ``control_dropout_all``, so the
+        model also plays from any subset of the controls, or none."""
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         provider = self.model.provider
         g = torch.Generator().manual_seed(self.cfg.seed * 7_919 + self.step)
         if provider is not None:  # CFG dropout, reproducible per step
             attributes = provider.dropout(attributes, g)
-        if clock is not None:
-            keep = torch.rand(len(clock), generator=g) >= self.cfg.clock_dropout
-            clock = (clock * keep[:, None, None].to(clock.dtype)).to(self.acc.device)
-        loss, per_codebook = self.loss_module(codes.to(self.acc.device), attributes, clock)
+        if controls is not None:
+            controls = drop_controls(controls, g, self.cfg.control_dropout, self.cfg.control_dropout_all)
+            controls = controls.to(self.acc.device)
+        loss, per_codebook = self.loss_module(codes.to(self.acc.device), attributes, controls)
         self.opt.zero_grad(set_to_none=True)
         self.acc.backward(loss)
         self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -251,7 +260,12 @@ class LMTrainer:
             return None
         try:
             ds = TokenWindowDataset(
-                self.cache, cfg.window, split, n_q=cfg.model.n_q, seed=cfg.seed, clock_features=cfg.model.clock_features
+                self.cache,
+                cfg.window,
+                split,
+                n_q=cfg.model.n_q,
+                seed=cfg.seed,
+                control_features=cfg.model.control_features,
             )
         except ValueError:
             if split == "train":
@@ -271,9 +285,9 @@ class LMTrainer:
         """Mean loss and per-codebook CE over the validation windows (main process, no dropout)."""
         self.model.eval()
         sums, n = None, 0
-        for codes, attributes, clock in loader:
-            clock = None if clock is None else clock.to(self.acc.device)
-            _, per_codebook = self.model.loss(codes.to(self.acc.device), self.model.condition(attributes), clock)
+        for codes, attributes, controls in loader:
+            controls = None if controls is None else controls.to(self.acc.device)
+            _, per_codebook = self.model.loss(codes.to(self.acc.device), self.model.condition(attributes), controls)
             sums = per_codebook * len(codes) if sums is None else sums + per_codebook * len(codes)
             n += len(codes)
         self.model.train()
@@ -289,8 +303,8 @@ class LMTrainer:
         t0 = time.time()
         batches = iter(self.loader("train", self.step))
         while self.step < until:
-            codes, attributes, clock = next(batches)
-            history.append(self.train_step(codes, attributes, clock))
+            codes, attributes, controls = next(batches)
+            history.append(self.train_step(codes, attributes, controls))
             self.step += 1
             if self.step % cfg.log_every == 0 or self.step == until:
                 n = len(history)
@@ -303,6 +317,20 @@ class LMTrainer:
                 self.save()
             if valid is not None and (self.step % cfg.valid_every == 0 or self.step == cfg.max_steps):
                 self.log(self.validate(valid))
+
+
+def drop_controls(controls: torch.Tensor, generator: torch.Generator, p_group: float, p_all: float) -> torch.Tensor:
+    """Controls ``[B, S, F]`` with each group of each row zeroed with probability ``p_group`` and every group of a
+    row with probability ``p_all`` (draws from ``generator``, in a fixed order)."""
+    from audiogen.controls.layout import GROUPS
+
+    b = len(controls)
+    keep_all = torch.rand(b, generator=generator) >= p_all
+    out = controls.clone()
+    for sl in GROUPS.values():
+        keep = (torch.rand(b, generator=generator) >= p_group) & keep_all
+        out[:, :, sl] *= keep[:, None, None].to(out.dtype)
+    return out
 
 
 def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:

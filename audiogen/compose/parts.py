@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pretty_midi
 
-from audiogen.data import genres as G
+from audiogen.compose import genres as G
 
 if TYPE_CHECKING:
-    from audiogen.data.composer import Bar, PieceParams, Timeline
+    from audiogen.compose.composer import Bar, PieceParams, Timeline
 
 Chord = tuple[int, tuple[int, ...]]
 _VELOCITY = {"melody": 8, "chords": -8, "bass": 0, "pad": -16, "arp": -12}

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pretty_midi
 
+from audiogen.compose import parts
+from audiogen.compose.genres import GENRES, TENSE_PROGRESSIONS
 from audiogen.conditioning.emotions import EMOTIONS
-from audiogen.data import parts
-from audiogen.data.genres import GENRES, TENSE_PROGRESSIONS
 
 KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MODES = ("major", "minor")
@@ -65,7 +65,8 @@ class PieceParams:
     melody, chords and arpeggios by a fifth per step (pads by a fourth); ``density`` the melody's notes per beat in
     [0.1, 4]; ``instruments`` maps roles (:data:`ROLES`, the first three required) to GM programs 0-127;
     ``tension`` in [0, 1] the share of chromatic and dissonant
-    material; ``meter`` beats per bar (3 or 4); ``duration`` seconds in [2, 600].
+    material; ``meter`` beats per bar (3 or 4); ``duration`` seconds in [2, 600]; ``loop``: the piece is whole bars
+    filling ``duration`` exactly, without cadence, ritardando or final chord, its last bar leading back to its first.
     """
 
     genre: str
@@ -84,6 +85,7 @@ class PieceParams:
     seed: int = 0
     meter: int = 4
     tension: float = 0.0
+    loop: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("genre", self.genre, tuple(GENRES))
@@ -222,6 +224,9 @@ def fit_bars(p: PieceParams) -> tuple[int, Timeline, float]:
     ``end_time = duration - release``. The closing two bars slow down (more for calm pieces).
     """
     g = GENRES[p.genre]
+    if p.loop:
+        n = loop_bars(p.tempo, p.meter, p.duration)
+        return n, Timeline(loop_tempo(p.tempo, p.meter, p.duration), g.swing), p.duration
     end_time = p.duration - release_seconds(p.duration)
     spb = 60.0 / p.tempo
     rit = 0.05 if p.genre == "electronic" else (0.3 if p.arousal < 0.3 else 0.15)
@@ -231,6 +236,16 @@ def fit_bars(p: PieceParams) -> tuple[int, Timeline, float]:
         if tl.time(n * p.meter) + min_final <= end_time:
             return n, tl, end_time
     return 0, Timeline(p.tempo), end_time
+
+
+def loop_bars(tempo: float, meter: int, duration: float) -> int:
+    """Whole bars of a loop of ``duration`` seconds near ``tempo`` BPM (at least one)."""
+    return max(1, round(duration * tempo / (60.0 * meter)))
+
+
+def loop_tempo(tempo: float, meter: int, duration: float) -> float:
+    """The tempo nearest ``tempo`` at which :func:`loop_bars` bars last exactly ``duration`` seconds."""
+    return loop_bars(tempo, meter, duration) * meter * 60.0 / duration
 
 
 def plan_form(p: PieceParams, n_bars: int, rng: np.random.Generator) -> list[Bar]:
@@ -257,7 +272,7 @@ def plan_form(p: PieceParams, n_bars: int, rng: np.random.Generator) -> list[Bar
         prog = progs[letter]
         for pos in range(length):
             bars.append(Bar(prog[(pos // g.harmonic_rhythm) % len(prog)], letter, ph, pos, length))
-    if bars and lengths:
+    if bars and lengths and not p.loop:
         cad = g.cadence if p.mode == "major" else {"IV": "iv"}.get(g.cadence, g.cadence)
         bars[-1].chord = parse_chord(cad)
     for k, b in enumerate(bars):
@@ -290,14 +305,17 @@ def describe(p: PieceParams) -> dict:
     }
 
 
-def compose(p: PieceParams) -> pretty_midi.PrettyMIDI:
+def compose(p: PieceParams, layout: tuple | None = None, melody=None) -> pretty_midi.PrettyMIDI:
     """Write the piece described by ``p`` as MIDI (deterministic for ``p.seed``).
 
     Returns a ``PrettyMIDI`` with one instrument per role in ``p.instruments`` (named after the role), a drum
     track when ``p.drums``, the tempo, time signature and key signature set, and no note sounding after
-    ``p.duration - release_seconds(p.duration)``.
+    ``p.duration - release_seconds(p.duration)``. ``layout`` ``(bars, timeline, end_time)`` replaces the planned
+    form (a progression taken from a clip); ``melody`` (``pretty_midi.Note`` list) replaces the composed tune.
     """
     bars, tl, end_time, rng = plan(p)
+    if layout is not None:
+        bars, tl, end_time = layout
     ctx = parts.Context(
         p=p,
         genre=GENRES[p.genre],
@@ -315,7 +333,7 @@ def compose(p: PieceParams) -> pretty_midi.PrettyMIDI:
     for role in ROLES:
         if role in p.instruments:
             inst = pretty_midi.Instrument(p.instruments[role], name=role)
-            inst.notes = parts.WRITERS[role](ctx)
+            inst.notes = list(melody) if role == "melody" and melody is not None else parts.WRITERS[role](ctx)
             pm.instruments.append(inst)
     if p.drums:
         drums = pretty_midi.Instrument(0, is_drum=True, name="drums")

@@ -1,7 +1,7 @@
 """Genre templates for the procedural composer: instrumentation, groove, tempo range and harmonic habits.
 
 Instruments are General MIDI programs (0-127, drums on the GM percussion channel). Progressions are written as
-Roman numerals relative to the tonic and parsed by :func:`audiogen.data.composer.parse_chord`: upper case is a major
+Roman numerals relative to the tonic and parsed by :func:`audiogen.compose.composer.parse_chord`: upper case is a major
 triad, lower case minor, ``b``/``#`` alter the root, ``°`` diminished, ``ø7`` half-diminished seventh, ``+``
 augmented, and the suffixes ``7`` (dominant on upper case, minor seventh on lower case), ``maj7``, ``sus2``,
 ``sus4``, ``add9``. Minor-mode progressions are written against the major scale (``i bVI bIII bVII``).

@@ -1,4 +1,5 @@
-"""The beat clock: features, beat tracking of cache items, the model's clock input, training and generation."""
+"""Dense controls in the LM: the beat group (the beat clock), beat tracking of cache items, the model's control
+input (zero-init, KV cache, an older clock model's weights), training and generation."""
 
 import json
 from pathlib import Path
@@ -9,10 +10,11 @@ import soundfile as sf
 import torch
 
 from audiogen.conditioning.base import Attributes
+from audiogen.controls import layout as L
+from audiogen.controls.layout import CONTROL_FEATURES, beat_phase, grid_beats
 from audiogen.data.beats import BEATS_NAME, add_beats, read_beats, smooth_beats, track_beats
 from audiogen.data.manifest import Record, write_manifest
 from audiogen.data.token_cache import TokenCache, TokenCacheWriter, TokenWindowDataset, collate_windows
-from audiogen.lm.clock import CLOCK_FEATURES, batch_clock, beat_phase, clock_features, grid_beats
 from audiogen.lm.config import LMConfig
 from audiogen.lm.generate import generate
 from audiogen.lm.model import MusicLM
@@ -32,18 +34,24 @@ def test_phase_is_zero_on_beats_half_between_and_runs_on_outside():
     assert np.allclose(beat_phase(beats, t), [0, 0.5, 0, 0.5, 0.5, 0, 0.25, 0])
 
 
-def test_grid_and_features():
+def beat_controls(beats, n: int, downbeats=None) -> np.ndarray:
+    out = L.empty(n)
+    L.write_beats(out, beats, downbeats)
+    return out
+
+
+def test_grid_and_beat_group():
     beats = grid_beats(120.0, 2.0)
     assert np.allclose(beats[:5], [0, 0.5, 1.0, 1.5, 2.0]) and beats[-1] >= 2.0
-    f = clock_features(beats, 0, 26, 50.0)  # 50 frames/s: a beat every 25 frames
-    assert f.shape == (26, CLOCK_FEATURES) and torch.all(f[:, 0] == 1)
-    assert torch.allclose(f[0, 1:], torch.tensor([0.0, 1.0, 0.0, 1.0]), atol=1e-6)
-    assert torch.allclose(f[25], f[0], atol=1e-5)  # the next beat
-    assert torch.allclose(f[13, 2], torch.tensor(np.cos(2 * np.pi * 13 / 25)).float(), atol=1e-5)
-    shifted = clock_features(beats, 10, 5, 50.0)
-    assert torch.allclose(shifted, f[10:15], atol=1e-6)  # start is an absolute frame index
-    assert torch.equal(clock_features(None, 0, 7, 50.0), torch.zeros(7, CLOCK_FEATURES))
-    assert batch_clock([beats, None], 0, 4, 50.0).shape == (2, 4, CLOCK_FEATURES)
+    f = beat_controls(beats, 26, beats[::4])[:, L.GROUPS["beat"]]  # 50 frames/s: a beat every 25 frames
+    clock = f[:, 2:]
+    assert f.shape == (26, 7) and np.all(clock[:, 0] == 1)
+    assert np.allclose(clock[0, 1:], [0.0, 1.0, 0.0, 1.0], atol=1e-6)
+    assert np.allclose(clock[25], clock[0], atol=1e-5)  # the next beat
+    assert np.isclose(clock[13, 2], np.cos(2 * np.pi * 13 / 25), atol=1e-5)
+    assert f[0, 0] == pytest.approx(0.9) and f[25, 0] == pytest.approx(0.9) and f[12, 0] == 0  # the beat pulse
+    assert f[0, 1] == pytest.approx(0.9) and f[25, 1] == 0  # the downbeat pulse: beat 0 only
+    assert np.array_equal(beat_controls(None, 7), L.empty(7))  # fewer than two beats: absent
 
 
 def test_bad_beats_and_tempo_are_refused():
@@ -51,8 +59,10 @@ def test_bad_beats_and_tempo_are_refused():
         beat_phase(np.array([1.0, 1.0, 2.0]), np.array([0.0]))
     with pytest.raises(ValueError, match="tempo must be > 0"):
         grid_beats(0.0, 10.0)
-    with pytest.raises(ValueError, match="length must be >= 0"):
-        clock_features(None, 0, -1, 50.0)
+    with pytest.raises(ValueError, match="n_frames must be >= 0"):
+        L.empty(-1)
+    with pytest.raises(ValueError, match="unknown control group"):
+        L.drop(L.empty(2), ["rhythm"])
 
 
 # -- beat tracking ----------------------------------------------------------------------------------------------
@@ -107,55 +117,97 @@ def test_add_beats_is_resumable_and_feeds_the_dataset(tmp_path):
     assert len(beats) == 2
     for r, tempo in zip(records, (90.0, 140.0), strict=True):
         assert abs(np.median(np.diff(beats[f"{r.track}@0"])) - 60 / tempo) < 0.01
-    ds = TokenWindowDataset(TokenCache(tmp_path / "tokens"), 50, n_q=4, clock_features=CLOCK_FEATURES)
-    codes, _, clock = collate_windows([ds[0], ds[1]])
-    assert codes.shape == (2, 4, 50) and clock.shape == (2, 53, CLOCK_FEATURES) and torch.all(clock[:, :, 0] == 1)
-    with pytest.raises(ValueError, match="clock_features must be 0"):
-        TokenWindowDataset(TokenCache(tmp_path / "tokens"), 50, n_q=4, clock_features=3)
+    ds = TokenWindowDataset(TokenCache(tmp_path / "tokens"), 50, n_q=4, control_features=CONTROL_FEATURES)
+    codes, _, ctl = collate_windows([ds[0], ds[1]])
+    assert codes.shape == (2, 4, 50) and ctl.shape == (2, 53, CONTROL_FEATURES)
+    assert torch.all(ctl[:, :, L.CLOCK.start] == 1) and torch.all(ctl[:, :, L.CHORD_ON] == 0)  # beats only
+    with pytest.raises(ValueError, match="control_features must be 0"):
+        TokenWindowDataset(TokenCache(tmp_path / "tokens"), 50, n_q=4, control_features=3)
 
 
 # -- the model --------------------------------------------------------------------------------------------------
 
 
-def clock_model(**kw) -> MusicLM:
+def control_model(**kw) -> MusicLM:
     torch.manual_seed(0)
-    return MusicLM(LMConfig.preset("debug", clock_features=CLOCK_FEATURES, **kw)).eval()
+    return MusicLM(LMConfig.preset("debug", control_features=CONTROL_FEATURES, **kw)).eval()
 
 
-def test_zero_initialised_clock_changes_nothing_until_trained():
+def random_controls(b: int, n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(b, n, CONTROL_FEATURES, generator=g) > 0.7).float()
+
+
+def test_zero_initialised_controls_change_nothing_until_trained():
     torch.manual_seed(0)
     plain = MusicLM(LMConfig.preset("debug")).eval()
-    model = clock_model()
+    model = control_model(control_layers=(1,))
     seq = torch.randint(0, 64, (2, 4, 10))
-    clock = batch_clock([grid_beats(120, 1), None], 0, 10, 50.0)
-    assert torch.allclose(model(seq, clock=clock), plain(seq), atol=1e-6)
-    torch.nn.init.normal_(model.clock.weight)
-    out = model(seq, clock=clock)
-    assert not torch.allclose(out[0], plain(seq)[0], atol=1e-3)  # the row with a clock hears it
-    assert torch.allclose(out[1], plain(seq)[1], atol=1e-6)  # an all-zero clock is no clock
+    ctl = random_controls(2, 10)
+    ctl[1] = 0
+    assert torch.allclose(model(seq, controls=ctl), plain(seq), atol=1e-6)
+    for lin in (model.controls.input, *model.controls.again):
+        torch.nn.init.normal_(lin.weight)
+    out = model(seq, controls=ctl)
+    assert not torch.allclose(out[0], plain(seq)[0], atol=1e-3)  # the row with controls hears them
+    assert torch.allclose(out[1], plain(seq)[1], atol=1e-6)  # all-absent controls are no controls
 
 
-def test_clock_with_kv_cache_gives_the_uncached_logits():
-    model = clock_model()
-    torch.nn.init.normal_(model.clock.weight)
+def test_re_added_controls_reach_the_later_blocks():
+    model = control_model(control_layers=(1,))
+    torch.nn.init.normal_(model.controls.again[0].weight)  # only the re-injection before block 1
+    seq = torch.randint(0, 64, (1, 4, 8))
+    ctl = random_controls(1, 8)
+    assert not torch.allclose(model(seq, controls=ctl), model(seq, controls=torch.zeros_like(ctl)), atol=1e-4)
+
+
+def test_controls_with_kv_cache_give_the_uncached_logits():
+    model = control_model(control_layers=(1,))
+    for lin in (model.controls.input, *model.controls.again):
+        torch.nn.init.normal_(lin.weight)
     seq = torch.randint(0, 64, (2, 4, 9))
-    clock = batch_clock([grid_beats(100, 1), grid_beats(150, 1)], 0, 9, 50.0)
-    full = model(seq, clock=clock)
+    ctl = random_controls(2, 9, seed=3)
+    full = model(seq, controls=ctl)
     cache = model.new_cache(2, 9)
-    parts = [model(seq[..., :4], None, cache, clock[:, :4])]
-    parts += [model(seq[..., i : i + 1], None, cache, clock[:, i : i + 1]) for i in range(4, 9)]
+    parts = [model(seq[..., :4], None, cache, ctl[:, :4])]
+    parts += [model(seq[..., i : i + 1], None, cache, ctl[:, i : i + 1]) for i in range(4, 9)]
     assert torch.allclose(torch.cat(parts, dim=2), full, atol=1e-5)
 
 
-def test_clock_shape_and_presence_are_checked():
+def test_an_older_clock_model_loads_with_its_clock_in_the_clock_columns(tmp_path):
+    """A saved model of the beat-clock era (``clock_features: 5``, ``clock.weight``) computes exactly what it did."""
+    from safetensors.torch import save_file
+
+    model = control_model()
+    torch.nn.init.normal_(model.controls.input.weight)
+    with torch.no_grad():
+        keep = torch.zeros(CONTROL_FEATURES, dtype=torch.bool)
+        keep[L.CLOCK] = True
+        model.controls.input.weight[:, ~keep] = 0
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("controls.")}
+    state["clock.weight"] = model.controls.input.weight[:, L.CLOCK].clone()
+    cfg = model.config.to_dict()
+    del cfg["control_features"], cfg["control_layers"]
+    cfg["clock_features"] = 5
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    old = MusicLM.from_pretrained(tmp_path)
+    seq = torch.randint(0, 64, (1, 4, 12))
+    ctl = torch.from_numpy(beat_controls(grid_beats(100, 1), 12))[None]
+    assert torch.allclose(old(seq, controls=ctl), model(seq, controls=ctl), atol=1e-6)
+
+
+def test_controls_shape_and_presence_are_checked():
     seq = torch.randint(0, 64, (1, 4, 6))
-    with pytest.raises(ValueError, match="clock must be"):
-        clock_model()(seq, clock=torch.zeros(1, 5, CLOCK_FEATURES))
+    with pytest.raises(ValueError, match="controls must be"):
+        control_model()(seq, controls=torch.zeros(1, 5, CONTROL_FEATURES))
     torch.manual_seed(0)
-    with pytest.raises(ValueError, match="no beat clock input"):
-        MusicLM(LMConfig.preset("debug"))(seq, clock=torch.zeros(1, 6, CLOCK_FEATURES))
-    with pytest.raises(ValueError, match="clock_features must lie"):
-        LMConfig.preset("debug", clock_features=-1)
+    with pytest.raises(ValueError, match="no control input"):
+        MusicLM(LMConfig.preset("debug"))(seq, controls=torch.zeros(1, 6, CONTROL_FEATURES))
+    with pytest.raises(ValueError, match="control_features must be 0"):
+        LMConfig.preset("debug", control_features=5)
+    with pytest.raises(ValueError, match="control_layers must be"):
+        LMConfig.preset("debug", control_features=CONTROL_FEATURES, control_layers=(0,))
 
 
 # -- generation -------------------------------------------------------------------------------------------------
@@ -163,9 +215,10 @@ def test_clock_shape_and_presence_are_checked():
 ATTRS = [Attributes(tempo=96.0), Attributes(tempo=None)]
 
 
-def test_generation_with_a_clock_is_cached_equal_reproducible_and_follows_the_tempo():
-    model = clock_model(max_frames=30)
-    torch.nn.init.normal_(model.clock.weight, std=0.5)
+def test_generation_with_controls_is_cached_equal_reproducible_and_follows_the_tempo():
+    model = control_model(max_frames=30, control_layers=(1,))
+    for lin in (model.controls.input, *model.controls.again):
+        torch.nn.init.normal_(lin.weight, std=0.5)
     params = GenerationParams(seed=4, cfg_scale=1.0, extend_stride=12)
     a = generate(model, None, ATTRS, 70, params)
     assert torch.equal(a, generate(model, None, ATTRS, 70, params, use_cache=False))
@@ -174,11 +227,21 @@ def test_generation_with_a_clock_is_cached_equal_reproducible_and_follows_the_te
     assert not torch.equal(a[0], other[0]) and torch.equal(a[1], other[1])  # only the row with a tempo moves
     explicit = generate(model, None, ATTRS, 70, params, beats=[grid_beats(96.0, 3.0), None])
     assert torch.equal(a, explicit)
+    plan_like = [random_controls(1, 80, seed=5)[0].numpy(), None]  # a row with full controls (a plan's)
+    b = generate(model, None, ATTRS, 70, params, controls=plan_like)
+    assert torch.equal(b, generate(model, None, ATTRS, 70, params, controls=plan_like, use_cache=False))
+    assert not torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="controls of row 0 must be"):
+        generate(model, None, ATTRS, 70, params, controls=[np.zeros((10, CONTROL_FEATURES)), None])
+    torch.manual_seed(0)
+    plain = MusicLM(LMConfig.preset("debug"))
+    with pytest.raises(ValueError, match="cannot follow a plan"):
+        generate(plain, None, ATTRS, 10, params, controls=plan_like)
 
 
-def test_clock_guidance_drops_the_clock_from_the_unconditional_rows():
-    model = clock_model()
-    torch.nn.init.normal_(model.clock.weight, std=0.5)
+def test_control_guidance_drops_the_controls_from_the_unconditional_rows():
+    model = control_model()
+    torch.nn.init.normal_(model.controls.input.weight, std=0.5)
     provider = model.provider  # None: a debug model without conditioning; guidance needs a provider
     assert provider is None
 
@@ -190,12 +253,16 @@ def test_clock_guidance_drops_the_clock_from_the_unconditional_rows():
         return Conditions(prefix, mask, torch.zeros(len(attrs), 0, 32), torch.zeros(len(attrs), 0, dtype=torch.bool))
 
     on = generate(model, stub, ATTRS[:1], 20, GenerationParams(seed=1, cfg_scale=3.0))
-    off = generate(model, stub, ATTRS[:1], 20, GenerationParams(seed=1, cfg_scale=3.0, clock_guidance=False))
+    off = generate(model, stub, ATTRS[:1], 20, GenerationParams(seed=1, cfg_scale=3.0, control_guidance=False))
     assert not torch.equal(on, off)
+    own = generate(model, stub, ATTRS[:1], 20, GenerationParams(seed=1, cfg_scale=3.0, control_scale=3.0))
+    assert torch.equal(on, own)  # control_scale == cfg_scale: the extra row adds nothing
+    more = generate(model, stub, ATTRS[:1], 20, GenerationParams(seed=1, cfg_scale=3.0, control_scale=6.0))
+    assert not torch.equal(on, more)
 
 
 def test_bad_beats_argument_is_refused():
-    model = clock_model()
+    model = control_model()
     with pytest.raises(ValueError, match="one entry"):
         generate(model, None, ATTRS, 10, GenerationParams(seed=0), beats=[None])
     with pytest.raises(ValueError, match="strictly increasing"):
@@ -221,29 +288,30 @@ def tiny_cache(root: Path) -> Path:
     return root / "tokens"
 
 
-def test_training_from_a_clockless_run_learns_the_beat(tmp_path):
+def test_training_from_a_run_without_controls_learns_the_beat(tmp_path):
     cache = tiny_cache(tmp_path)
     base = dict(cache=str(cache), batch_size=4, warmup_steps=2, log_every=10, ckpt_every=10, valid_batches=0)
     LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "plain"), model=dict(MODEL), lr=3e-3, max_steps=10, **base)).fit()
     cfg = LMTrainConfig(
-        run_dir=str(tmp_path / "clock"),
-        model=dict(MODEL, clock_features=CLOCK_FEATURES),
+        run_dir=str(tmp_path / "controls"),
+        model=dict(MODEL, control_features=CONTROL_FEATURES, control_layers=[1]),
         init_from=str(tmp_path / "plain" / "last.pt"),
         lr=1e-2,
         max_steps=60,
-        clock_dropout=0.0,
+        control_dropout=0.0,
+        control_dropout_all=0.0,
         **base,
     )
     trainer = LMTrainer(cfg)
-    assert torch.count_nonzero(trainer.model.clock.weight) == 0  # new input, the rest from the first run
+    assert torch.count_nonzero(trainer.model.controls.input.weight) == 0  # new input, the rest from the first run
     trainer.fit()
     model = trainer.model.eval()
-    ds = TokenWindowDataset(TokenCache(cache), 32, n_q=4, clock_features=CLOCK_FEATURES)
-    codes, attrs, clock = collate_windows([ds[i] for i in range(4)])
+    ds = TokenWindowDataset(TokenCache(cache), 32, n_q=4, control_features=CONTROL_FEATURES)
+    codes, attrs, ctl = collate_windows([ds[i] for i in range(4)])
     with torch.no_grad():
-        with_clock = model.loss(codes, model.condition(attrs), clock)[0]
+        with_beat = model.loss(codes, model.condition(attrs), ctl)[0]
         without = model.loss(codes, model.condition(attrs))[0]
-    assert with_clock < without - 0.05  # the clock tells where the beat tokens fall
+    assert with_beat < without - 0.05  # the beat group tells where the beat tokens fall
     bad = LMTrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "bad"), "init_from": str(tmp_path / "nope")})
     with pytest.raises(FileNotFoundError, match="init_from"):
         LMTrainer(bad)
@@ -252,20 +320,20 @@ def test_training_from_a_clockless_run_learns_the_beat(tmp_path):
 # -- the facade -------------------------------------------------------------------------------------------------
 
 
-def clock_generator():
+def control_generator():
     from audiogen.conditioning.config import ConditionConfig
     from audiogen.generator import MusicGenerator
 
     g = MusicGenerator.debug()
     cond = ConditionConfig(text_backend="hash", number_hidden=32, number_freqs=4).to_dict()
     torch.manual_seed(0)
-    lm = MusicLM(LMConfig.preset("debug", conditioning=cond, clock_features=CLOCK_FEATURES))
+    lm = MusicLM(LMConfig.preset("debug", conditioning=cond, control_features=CONTROL_FEATURES))
     return MusicGenerator(g.codec, lm, name="audiogen-debug", version="debug")
 
 
-def test_facade_clocks_the_requested_tempo_and_continues_a_prompts_beat(beats_seen):
+def test_facade_beats_the_requested_tempo_and_continues_a_prompts_beat(beats_seen):
     seen = beats_seen
-    g = clock_generator()
+    g = control_generator()
     track = g.generate("drums", tempo=120, duration=2.0, seed=0, progress=False)
     assert abs(len(track.audio) / track.sample_rate - 2.0) < 0.05
     assert np.allclose(np.diff(seen[-1][0]), 0.5)

@@ -1,0 +1,120 @@
+"""Dense controls of the token-cache items, stored beside their codes (:mod:`audiogen.controls.layout`).
+
+Every item gets a float16 array ``[frames, CONTROL_FEATURES]`` aligned with its codes, in ``controls/``, and one line
+in ``controls.jsonl``::
+
+    {"id": "<item id>", "controls": "controls/<file>.npy", "frames": T, "method": "audio" | "plan", "tempo": 117.2}
+
+Recorded music is read with the audio extractor (:func:`audiogen.controls.extract.read_controls`, the record's tempo
+label as the beat tracker's prior); pieces of our own composer (records whose descriptors hold the composer's
+parameters) get the exact controls of their recomposed plan. Each file is written atomically and its line appended
+afterwards in one write, so an interrupted run resumes where it stopped (``audiogen codec controls``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+CONTROLS_NAME = "controls.jsonl"
+CONTROLS_DIR = "controls"
+
+
+def read_control_index(cache_dir: str | os.PathLike) -> dict[str, dict]:
+    """Item id -> its ``controls.jsonl`` entry (empty without the file; a torn last line is ignored)."""
+    from audiogen.data.token_cache import read_jsonl_log
+
+    entries, _ = read_jsonl_log(Path(cache_dir) / CONTROLS_NAME, keys=("id", "controls", "frames"))
+    return {e["id"]: e for e in entries}
+
+
+def composer_params(record) -> object | None:
+    """The :class:`~audiogen.compose.composer.PieceParams` a composer record was rendered from, or None."""
+    from audiogen.compose.composer import PieceParams
+
+    desc = getattr(record, "descriptors", None) or {}
+    if getattr(record, "label_method", "") != "composer-parameters" or "instruments" not in desc:
+        return None
+    names = {f.name for f in fields(PieceParams)}
+    try:
+        return PieceParams(**{k: v for k, v in desc.items() if k in names})
+    except (TypeError, ValueError):
+        return None
+
+
+def item_controls(record, root: Path, frames: int, frame_rate: float, max_seconds: float) -> tuple[np.ndarray, dict]:
+    """``(controls [frames, F] float32, facts)`` of one cache item from its manifest ``record``."""
+    from audiogen.audio import load_audio
+    from audiogen.compose.planner import plan_from_params
+    from audiogen.controls.extract import read_controls
+    from audiogen.controls.from_plan import plan_controls
+
+    params = composer_params(record)
+    if params is not None and not record.offset:
+        plan = plan_from_params(params)
+        return plan_controls(plan, frames, frame_rate), {"method": "plan", "tempo": round(plan.tempo, 3)}
+    sr = 32000
+    seconds = min(record.duration, max_seconds, frames / frame_rate)
+    wav = load_audio(record.resolve_path(root), sr, record.offset, seconds, allow_silent=True)
+    reading = read_controls(wav, sr, n_frames=frames, tempo_hint=record.tempo)
+    return reading.controls, {"method": "audio", "tempo": round(reading.tempo, 3)}
+
+
+def add_controls(cache_dir: str | os.PathLike, manifests: list[str], max_seconds: float = 600.0) -> int:
+    """Compute the controls of every item of the token cache at ``cache_dir`` that has none yet; the audio is found
+    through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
+    from audiogen.data.manifest import iter_manifest
+    from audiogen.data.token_cache import TokenCache, read_jsonl_log
+
+    cache = TokenCache(cache_dir)
+    frames_of = {item.id: item.frames for item in cache.items}
+    path = Path(cache_dir) / CONTROLS_NAME
+    entries, good = read_jsonl_log(path, keys=("id", "controls", "frames"))
+    done_ids = {e["id"] for e in entries}
+    if path.exists() and good < path.stat().st_size:
+        os.truncate(path, good)  # drop the half-written line of a killed run
+    (Path(cache_dir) / CONTROLS_DIR).mkdir(exist_ok=True)
+    done = 0
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for manifest in manifests:
+            root = Path(manifest).parent
+            for rec in iter_manifest(manifest):
+                item_id = f"{rec.track}@{rec.offset:g}"
+                if item_id not in frames_of or item_id in done_ids:
+                    continue
+                try:
+                    ctl, facts = item_controls(rec, root, frames_of[item_id], cache.frame_rate, max_seconds)
+                except ValueError as err:
+                    print(f"skipped {item_id}: {err}", file=sys.stderr)
+                    continue
+                rel = _save(Path(cache_dir), item_id, ctl)
+                line = {"id": item_id, "controls": rel, "frames": int(len(ctl)), **facts}
+                os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
+                done_ids.add(item_id)
+                done += 1
+    finally:
+        os.close(fd)
+    return done
+
+
+def _save(cache_dir: Path, item_id: str, controls: np.ndarray) -> str:
+    from audiogen.data.token_cache import _item_filename
+
+    rel = f"{CONTROLS_DIR}/{_item_filename(item_id)}"
+    target = cache_dir / rel
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, controls.astype(np.float16))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rel
