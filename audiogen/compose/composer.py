@@ -66,7 +66,8 @@ class PieceParams:
     [0.1, 4]; ``instruments`` maps roles (:data:`ROLES`, the first three required) to GM programs 0-127;
     ``tension`` in [0, 1] the share of chromatic and dissonant
     material; ``meter`` beats per bar (3 or 4); ``duration`` seconds in [2, 600]; ``loop``: the piece is whole bars
-    filling ``duration`` exactly, without cadence, ritardando or final chord, its last bar leading back to its first.
+    filling ``duration`` exactly, without cadence, ritardando or final chord, its last bar leading back to its first;
+    ``pulse``: keep an audible beat at any arousal (sustained comping plays on the beat, at least half notes).
     """
 
     genre: str
@@ -86,6 +87,7 @@ class PieceParams:
     meter: int = 4
     tension: float = 0.0
     loop: bool = False
+    pulse: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("genre", self.genre, tuple(GENRES))

@@ -204,8 +204,12 @@ def _chord_part(ctx: Context, role: str, style: str, center: int) -> list[pretty
             v = [root, root + 7, root + 12]
         if bar is None:
             hits = [(0.0, 64.0)]
+        elif style == "comp":
+            hits = _jazz_comp(ctx)
         else:
-            hits = _jazz_comp(ctx) if style == "comp" else _hits(_COMP[style][p.meter][ctx.level], p.meter)
+            level = max(ctx.level, 1) if p.pulse else ctx.level
+            hits = _hits(_COMP["block" if p.pulse and style == "pad" and role == "chords" else style][p.meter][level],
+                         p.meter)  # fmt: skip
         for t, gap in hits:
             dur = 0.4 if style in _SHORT and ctx.level > 0 and bar is not None else gap * 0.95 + 0.05
             spread = 0.012 if style == "strum" else 0.0

@@ -65,6 +65,7 @@ PROGRAMS: dict[str, tuple[int, int | None, bool]] = {
 
 _NUMERALS = ("I", "bII", "II", "bIII", "III", "IV", "#IV", "V", "bVI", "VI", "bVII", "VII")
 DEFAULT_POINT = (0.3, 0.0)  # valence/arousal of a request that names no emotion
+PULSE_ARPS = (46, 0, 11)  # harp, piano, vibraphone: the arpeggio of a drumless plan whose genre names none
 
 
 def default_genre(valence: float, arousal: float) -> str:
@@ -180,10 +181,14 @@ def piece_params(
     pos = float(np.clip((a + 1) / 2 + rng.normal(0, 0.06), 0, 1))
     bpm = float(tempo) if tempo is not None else float(round(g.tempo[0] + pos * (g.tempo[1] - g.tempo[0])))
     a01 = (a + 1) / 2
-    drums = g.drums is not None and a >= g.drum_min_arousal
+    # A generated track keeps a pulse: the genre's drummer plays at every arousal (calm thins the groove), where the
+    # training corpus's composer lets calm pieces go without.
+    drums = g.drums is not None
     if any(t in ("drums", "percussion") for t in (*tags, *_words(text))):
         drums = g.drums is not None or drums
     instruments = choose_instruments(text, tags, genre, rng)
+    if not drums and "arp" not in instruments:  # no drummer: broken chords in eighths keep the pulse audible
+        instruments["arp"] = int(rng.choice(g.arp or PULSE_ARPS))
     why["instruments"] = {r: p for r, p in instruments.items()}
     params = C.PieceParams(
         genre=genre,
@@ -203,6 +208,7 @@ def piece_params(
         meter=int(rng.choice(g.meters)),
         tension=round(float(np.clip(max(0.0, -v) * a01**1.5 + rng.normal(0, 0.02), 0, 1)), 3),
         loop=ending == "loop",
+        pulse=True,
     )
     return params, why
 

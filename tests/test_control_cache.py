@@ -1,0 +1,47 @@
+"""Dense controls stored with the token cache: from audio for recordings, exact for the composer's pieces."""
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from audiogen.compose.composer import compose, sample_params
+from audiogen.compose.planner import plan_from_params
+from audiogen.controls import layout as L
+from audiogen.controls.from_plan import plan_controls
+from audiogen.data.control_cache import CONTROLS_NAME, add_controls, read_control_index
+from audiogen.data.manifest import Record, write_manifest
+from audiogen.data.render import render_midi
+from audiogen.data.token_cache import TokenCache, TokenCacheWriter, TokenWindowDataset, collate_windows
+
+
+def test_controls_are_resumable_exact_for_composer_pieces_and_feed_the_dataset(tmp_path):
+    sr = 32000
+    p = sample_params(np.random.default_rng(3), "pop", "happy", duration=8.0)
+    sf.write(tmp_path / "piece.wav", render_midi(compose(p), p.duration), sr)
+    t = np.arange(8 * sr) / sr
+    clicks = np.where((t % 0.5) < 0.02, 0.5 * np.sin(2 * np.pi * 880 * t), 0.0).astype(np.float32)
+    sf.write(tmp_path / "rec.wav", clicks, sr)
+    records = [
+        Record(path="piece.wav", duration=8.0, sample_rate=sr, source="composer", licence="CC0", split="train",
+               track="piece", label_method="composer-parameters", descriptors=p.to_dict()),
+        Record(path="rec.wav", duration=8.0, sample_rate=sr, source="t", licence="CC0", split="train", track="rec",
+               tempo=120.0),
+    ]  # fmt: skip
+    write_manifest(tmp_path / "m.jsonl", records)
+    with TokenCacheWriter(tmp_path / "tokens", "codec-test", 50, 4, 64) as w:
+        for r in records:
+            w.add(f"{r.track}@0", np.zeros((4, 400), dtype=np.int16), r)
+    assert add_controls(tmp_path / "tokens", [str(tmp_path / "m.jsonl")]) == 2
+    assert add_controls(tmp_path / "tokens", [str(tmp_path / "m.jsonl")]) == 0  # resumed: nothing left
+    with open(tmp_path / "tokens" / CONTROLS_NAME, "ab") as f:
+        f.write(b'{"id": "torn')  # a killed run's last line
+    index = read_control_index(tmp_path / "tokens")
+    assert {e["method"] for e in index.values()} == {"plan", "audio"}
+    cache = TokenCache(tmp_path / "tokens")
+    exact = plan_controls(plan_from_params(p), 400)
+    assert np.allclose(np.asarray(cache.controls(0), np.float32), exact, atol=2e-3)  # float16 storage
+    heard = np.asarray(cache.controls(1), np.float32)
+    assert abs(index["rec@0"]["tempo"] - 120) < 3 and heard[:, L.CLOCK.start].all()
+    ds = TokenWindowDataset(cache, 50, n_q=4, control_features=L.CONTROL_FEATURES)
+    _, _, ctl = collate_windows([ds[0], ds[1]])
+    assert ctl.shape == (2, 53, L.CONTROL_FEATURES) and torch.isfinite(ctl).all()
