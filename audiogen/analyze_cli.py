@@ -2,7 +2,7 @@
 
 Valence and arousal come from the emotion model shipped in the package (``pretrained/default/emotion``, see
 :mod:`audiogen.conditioning.emotion_model`), applied to the central 30 s of the audio. Without a shipped model the
-rule-based analysis (``audio-analysis-v1``, :mod:`audiogen.data.analysis`) provides them, and ``method`` says so.
+rule-based analysis (``audio-analysis-v1``, :mod:`audiogen.analysis`) provides them, and ``method`` says so.
 Tempo and key are measured on the same excerpt; loudness is the integrated loudness of the whole file.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audiogen.analysis import ANALYSIS_SR, LABEL_METHOD
 from audiogen.audio import AudioError, audio_info, load_audio, resample
-from audiogen.data.analysis import ANALYSIS_SR, LABEL_METHOD
 
 RULE_WINDOW_SECONDS = 30.0
 
@@ -80,10 +80,10 @@ def analyze(path_or_track, model=None) -> dict:
     """
     import math
 
+    from audiogen.analysis import labels
     from audiogen.conditioning.emotion_features import central_window, excerpt_features
     from audiogen.conditioning.emotions import QUADRANT_NAMES, nearest_label, quadrant
     from audiogen.conditioning.styles import filter_tags
-    from audiogen.data.analysis import labels
     from audiogen.mastering.measure import integrated_loudness
 
     audio, name = _audio_of(path_or_track)

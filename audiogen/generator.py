@@ -84,7 +84,7 @@ def check_duration(duration: float) -> float:
 def reference_attributes(path: str | Path, style_dir: str | Path | None = None) -> dict:
     """What a reference clip says about the music it asks for: tempo, key, mode, valence, arousal (our analysis),
     and ``style_tags`` (see :func:`reference_style_tags`; ``None`` when no tag wins a majority)."""
-    from audiogen.data.analysis import ANALYSIS_SR, analyze_audio
+    from audiogen.analysis import ANALYSIS_SR, analyze_audio
 
     y = load_audio(path, ANALYSIS_SR, duration=REFERENCE_SECONDS)
     lab = analyze_audio(y, ANALYSIS_SR, title="")

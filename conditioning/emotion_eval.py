@@ -82,7 +82,7 @@ def ridge_predict(train: Dataset, test_x: np.ndarray, alpha: float = 10.0) -> np
 def rule_predict(train: Dataset, test: Dataset) -> np.ndarray:
     """``audio-analysis-v1`` valence/arousal of each test excerpt's descriptors (no title cues), normalised with the
     training excerpts' real-music descriptors (the Debian corpus statistics, as in the manifests)."""
-    from audiogen.data.analysis import corpus_norms, valence_arousal
+    from audiogen.analysis import corpus_norms, valence_arousal
 
     real = [d for d, dom in zip(train.descriptors, train.domain, strict=True) if dom == "real"]
     norms = corpus_norms(real)

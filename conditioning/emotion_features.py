@@ -2,7 +2,7 @@
 
 One excerpt (by default the central 30 s of a file) becomes a fixed-length vector of :data:`N_FEATURES` numbers:
 
-* 9 descriptors from :func:`audiogen.data.analysis.describe` (log tempo, mode score, key strength, loudness,
+* 9 descriptors from :func:`audiogen.analysis.describe` (log tempo, mode score, key strength, loudness,
   log onset rate, log centroid, log roll-off, dynamic range, percussive ratio);
 * the mean chroma rotated so the estimated tonic comes first, normalised to sum 1 (12; mode and harmony, not key);
 * log-mel statistics over time of 64 mel bands (22.05 kHz, 2048-point FFT, hop 512, dB): mean, standard deviation
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audiogen.analysis import ANALYSIS_SR, HOP, PITCHES, analysis_window, describe
 from audiogen.audio import load_audio, resample
-from audiogen.data.analysis import ANALYSIS_SR, HOP, PITCHES, analysis_window, describe
 
 FEATURE_VERSION = "emotion-features-v1"
 WINDOW_SECONDS = 30.0

@@ -57,10 +57,10 @@ def readings(audio: np.ndarray, plan) -> dict:
     """Beat F, chord accuracy, key, tempo and pulse clarity of ``audio`` against ``plan``."""
     import mir_eval
 
+    from audiogen.analysis import PITCHES, key_from_chroma
     from audiogen.compose.composer import KEYS
     from audiogen.controls.chords import majmin_accuracy
     from audiogen.controls.extract import read_controls
-    from audiogen.data.analysis import PITCHES, key_from_chroma
     from audiogen.eval.metrics import tempo_hit
 
     r = read_controls(audio, SR, tempo_hint=None)

@@ -6,7 +6,7 @@ Metrics (each skipped cleanly when what it needs is absent):
   the codec's own resynthesis of that split and the rendered symbolic corpus (needs the musicnn judge);
 * emotion adherence on the paired requests (same request, different emotion): how often the judge ranks the pair
   the right way (valence pairs: ``happy − sad`` tag; arousal pairs: ``party − (chill + mellow) / 2``), and the same
-  with our own analyzer's valence/arousal (:mod:`audiogen.data.analysis`), plus the analyzer's quadrant confusion
+  with our own analyzer's valence/arousal (:mod:`audiogen.analysis`), plus the analyzer's quadrant confusion
   matrix and its correlation with the requested valence/arousal;
 * tempo adherence (within 4 % / 8 %, half/double time = miss) and key/mode accuracy, by the same analysis;
 * diversity across seeds (mean pairwise distance of musicnn embeddings; of log-mel statistics without the judge);
@@ -90,8 +90,8 @@ def render(generator, requests: Sequence[Request], cfg: EvalConfig, log: Callabl
 
 
 def analyse(tracks: Sequence[Generated]) -> None:
-    """Fill ``analysis`` of each track: tempo, key, mode, valence, arousal (:mod:`audiogen.data.analysis`)."""
-    from audiogen.data.analysis import describe, valence_arousal
+    """Fill ``analysis`` of each track: tempo, key, mode, valence, arousal (:mod:`audiogen.analysis`)."""
+    from audiogen.analysis import describe, valence_arousal
 
     for t in tracks:
         desc = describe(t.audio, t.sample_rate)

@@ -2,7 +2,7 @@
 
 The codec distances are the training losses of :mod:`audiogen.codec.losses` used as metrics (the "mel distance" is
 :class:`~audiogen.codec.losses.MultiScaleMelLoss`). Tempo, key and mode are measured with the same analysis that
-labels the training data (:func:`audiogen.data.analysis.describe`), so a generated track is judged by the yardstick
+labels the training data (:func:`audiogen.analysis.describe`), so a generated track is judged by the yardstick
 its conditioning was learned from; the independent judge is musicnn (:mod:`audiogen.eval.judge`).
 """
 

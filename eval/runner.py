@@ -206,7 +206,7 @@ def generation_section(meta: dict, results: dict, plot_paths: dict, out: Path, j
         "",
         f"Command: `{meta['command']}` (paths are the local models and corpora). Took {meta['took_s']:.0f} s.",
         "",
-        "Tempo, key, mode, valence and arousal are measured with `audiogen.data.analysis` (the analysis that labels "
+        "Tempo, key, mode, valence and arousal are measured with `audiogen.analysis` (the analysis that labels "
         "the training data); musicnn (MSD model, 200-d penultimate layer per 3 s patch) is the independent judge.",
         "",
     ]

@@ -4,7 +4,7 @@ rendered music whose tempo is known exactly (the rendered symbolic corpus), per 
     python -m audiogen.eval.tempo_reference --manifest SYMBOLIC_MANIFEST --seconds 20
 
 The generation eval counts a track as following its requested tempo when the analysis (librosa's beat tracker,
-:mod:`audiogen.data.analysis`) reads it within 4 % / 8 %, half and double time being misses. That tracker leans
+:mod:`audiogen.analysis`) reads it within 4 % / 8 %, half and double time being misses. That tracker leans
 toward 120 BPM, so slow music is often read at double time even when it keeps its tempo perfectly; this script
 measures how often, on music whose tempo is known, so the generation numbers can be read against it. Writes the
 "## Tempo reading on music of known tempo" section of BENCHMARKS.md.
@@ -25,8 +25,8 @@ BANDS = ((0.0, 85.0, "below 85 BPM"), (85.0, 135.0, "85–135 BPM"), (135.0, 1e9
 
 def read_tempo(path, seconds: float) -> float:
     """The eval's tempo reading (BPM) of the first ``seconds`` of an audio file."""
+    from audiogen.analysis import ANALYSIS_SR, describe
     from audiogen.audio import load_audio
-    from audiogen.data.analysis import ANALYSIS_SR, describe
 
     return float(describe(load_audio(path, ANALYSIS_SR, duration=seconds), ANALYSIS_SR)["tempo"])
 

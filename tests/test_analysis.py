@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from audiogen import analysis
 from audiogen.audio import save_audio
 from audiogen.conditioning.emotions import EMOTIONS
-from audiogen.data import analysis
 from audiogen.data.manifest import Record, read_manifest, write_manifest
 
 SR = 22050

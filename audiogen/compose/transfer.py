@@ -64,7 +64,7 @@ def read_clip(path: str | os.PathLike, max_seconds: float = MAX_SECONDS):
 
 def clip_key(reading) -> tuple[int, str]:
     """``(tonic pitch class, mode)`` of a clip's reading (Krumhansl-Schmuckler on its mean chroma)."""
-    from audiogen.data.analysis import PITCHES, key_from_chroma
+    from audiogen.analysis import PITCHES, key_from_chroma
 
     found = key_from_chroma(reading.chroma.mean(axis=0))
     return PITCHES.index(found["key"]), found["mode"]

@@ -65,7 +65,7 @@ def _build_debian(args: argparse.Namespace) -> int:
         raise ValueError("no music found: check --work and --packages")
     write_manifest(args.out, records)
     if not args.no_analysis:
-        from audiogen.data.analysis import label_manifest
+        from audiogen.analysis import label_manifest
 
         label_manifest(args.out, max_seconds=args.analysis_seconds, jobs=args.jobs)
     _print_hours(records)

@@ -10,7 +10,7 @@ Sidecar metadata (all optional):
   file.
 
 An emotion without a point takes the label's valence/arousal; a point without an emotion takes the nearest label.
-Fields the sidecar does not give come from :mod:`audiogen.data.analysis` (unless analysis is off). Values that are
+Fields the sidecar does not give come from :mod:`audiogen.analysis` (unless analysis is off). Values that are
 out of range are reported and ignored. Unreadable audio files are reported on stderr and skipped.
 """
 
@@ -199,7 +199,7 @@ def scan_folder(
 
     Records get sidecar labels where present; with ``analyse``, tempo/key/mode/valence/arousal/emotion/caption
     that the sidecar does not give come from audio analysis (cached next to ``out``, see
-    :func:`audiogen.data.analysis.label_manifest`).
+    :func:`audiogen.analysis.label_manifest`).
     """
     root, out = Path(root), Path(out)
     if not root.is_dir():
@@ -210,7 +210,7 @@ def scan_folder(
     records, by_path, bad = _index(files, root, out, side, source, licence, min_duration, valid_fraction)
     write_manifest(out, records)
     if analyse and records:
-        from audiogen.data.analysis import LABEL_METHOD, label_manifest
+        from audiogen.analysis import LABEL_METHOD, label_manifest
 
         label_manifest(out, max_seconds=max_seconds, overwrite=True, progress=False)
         records = read_manifest(out)
