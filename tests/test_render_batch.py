@@ -115,14 +115,18 @@ def test_rerun_skips_verified_tracks_and_redoes_broken_ones(tmp_path):
     first = ledger_rows(out)
     with open(out / "spot-00.mp3", "ab") as f:
         f.write(b"junk")  # checksum no longer matches
-    (out / ".spot-01.mp3.abc123.part.mp3").write_bytes(b"half a file")  # a write the crash interrupted
+    (out / ".spot-01.mp3.abc12_x9.part.mp3").write_bytes(b"half a file")  # a write the crash interrupted
+    mine = [out / ".important.partner-list.txt", out / ".notes.abcdefgh.part", out / ".other.mp3.abcdefgh.part.mp3"]
+    for path in mine:  # the user's own files, some named like temporaries of files this batch does not write
+        path.write_text("keep me")
     with Ledger(out) as ledger:  # spot-01 was being rendered when the process died; its file was never renamed
         ledger.conn.execute("UPDATE items SET status = 'running' WHERE job_id = 'spot-01'")
     (out / "spot-01.mp3").unlink()
     mtime = (out / "spot-02.mp3").stat().st_mtime_ns
     summary = render_batch(jobs, out, generator_factory=fake_factory, progress=False)
     assert (summary.rendered, summary.skipped, summary.failed) == (2, 1, 0)
-    assert not list(out.glob(".*part*"))
+    assert not (out / ".spot-01.mp3.abc12_x9.part.mp3").exists()
+    assert all(path.read_text() == "keep me" for path in mine)  # only our own temporaries are ever deleted
     assert (out / "spot-02.mp3").stat().st_mtime_ns == mtime
     rows = ledger_rows(out)
     assert rows[("spot-00", 1)].sha256 == first[("spot-00", 1)].sha256  # same seed, same audio, same bytes
@@ -279,3 +283,17 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it(tmp
     finally:
         os.close(held)
     assert render_batch(jobs, tmp_path / "out", generator_factory=fake_factory, progress=False).rendered == 1
+
+
+def test_manifest_csv_cells_never_start_a_spreadsheet_formula(tmp_path):
+    jobs = write_jobs(tmp_path / "jobs.csv", count=1, variants=1,
+                      extra_rows=[["evil", '=HYPERLINK("http://x","click")', "happy", "piano", 100, "C", 2, 1,
+                                   "streaming", "fade"]])  # fmt: skip
+    out = tmp_path / "out"
+    render_batch(jobs, out, generator_factory=fake_factory, progress=False)
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = {r["job_id"]: r for r in csv.DictReader(f)}
+    assert rows["evil"]["text"] == "'=HYPERLINK(\"http://x\",\"click\")"
+    assert float(rows["evil"]["lufs"]) < 0  # a negative number is a number, not a formula
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert any(t["text"].startswith("=HYPERLINK") for t in manifest["tracks"])  # JSON keeps the text as given

@@ -3,13 +3,15 @@
 A finished track is trusted only if its file still exists with the size and SHA-256 the ledger recorded. A track
 left ``running`` by a crashed process is adopted if its file decodes to the requested length within the loudness and
 true-peak specs (the file was renamed into place before the crash); otherwise it is deleted and rendered again.
-Temporary files (``.NAME.XXXX.part…``) left by interrupted writes are removed.
+Temporary files (``.NAME.XXXXXXXX.part…``) left by interrupted writes are removed, and only those whose ``NAME`` is a
+file this batch writes (a track of the ledger or of the jobs, or a report); nothing else in the folder is touched.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from audiogen.render.ledger import Ledger, Row
 DURATION_TOLERANCE_S = 0.05
 LOUDNESS_TOLERANCE_LU = 1.0
 TRUE_PEAK_CEILING_DB = -1.0
-TEMP_PATTERN = ".*.part*"  # audiogen.audio.save_audio and the manifest writers use ".NAME.XXXX.part..."
+# audiogen.audio.save_audio and the report writers (tempfile.mkstemp) name temporaries ".NAME.XXXXXXXX.part[.EXT]"
+TEMP_RE = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part(\.[A-Za-z0-9]{1,8})?")
+REPORT_FILES = ("manifest.csv", "manifest.json", "summary.json")
 
 
 class RenderCheckError(RuntimeError):
@@ -72,11 +76,14 @@ def inspect_file(path: Path, requested_s: float, target_lufs: float | None) -> d
     }
 
 
-def clean_temporaries(folder: Path) -> list[Path]:
-    """Delete the temporary files interrupted writes left in ``folder``; returns the paths removed."""
+def clean_temporaries(folder: Path, names) -> list[Path]:
+    """Delete the temporaries our interrupted writes of ``names`` (file names in ``folder``) left there; returns the
+    paths removed. Files of any other name are never touched."""
+    wanted = set(names) | set(REPORT_FILES)
     removed = []
-    for path in sorted(Path(folder).glob(TEMP_PATTERN)):
-        if path.is_file():
+    for path in sorted(Path(folder).glob(".*.part*")):
+        m = TEMP_RE.fullmatch(path.name)
+        if m and m["name"] in wanted and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
@@ -117,8 +124,9 @@ def sync(ledger: Ledger, items: list[Item], folder: Path, model: str, retry_fail
     process may run this at a time, before any worker starts.
     """
     folder = Path(folder)
-    report = SyncReport([], [], [], [], temporaries_removed=len(clean_temporaries(folder)))
     rows = {row.key: row for row in ledger.rows(active_only=False)}
+    ours = {Path(item.file).name for item in items} | {Path(r.file).name for r in rows.values() if r.file}
+    report = SyncReport([], [], [], [], temporaries_removed=len(clean_temporaries(folder, ours)))
     entries = []
     for item in items:
         params = item.params(model)

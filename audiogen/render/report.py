@@ -62,13 +62,26 @@ def manifest_entry(row: Row) -> dict[str, Any]:
     return {c: entry.get(c) for c in MANIFEST_COLUMNS}
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text: strings starting like a formula get a leading apostrophe (the
+    OWASP advice against CSV injection); numbers and empty cells stay as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_manifest(ledger: Ledger, folder: Path) -> list[dict[str, Any]]:
     """Rewrite ``manifest.csv`` and ``manifest.json`` in ``folder`` from the ledger (tracks of the current batch)."""
     entries = [manifest_entry(row) for row in ledger.rows()]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in e.items()} for e in entries)
+    writer.writerows({k: _cell(v) for k, v in e.items()} for e in entries)
     folder = Path(folder)
     write_atomic(folder / "manifest.csv", buf.getvalue())
     write_atomic(folder / "manifest.json", json.dumps({"tracks": entries}, indent=2, ensure_ascii=False) + "\n")
