@@ -59,6 +59,26 @@ def _audio_of(path_or_track) -> tuple[np.ndarray, str | None]:
     return resample(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate), ANALYSIS_SR), None
 
 
+SILENT_DBFS = -60.0
+NOISE_FLATNESS = 0.1  # median spectral flatness: music ~0.0001-0.01, pink noise ~0.15, white noise ~0.56
+
+
+def check_analysable(audio: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` when there is nothing to analyse: silence (RMS below -60 dBFS) or noise alone (a
+    spectrum as flat as pink noise's, with no harmonic content), instead of labelling it with a key and a mood."""
+    import librosa
+
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    if 20 * np.log10(max(rms, 1e-12)) < SILENT_DBFS:
+        raise ValueError(f"{name}: nothing to analyse: the audio is silent (below {SILENT_DBFS:g} dBFS)")
+    flatness = float(np.median(librosa.feature.spectral_flatness(y=np.asarray(audio, np.float32))))
+    if flatness > NOISE_FLATNESS:
+        raise ValueError(
+            f"{name}: nothing to analyse: the audio is noise, not music (spectral flatness {flatness:.2f}; music "
+            f"stays below {NOISE_FLATNESS:g})"
+        )
+
+
 def analyze(path_or_track, model=None) -> dict:
     """Analyse a music file (wav, flac, ogg, mp3, ...) or an :class:`audiogen.track.Track`.
 
@@ -76,7 +96,7 @@ def analyze(path_or_track, model=None) -> dict:
 
     Raises:
         AudioError: the file is missing or not readable audio (the message names it).
-        ValueError: the audio is shorter than 0.5 s.
+        ValueError: the audio is shorter than 0.5 s, silent, or noise alone (:func:`check_analysable`).
     """
     import math
 
@@ -90,6 +110,7 @@ def analyze(path_or_track, model=None) -> dict:
     duration = audio.size / ANALYSIS_SR
     if duration < 0.5:
         raise ValueError(f"{name or 'track'}: analysis needs at least 0.5 s of audio, got {duration:.2f} s")
+    check_analysable(audio, name or "track")
     model = _resolve_model(model)
     window = model.config.window_seconds if model is not None else RULE_WINDOW_SECONDS
     start, length = central_window(duration, window)

@@ -53,8 +53,19 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def _check_readable(path: Path) -> None:
+    """Raise :class:`AudioError` for a path that is not there, not a file, or not readable by this process."""
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied (the file exists but this user may not read it)")
+
+
 def audio_info(path: str | os.PathLike) -> tuple[float, int, int]:
     """Return ``(duration_seconds, sample_rate, channels)`` of a file without decoding it."""
+    _check_readable(Path(path))
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
@@ -86,8 +97,7 @@ def load_audio(
             the message names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+    _check_readable(path)
     try:
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate

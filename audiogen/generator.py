@@ -507,8 +507,8 @@ class MusicGenerator:
         a = req.attributes
         key = f"{a.key} {a.mode}" if a.key and a.mode else a.key
         style = ", ".join(a.style_tags) if a.style_tags else None
-        if req.reference:
-            style = f"{style + '; ' if style else ''}like {Path(req.reference).name}"
+        if req.reference:  # the clip's file name stays on this machine: it may say more than the user meant to share
+            style = f"{style + '; ' if style else ''}like a reference clip"
         gen = {k: v for k, v in params.__dict__.items() if v is not None}
         return Track(
             out,

@@ -32,6 +32,12 @@ _TITLE_PROMPT_CHARS = 60
 _TEXT_TAGS = ("prompt", "emotion", "style", "key", "model_version")
 _FLOAT_TAGS = ("valence", "arousal", "tempo")
 _MAX_PEAK_FIXES = 3
+MAX_TAG_CHARS = 1000  # a text tag longer than this is cut (with an ellipsis): a prompt of 100 kB is not a tag
+MAX_PARAMS_TAG_CHARS = 4000
+
+
+def _bounded(text: str, limit: int = MAX_TAG_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def ai_comment(model_version: str | None = None) -> str:
@@ -134,9 +140,9 @@ class Track:
         for name in (*_TEXT_TAGS, *_FLOAT_TAGS, "seed"):
             value = getattr(self, name)
             if value is not None:
-                tags[name] = f"{value:g}" if name in _FLOAT_TAGS else str(value)
+                tags[name] = f"{value:g}" if name in _FLOAT_TAGS else _bounded(str(value))
         if self.params:
-            tags["params"] = json.dumps(self.params, sort_keys=True, default=str)
+            tags["params"] = _bounded(json.dumps(self.params, sort_keys=True, default=str), MAX_PARAMS_TAG_CHARS)
         return tags
 
     def save(self, path: str | os.PathLike, bitrate: int = 192, true_peak_ceiling_db: float | None = -1.0) -> Path:

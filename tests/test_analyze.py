@@ -87,3 +87,17 @@ def test_analyze_track_with_model_and_rule_fallback(tiny_model_dir, monkeypatch)
     fallback = audiogen.analyze(track)
     assert "rule-based" in fallback["method"] and fallback["tag_scores"] == {}
     assert fallback["valence"] == fallback["descriptors"]["rule_valence"]
+
+
+def test_silence_and_noise_are_not_given_a_key_and_a_mood(tmp_path, capsys):
+    sr = 32000
+    import soundfile as sf
+
+    sf.write(tmp_path / "silence.wav", np.zeros(5 * sr, dtype=np.float32), sr)
+    noise = np.random.default_rng(0).standard_normal(5 * sr).astype(np.float32) * 0.1
+    sf.write(tmp_path / "noise.wav", noise, sr)
+    assert main(["analyze", str(tmp_path / "silence.wav"), str(tmp_path / "noise.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to analyse: the audio is silent" in err and "the audio is noise, not music" in err
+    with pytest.raises(ValueError, match="silent"):
+        audiogen.analyze(Track(np.zeros(sr, dtype=np.float32) + 1e-6, sr))

@@ -114,3 +114,19 @@ def test_atomic_write_leaves_nothing_on_failure_and_public_mode(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         atomic_write(target, broken)
     assert target.read_text() == "done" and sorted(os.listdir(tmp_path)) == ["out.txt"]
+
+
+def test_an_unreadable_file_is_reported_as_unreadable_not_missing(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "locked.wav"
+    save_audio(path, np.full(3200, 0.1, dtype=np.float32))
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(path) else real(p, mode))
+    for read in (load_audio, audio_info):
+        with pytest.raises(AudioError, match="permission denied"):
+            read(path)
+    with pytest.raises(AudioError, match="no such file"):
+        load_audio(tmp_path / "missing.wav")
+    with pytest.raises(AudioError, match="not a file"):
+        load_audio(tmp_path)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,9 @@ def test_reference_clip_fills_tempo_key(tmp_path):
     assert req.attributes.tempo is not None and abs(req.attributes.tempo - 120) / 120 < 0.05
     (req,) = make_requests("like this", reference=str(ref), tempo=90, emotion="sad")
     assert req.attributes.tempo == 90 and req.attributes.emotion == "sad" and req.attributes.valence is None
+    secret = save_audio(tmp_path / "client-acme-rough-cut.wav", beat)
+    track = MusicGenerator.debug().generate("like this", reference=str(secret), duration=1.0, seed=0, progress=False)
+    assert "acme" not in json.dumps(track.tags()) and "reference clip" in track.tags()["style"]
 
 
 def test_cli_generate_writes_tagged_mp3(tmp_path):

@@ -117,3 +117,11 @@ def test_invalid_tracks_are_rejected(tone, kwargs, message):
     kwargs = {"audio": tone, **kwargs}
     with pytest.raises(ValueError, match=message):
         Track(**kwargs)
+
+
+def test_a_huge_prompt_does_not_become_a_huge_tag(tmp_path, tone):
+    t = Track(tone, prompt="x" * 100_000, params={"notes": "y" * 50_000})
+    path = t.save(tmp_path / "big.mp3")
+    tags = read_id3(path)
+    assert len(tags["prompt"]) == 1000 and tags["prompt"].endswith("…") and len(tags["params"]) == 4000
+    assert path.stat().st_size < 60_000  # 1 s of 192 kbps audio plus bounded tags
