@@ -8,7 +8,13 @@ entry in use far better than full-width Euclidean codebooks. Training adds:
   ``[1, K]``), so one model serves every bitrate from 1 to K codebooks;
 - data init: the first training batch fills each codebook with random projected encoder outputs;
 - dead-code restart: codes unused for ``restart_after`` steps are replaced with projected encoder outputs from the
-  current batch, so usage recovers instead of collapsing.
+  current batch, so usage recovers instead of collapsing;
+- a full-space latent loss: the cosine commitment only aligns directions in the small code space, so nothing made a
+  stage's output approximate the residual it was given (every stage then quantized nearly the same residual, and
+  extra codebooks added almost nothing). ``latent`` is the mean over the active stages of
+  ``||r_i - q_i||^2 / ||r_i||^2`` (residual ``r_i`` before stage ``i``, its output ``q_i``), with the gradient into
+  the stage (its projections and codebook) and, for stage 0, into the encoder, so each stage learns to remove part
+  of what it is given.
 """
 
 from __future__ import annotations
@@ -112,17 +118,35 @@ class ResidualVQ(nn.Module):
             drop = torch.rand(b, device=z.device) < self.dropout
             keep = torch.where(drop, torch.randint(1, n_q + 1, (b,), device=z.device), keep)
         residual, z_q = z, torch.zeros_like(z)
-        codes, commit, cb = [], z.new_zeros(()), z.new_zeros(())
+        codes, commit, cb, latent = [], z.new_zeros(()), z.new_zeros(()), z.new_zeros(())
         for i, layer in enumerate(self.layers[:n_q]):
             q, c, lc, lq = layer(residual, step=step, restart_after=self.restart_after)
             active = (keep > i).to(z.dtype)  # (B,)
             z_q = z_q + q * active[:, None, None]
+            energy = residual.detach().pow(2).mean(dim=(1, 2)).clamp(min=1e-8)  # (B,)
+            rel = (residual - q).pow(2).mean(dim=(1, 2)) / energy  # (B,) stage i's share of its residual left
             residual = residual - q.detach()
             codes.append(c)
             denom = active.sum().clamp(min=1)
             commit = commit + (lc * active).sum() / denom
             cb = cb + (lq * active).sum() / denom
-        return {"z_q": z_q, "codes": torch.stack(codes, 1), "commit": commit, "codebook": cb, "n_q": keep}
+            latent = latent + (rel * active).sum() / denom
+        latent = latent / n_q
+        return {
+            "z_q": z_q, "codes": torch.stack(codes, 1), "commit": commit, "codebook": cb, "latent": latent, "n_q": keep,
+        }  # fmt: skip
+
+    @torch.no_grad()
+    def residual_errors(self, z: torch.Tensor) -> list[float]:
+        """Relative error ``||z - z_q^(k)||^2 / ||z||^2`` after each stage ``k = 1..K`` (eval, all stages) of latents
+        ``z`` ``[B, D, T]``: a quantizer whose stages all earn their bits gives a strictly falling list."""
+        residual, out = z, []
+        energy = z.pow(2).sum().clamp(min=1e-12)
+        for layer in self.layers:
+            q = layer(residual)[0]
+            residual = residual - q
+            out.append(float(residual.pow(2).sum() / energy))
+        return out
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, K', T]`` (K' ≤ K) → latent ``[B, D, T]`` (a transposed view of :meth:`decode_frames`)."""

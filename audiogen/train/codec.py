@@ -59,6 +59,7 @@ class CodecTrainConfig:
     lambda_feat: float = 2.0
     lambda_commit: float = 0.25
     lambda_codebook: float = 1.0
+    lambda_latent: float = 0.0  # the quantizer's full-space latent loss (audiogen.codec.quantizer); 0 = the v1 recipe
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -159,6 +160,8 @@ class CodecTrainer:
         recon, target = out["recon"], out["target"]
         mel = self.mel(recon, target)
         loss = cfg.lambda_mel * mel + cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
+        if cfg.lambda_latent:
+            loss = loss + cfg.lambda_latent * out["latent"]
         logs = {}
         if gan:
             loss_g, logs = self._adversarial(recon, target)
@@ -168,6 +171,7 @@ class CodecTrainer:
         self.acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt_g.step()
         logs.update(mel=mel.item(), commit=out["commit"].item(), codebook=out["codebook"].item())
+        logs["latent"] = out["latent"].item()
         self._codes = out["codes"].detach().cpu()
         return logs
 
