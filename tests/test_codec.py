@@ -1,4 +1,5 @@
 import copy
+import itertools
 import json
 
 import numpy as np
@@ -368,7 +369,7 @@ def test_with_the_latent_loss_every_stage_reduces_the_residual():
         return rvq.residual_errors(torch.randn(16, 16, 20, generator=g) * torch.linspace(2, 0.2, 16)[None, :, None])
 
     errors = train(1.0)
-    assert all(b < a for a, b in zip(errors, errors[1:], strict=False)) and errors[0] < 0.9
+    assert all(b < a for a, b in itertools.pairwise(errors)) and errors[0] < 0.9
     assert errors[-1] < 0.8 * errors[0]  # four stages carry clearly more than one
     plain = train(0.0)
     assert errors[-1] < plain[-1]
