@@ -2,6 +2,7 @@
 every malformed case, all reported at once."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,61 @@ def test_job_is_frozen_and_items_carry_the_mastering_spec():
     assert item.params("m1") != item.params("m2")
     with pytest.raises(AttributeError):
         job.id = "b"
+
+
+def test_a_yaml_alias_bomb_is_refused_in_a_few_bytes_of_message(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    ) + "jobs:\n  - id: j\n    text: *i\n    duration: 2\n"
+    found = problems(write(tmp_path, "bomb.yaml", bomb))
+    assert len(found) == 1 and "anchors and aliases" in found[0] and found[0].startswith("line 1")
+    assert sum(len(f) for f in found) < 300
+
+
+def test_an_unterminated_csv_quote_does_not_swallow_the_rows_after_it(tmp_path):
+    text = HEADER + 'a,"calm sea,calm,piano,10,1,streaming,a\nb,storm,tense,strings,10,1,streaming,b\n' \
+        'c,wind,calm,piano,10,1,streaming,c\n'
+    found = problems(write(tmp_path, "q.csv", text))
+    assert any("unterminated quote" in f and f.startswith("line 2") for f in found)
+
+
+def test_bad_values_are_quoted_as_bounded_excerpts(tmp_path):
+    huge = "9" * 100 + "x" * 100_000
+    found = problems(write(tmp_path, "h.csv", HEADER + f"a,t,{huge},piano,{huge},1,streaming,a\n"))
+    assert found and all(len(f) < 500 for f in found)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("f.csv", HEADER + "a,calm sea,calm,piano,10,1,streaming,a\nb,\"storm, at sea\",tense,strings,12,2,-16,b\n"),
+    ("f.jsonl", '{"id": "a", "text": "calm", "duration": 3}\n'
+                '{"id": "b", "text": "x", "emotion": "sad", "duration": 4}\n'),
+    ("f.yaml", "jobs:\n  - id: a\n    text: calm\n    duration: 3\n  - id: b\n    style: [piano, strings]\n"
+               "    duration: 4\n"),
+])  # fmt: skip
+def test_fuzzed_jobs_files_end_in_jobs_or_a_clear_error(tmp_path, name, text):
+    """A seeded corpus of mutated jobs files: each one loads or is refused with a JobsFileError, quickly."""
+    import time
+
+    rng = np.random.default_rng(11)
+    alphabet = [*',;"\'\n:-[]{}&*#\\ \t', "\u00e9", "\U0001f3b5", "\x00", "=", "9" * 50]
+    t0 = time.perf_counter()
+    for i in range(150):
+        chars = list(text)
+        for _ in range(int(rng.integers(1, 8))):
+            pos = int(rng.integers(0, len(chars)))
+            op = rng.integers(0, 3)
+            if op == 0:
+                chars[pos] = str(rng.choice(alphabet))
+            elif op == 1:
+                del chars[pos : pos + int(rng.integers(1, 12))]
+            else:
+                chars.insert(pos, str(rng.choice(alphabet)) * int(rng.integers(1, 30)))
+        path = tmp_path / f"{i}{Path(name).suffix}"
+        path.write_text("".join(chars), encoding="utf-8")
+        try:
+            jobs = load_jobs(path)
+            assert all(isinstance(j, Job) for j in jobs)
+        except JobsFileError as err:
+            assert len(str(err)) < 20_000
+    assert time.perf_counter() - t0 < 60

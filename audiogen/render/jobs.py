@@ -158,6 +158,17 @@ def _validate():
     return validate
 
 
+MAX_MESSAGE = 300  # characters of one problem's message: a bad value is quoted as an excerpt, never whole
+
+
+def excerpt(value: Any, limit: int = 60) -> str:
+    """A bounded ``repr`` of a bad value for a message (containers are never expanded)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _string(value: Any) -> str:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value).strip()
@@ -172,14 +183,14 @@ def _number(value: Any, allowed: str) -> float:
             pass
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise ValueError(f"{value!r} is not a number; allowed: {allowed}")
+    raise ValueError(f"{excerpt(value)} is not a number; allowed: {allowed}")
 
 
 def _integer(value: Any, low: int, high: int) -> int:
     allowed = f"a whole number in [{low}, {high}]"
     number = _number(value, allowed)
     if not number.is_integer() or not low <= number <= high:
-        raise ValueError(f"{value!r} is not allowed; allowed: {allowed}")
+        raise ValueError(f"{excerpt(value)} is not allowed; allowed: {allowed}")
     return int(number)
 
 
@@ -235,7 +246,7 @@ def _check_loudness(value: Any, _base: Path) -> str | float:
 def _check_ending(value: Any, _base: Path) -> str:
     text = _string(value).lower()
     if text not in ENDINGS:
-        raise ValueError(f"unknown ending {value!r}; allowed: {', '.join(ENDINGS)}")
+        raise ValueError(f"unknown ending {excerpt(value)}; allowed: {', '.join(ENDINGS)}")
     return text
 
 
@@ -243,7 +254,7 @@ def _check_bitrate(value: Any, _base: Path) -> int:
     text = _string(value).lower().removesuffix("kbps").removesuffix("k").strip()
     allowed = f"MP3 kbps, one of {', '.join(map(str, MP3_BITRATES))}"
     if _number(text, allowed) not in MP3_BITRATES:
-        raise ValueError(f"bitrate {value!r} is not allowed; allowed: {allowed}")
+        raise ValueError(f"bitrate {excerpt(value)} is not allowed; allowed: {allowed}")
     return int(float(text))
 
 
@@ -291,7 +302,10 @@ class _Checker:
 
     def issue(self, name: str | None, message: str) -> None:
         line = self.record.line_of(name) if name else self.record.line
-        self.issues.append(Issue(line, name, message, record=self.record.number, job=self.job_id))
+        name = name if name is None or len(name) <= 60 else name[:57] + "..."
+        message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+        job = self.job_id if self.job_id is None or len(self.job_id) <= 60 else self.job_id[:57] + "..."
+        self.issues.append(Issue(line, name, message, record=self.record.number, job=job))
 
     def values(self) -> dict[str, Any]:
         """Canonical values of the fields given (problems recorded, bad fields left out)."""

@@ -112,6 +112,12 @@ def _read_csv(text: str) -> tuple[list[RawRecord], list[Issue]]:
             row = next(reader, None)
             if row is None:
                 break
+            if reader.line_num > start:  # a quoted value ran over the end of its line
+                extra = reader.line_num - start
+                message = (f"a quoted value runs from line {start} over {extra} more line(s): an unterminated quote? "
+                           'Each job must fit on one line (write a literal quote in a value as "")')  # fmt: skip
+                issues.append(Issue(start, None, message))
+                continue
             if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
                 continue  # blank row or comment
             if header is None:
@@ -183,6 +189,14 @@ def _read_json(text: str) -> tuple[list[RawRecord], list[Issue]]:
 def _read_yaml(text: str) -> tuple[list[RawRecord], list[Issue]]:
     import yaml
 
+    try:
+        for token in yaml.scan(text):
+            if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
+                line = token.start_mark.line + 1
+                return [], [Issue(line, None, "YAML anchors and aliases (& and *) are not allowed in a jobs file; "
+                                  "write every job out")]  # fmt: skip
+    except yaml.YAMLError:
+        pass  # the parser below reports the syntax error with its line
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
