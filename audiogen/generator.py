@@ -398,12 +398,13 @@ class MusicGenerator:
         from audiogen.controls.layout import grid_beats
 
         out = []
+        seconds = n_frames / self.codec.frame_rate + 1.0
         for p in plans:
             b = np.asarray(p.beats, dtype=np.float64)
-            if len(b) < 2:
-                out.append(None)
+            if len(b) < 2:  # a plan too short for two beats: its tempo's grid
+                out.append(grid_beats(p.tempo, seconds, start=float(b[0]) if len(b) else 0.0))
                 continue
-            tail = grid_beats(60.0 / float(b[-1] - b[-2]), n_frames / self.codec.frame_rate + 1.0, start=float(b[-1]))
+            tail = grid_beats(60.0 / float(b[-1] - b[-2]), seconds, start=float(b[-1]))
             out.append(np.concatenate([b, tail[1:]]))
         return out
 

@@ -143,18 +143,21 @@ class EmotionModel(nn.Module):
         config["tags"] = list(config["tags"])
         atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
         atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
+        from audiogen.weights import write_checksums
+
+        write_checksums(directory)
         return directory
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> EmotionModel:
         """Load a model written by :meth:`save_pretrained` (float32, eval mode; no pickles)."""
-        from safetensors.torch import load_file
+        from audiogen.weights import load_weights
 
         directory = Path(directory)
         if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{directory} is not an emotion model checkpoint ({CONFIG_NAME} + {WEIGHTS_NAME})")
         model = cls(EmotionModelConfig(**json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))))
-        state = {k: v.float() for k, v in load_file(str(directory / WEIGHTS_NAME)).items()}
+        state = {k: v.float() for k, v in load_weights(directory / WEIGHTS_NAME).items()}
         model.load_state_dict(state)
         return model.eval()
 

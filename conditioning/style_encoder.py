@@ -145,19 +145,22 @@ class StyleEncoder(nn.Module):
             state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
         atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(asdict(self.config), indent=2)))
+        from audiogen.weights import write_checksums
+
+        write_checksums(directory)
         return directory
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> StyleEncoder:
         """Load a model written by :meth:`save_pretrained` (no pickles), in eval mode."""
-        from safetensors.torch import load_file
+        from audiogen.weights import load_weights
 
         directory = Path(directory)
         if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{directory} is not a style encoder checkpoint ({CONFIG_NAME} + {WEIGHTS_NAME})")
         config = StyleEncoderConfig(**json.loads((directory / CONFIG_NAME).read_text()))
         model = cls(config)
-        model.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))  # copies float16 into float32 parameters
+        model.load_state_dict(load_weights(directory / WEIGHTS_NAME))  # copies float16 into float32 parameters
         return model.to(device).eval()
 
 
@@ -222,18 +225,21 @@ class StyleIndex:
         meta = {"tags": list(self.tags), "names": list(self.names), "k": self.k, "min_share": self.min_share}
         atomic_write(directory / INDEX_WEIGHTS, lambda p: save_file(tensors, p))
         atomic_write(directory / INDEX_NAME, lambda p: Path(p).write_text(json.dumps(meta, indent=0)))
+        from audiogen.weights import write_checksums
+
+        write_checksums(directory)
         return directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> StyleIndex:
         """Read an index written by :meth:`save`."""
-        from safetensors.torch import load_file
+        from audiogen.weights import load_weights
 
         directory = Path(directory)
         if not (directory / INDEX_NAME).is_file() or not (directory / INDEX_WEIGHTS).is_file():
             raise FileNotFoundError(f"{directory} holds no style index ({INDEX_NAME} + {INDEX_WEIGHTS})")
         meta = json.loads((directory / INDEX_NAME).read_text())
-        t = load_file(str(directory / INDEX_WEIGHTS))
+        t = load_weights(directory / INDEX_WEIGHTS)
         return cls(t["vectors"], t["labels"], tuple(meta["tags"]), tuple(meta["names"]), meta["k"], meta["min_share"])
 
 

@@ -157,7 +157,9 @@ def test_training_then_export_and_benchmark(tmp_path):
     common = ["--manifest", str(manifest), "--out", str(out)]
     train(parse_args([*common, "--batch", "2", "--crop-seconds", "0.5", "--dim", "16", "--steps", "1"]))
     main(["export", *common, "--to", str(ship)])
-    assert {p.name for p in ship.iterdir()} == {"config.json", "model.safetensors", "index.json", "index.safetensors"}
+    assert {p.name for p in ship.iterdir()} == {
+        "config.json", "model.safetensors", "index.json", "index.safetensors", "checksums.json"
+    }
     index = StyleIndex.load(ship)
     assert index.vectors.shape == (2, 16) and index.names[0].startswith("synth0")
     bench = tmp_path / "BENCH.md"

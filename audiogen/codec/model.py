@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from audiogen.codec.inference import conv_frames
@@ -241,6 +241,9 @@ class Codec(nn.Module):
         save_file(state, str(tmp))
         tmp.replace(directory / "model.safetensors")
         (directory / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2) + "\n")
+        from audiogen.weights import write_checksums
+
+        write_checksums(directory)
         return directory
 
     @classmethod
@@ -257,9 +260,9 @@ class Codec(nn.Module):
         raw = json.loads(cfg_path.read_text())
         known = {f.name for f in fields(CodecConfig)}
         model = cls(CodecConfig(**{k: v for k, v in raw.items() if k in known}))
-        state = {
-            k: v.float() if v.is_floating_point() else v
-            for k, v in load_file(str(directory / "model.safetensors")).items()
-        }
+        from audiogen.weights import load_weights
+
+        raw = load_weights(directory / "model.safetensors")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in raw.items()}
         model.load_state_dict(state)
         return model.eval()

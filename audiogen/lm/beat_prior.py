@@ -157,6 +157,9 @@ class BeatPrior:
         meta = {k: json.dumps(v) for k, v in (("edges", self.edges), ("default_scale", self.default_scale))}
         meta["frames"] = json.dumps(self.frames)
         atomic_write(directory / PRIOR_NAME, lambda p: save_file({"pmi": self.pmi.half()}, p, metadata=meta))
+        from audiogen.weights import write_checksums
+
+        write_checksums(directory)  # the folder's record of its weights files now includes this table
         return directory / PRIOR_NAME
 
     @classmethod
@@ -164,9 +167,12 @@ class BeatPrior:
         """Read ``beat_prior.safetensors`` from ``directory``; None when there is none."""
         from safetensors import safe_open
 
+        from audiogen.weights import verify
+
         path = Path(directory) / PRIOR_NAME
         if not path.is_file():
             return None
+        verify(path)
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             pmi = f.get_tensor("pmi").float()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from audiogen.conditioning.base import Conditions
@@ -220,6 +220,9 @@ class MusicLM(nn.Module):
         atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p))
         if self.beat_prior is not None:
             self.beat_prior.save(directory)
+        from audiogen.weights import write_checksums
+
+        write_checksums(directory)
         return directory
 
     @classmethod
@@ -232,7 +235,9 @@ class MusicLM(nn.Module):
             raise FileNotFoundError(f"{directory} must contain {CONFIG_NAME} and {WEIGHTS_NAME}")
         config = LMConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
         model = cls(config)
-        state = {k: _cast(v, dtype) for k, v in load_file(str(directory / WEIGHTS_NAME)).items()}
+        from audiogen.weights import load_weights
+
+        state = {k: _cast(v, dtype) for k, v in load_weights(directory / WEIGHTS_NAME).items()}
         model.load_state_dict(upgrade_state(state, config))
         model.beat_prior = BeatPrior.load(directory)
         if model.beat_prior is not None and (model.beat_prior.n_q, model.beat_prior.card) != (config.n_q, config.card):
