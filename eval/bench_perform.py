@@ -112,15 +112,22 @@ def compose_for(gen, req, seed: int, duration: float | None = None):
     return gen._plans(reqs, seed_arg, MasteringSpec(), None, None, None)[0]
 
 
-def run_systems(items, performer, baseline, duration: float | None = None, log=print) -> list[dict]:
-    """Every system on every item; returns one record per (item, system) with its audio and readings."""
+def run_systems(
+    items, performer, baseline, duration: float | None = None, beat_scale: float | None = None, log=print
+) -> tuple[list[dict], list[float]]:
+    """Every system on every item: one record per (item, system) with its audio and readings, and the seconds each
+    plan took to compose. ``beat_scale`` is the performer's beat guidance (None: the model's default)."""
     import torch
 
     from audiogen.data.render import render_midi
+    from audiogen.lm.sampling import GenerationParams
 
-    out = []
+    out, compose_s = [], []
+    params = {"performer": GenerationParams(beat_scale=beat_scale), "baseline": GenerationParams()}
     for i, (req, seed) in enumerate(items):
+        t0 = time.perf_counter()
         plan = compose_for(performer, req, seed, duration)
+        compose_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
         with torch.inference_mode():
@@ -128,13 +135,14 @@ def run_systems(items, performer, baseline, duration: float | None = None, log=p
             coded = master_to(performer.codec.decode(codes)[0].numpy(), plan.duration)
         audios = {"render": render, "render+codec": coded}
         for name, gen in (("performer", performer), ("baseline", baseline)):
-            track = gen.generate(plan=plan, text=req.text, style=list(req.style) or None, seed=seed, progress=False)
+            track = gen.generate(plan=plan, text=req.text, style=list(req.style) or None, seed=seed, progress=False,
+                                 params=params[name])  # fmt: skip
             audios[name] = master_to(track.audio, plan.duration)
         for name, audio in audios.items():
             out.append({"id": req.id, "seed": seed, "request": req, "system": name, "audio": audio, "plan": plan,
                         **readings(audio, plan)})  # fmt: skip
         log(f"  [{i + 1}/{len(items)}] {req.id} seed {seed}: {plan.summary()} ({time.perf_counter() - t0:.0f} s)")
-    return out
+    return out, compose_s
 
 
 def probe_auc(fake: np.ndarray, fake_groups: list, real: np.ndarray, real_groups: list, folds: int = 5) -> float:
@@ -249,6 +257,7 @@ def section(meta: dict, summary: dict, judged: dict | None, plot: str | None) ->
     def f(v, fmt=".2f"):
         return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
 
+    guidance = meta["beat_scale"] if meta["beat_scale"] is not None else "its default"
     rows = []
     for s in SYSTEMS:
         m, j = summary[s], (judged or {}).get(s, {})
@@ -259,7 +268,8 @@ def section(meta: dict, summary: dict, judged: dict | None, plot: str | None) ->
         f"Command: `{meta['command']}`  ",
         f"Machine: {meta['machine']}; date {meta['date']}; {meta['items']} plans ({meta['seconds']:.0f} s each), "
         f"{meta['wall']:.0f} s wall.  ",
-        f"Performer: {meta['performer']}; baseline: {meta['baseline']}.",
+        f"Performer: {meta['performer']} (beat guidance {guidance}); baseline: {meta['baseline']}. "
+        f"Composing a plan: median {meta['compose_ms'][0]:.0f} ms, at most {meta['compose_ms'][1]:.0f} ms.",
         "",
         *table(HEADER, rows),
         "",
@@ -288,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", type=int, default=16, help="unpaired requests (default 16)")
     ap.add_argument("--limit", type=int, default=None, help="keep only the first N items (a quick run)")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per track (default 15)")
+    ap.add_argument("--beat-scale", type=float, default=None, help="the performer's beat guidance (default: its own)")
     ap.add_argument("--ref-clips", type=int, default=48, help="real valid crops of 10 s (default 48)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-judge", action="store_true")
@@ -308,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["performer"], meta["baseline"] = performer.model_version, baseline.model_version
     items = requests(args.pair_seeds, args.extra, args.limit)
     t0 = time.perf_counter()
-    records = run_systems(items, performer, baseline, args.duration)
+    records, compose_s = run_systems(items, performer, baseline, args.duration, args.beat_scale)
+    meta["compose_ms"] = (1000 * float(np.median(compose_s)), 1000 * float(np.max(compose_s)))
+    meta["beat_scale"] = args.beat_scale
     summary = summarise(records)
     judged = None
     if not args.no_judge and args.manifest:

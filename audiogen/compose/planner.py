@@ -97,9 +97,9 @@ def _words(text: str | None) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _genre_embeddings():
-    from audiogen.conditioning.minilm import MiniLMEncoder
+    from audiogen.conditioning.text import get_text_encoder
 
-    enc = MiniLMEncoder()
+    enc = get_text_encoder("minilm", 64)  # the same frozen encoder (and load) as the LM's text conditioner
     return enc, enc.sentence_embedding(list(GENRE_DESCRIPTIONS.values()))
 
 
