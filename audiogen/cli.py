@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, ValueError, FileNotFoundError) as err:
         print(f"audiogen {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RecursionError:
+        print(f"audiogen {args.command}: error: an input is nested too deeply to read", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a read-only folder, a permission: said in one line, not a traceback
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"audiogen {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

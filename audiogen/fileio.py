@@ -15,6 +15,32 @@ def public_mode() -> int:
     return 0o666 & ~mask
 
 
+MAX_NAME_BYTES = 255  # what Linux, macOS and Windows file systems allow for one name
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Check, before any work, that ``path`` can be written: its folder exists and is writable, it is not a folder,
+    and its name fits the file system (255 bytes, with room for the temporary name written first). Returns the path;
+    raises ``ValueError`` saying what is wrong."""
+    path = Path(path)
+    name = path.name.encode("utf-8", "surrogateescape")
+    if not name:
+        raise ValueError(f"{what} {path}: not a file name")
+    if len(name) + 20 > MAX_NAME_BYTES:  # ".NAME.XXXXXXXX.part" is written first
+        raise ValueError(f"{what} {str(path)[:80]}...: the file name is {len(name)} bytes; at most "
+                         f"{MAX_NAME_BYTES - 20} are allowed")  # fmt: skip
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"{what} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path}: the folder {folder} is not writable")
+    if path.is_dir():
+        raise ValueError(f"{what} {path}: is a folder, not a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{what} {path}: the file exists and is not writable")
+    return path
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
 

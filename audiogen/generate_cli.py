@@ -22,16 +22,20 @@ def _request_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _check_midi(path: str | None) -> Path | None:
+    from audiogen.fileio import check_writable
+
     if path is None:
         return None
     out = Path(path)
     if out.suffix.lower() not in (".mid", ".midi"):
         raise ValueError(f"--midi {out}: a MIDI file name must end in .mid or .midi")
-    return out
+    return check_writable(out, "--midi")
 
 
 def _check_output(path: str, bitrate: int) -> Path:
-    out = Path(path)
+    from audiogen.fileio import check_writable
+
+    out = check_writable(path, "output")
     if out.suffix.lower() not in WRITABLE_FORMATS:
         raise ValueError(f"output {out}: unsupported extension; allowed: {', '.join(WRITABLE_FORMATS)}")
     if out.suffix.lower() == ".mp3" and bitrate not in MP3_BITRATES:
@@ -101,11 +105,13 @@ def _run(args: argparse.Namespace) -> int:
 def _compose(args: argparse.Namespace) -> int:
     from audiogen.compose.genres import GENRES
     from audiogen.compose.planner import compose_plan
+    from audiogen.fileio import check_writable
     from audiogen.generator import _composer_key, make_requests
 
     out = Path(args.output)
     if out.suffix.lower() != ".json":
         raise ValueError(f"-o {out}: a plan is written as JSON; the name must end in .json")
+    check_writable(out, "-o")
     midi = _check_midi(args.midi)
     if args.genre is not None and args.genre not in GENRES:
         raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")

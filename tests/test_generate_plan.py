@@ -114,3 +114,26 @@ def test_cli_compose_then_generate_with_the_plan_and_midi(tmp_path, capsys):
         assert main(argv) == 2
         assert message in capsys.readouterr().err
     assert json.loads(plan_path.read_text())["request"]["emotion"] == "tense"
+
+
+def test_output_locations_are_checked_before_any_generation(tmp_path, capsys, monkeypatch):
+    import audiogen.generator as gen
+
+    def boom(*a, **k):
+        raise AssertionError("generation started")
+
+    monkeypatch.setattr(gen.MusicGenerator, "generate", boom)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = __import__("os").access
+    monkeypatch.setattr("os.access", lambda p, m: False if str(p) == str(ro) else real(p, m))
+    long_name = "a" * 248 + ".mp3"
+    for argv, message in (
+        (["generate", "x", "--model", "debug", "-o", str(ro / "t.mp3")], "not writable"),
+        (["generate", "x", "--model", "debug", "-o", str(tmp_path / long_name)], "bytes"),
+        (["generate", "x", "--model", "debug", "-o", str(tmp_path / "no" / "t.mp3")], "does not exist"),
+        (["generate", "x", "--model", "debug", "--midi", str(ro / "t.mid")], "not writable"),
+        (["compose", "x", "-o", str(ro / "p.json")], "not writable"),
+    ):
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err

@@ -245,3 +245,20 @@ def test_fuzzed_jobs_files_end_in_jobs_or_a_clear_error(tmp_path, name, text):
         except JobsFileError as err:
             assert len(str(err)) < 20_000
     assert time.perf_counter() - t0 < 60
+
+
+def test_deeply_nested_json_is_a_clear_error(tmp_path):
+    deep = '[{"id": "a", "text": ' + "[" * 100_000 + "]" * 100_000 + ', "duration": 2}]'
+    found = problems(write(tmp_path, "deep.json", deep))
+    assert "nested too deeply" in found[0]
+    found = problems(write(tmp_path, "deep.jsonl", '{"id": "a", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"))
+    assert "nested too deeply" in found[0]
+
+
+def test_name_limits_count_bytes_not_characters(tmp_path):
+    emoji = "\U0001f3b5" * 100  # 100 characters, 400 bytes
+    assert len(name_from_id(emoji).encode()) <= 200
+    with pytest.raises(ValueError, match="bytes long in UTF-8"):
+        check_output_name(emoji)
+    found = problems(write(tmp_path, "e.csv", HEADER + f"a,t,happy,piano,2,1,streaming,{emoji}\n"))
+    assert any("bytes long" in f for f in found)

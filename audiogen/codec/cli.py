@@ -36,6 +36,9 @@ def encode_file(codec, src: str | Path, dst: str | Path, n_q: int) -> TokenHeade
 
 def decode_file(codec, src: str | Path, dst: str | Path, bitrate: int = 192) -> Path:
     """Decode a ``.agc`` token file made by ``codec`` into audio (wav/flac/mp3/ogg at 32 kHz)."""
+    from audiogen.fileio import check_writable
+
+    check_writable(dst, "output")
     codes, header = read_tokens(src, expect_model_id=codec.model_id)
     wav = codec.decode(torch.from_numpy(codes)[None])[0, : header.num_samples].numpy()
     return save_audio(dst, resample(wav, codec.sample_rate, SAMPLE_RATE), bitrate=bitrate)

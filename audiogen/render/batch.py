@@ -271,7 +271,12 @@ def render_batch(
     folder = Path(out).resolve()
     lock, pending, recovered = None, set(), 0
     if shard.rank == 0:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"--out {folder}: cannot create the output folder ({err.strerror or err})") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {folder}: the output folder is not writable; nothing was rendered")
         lock = _lock(folder)
     try:
         if shard.rank == 0:

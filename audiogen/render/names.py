@@ -12,6 +12,7 @@ import unicodedata
 from pathlib import Path
 
 MAX_NAME = 150
+MAX_NAME_BYTES = 200  # UTF-8 bytes: file systems limit names to 255 bytes; the ".mp3" and temporary names need room
 _FORBIDDEN = set('<>:"|?*')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 ALLOWED = (
@@ -48,8 +49,11 @@ def check_output_name(name: str) -> str:
         problem = f"'{base.split('.')[0]}' is a reserved device name on Windows"
     elif len(base) > MAX_NAME:
         problem = f"it has {len(base)} characters"
+    elif len(base.encode("utf-8")) > MAX_NAME_BYTES:
+        problem = f"it is {len(base.encode('utf-8'))} bytes long in UTF-8 (at most {MAX_NAME_BYTES})"
     if problem:
-        raise ValueError(f"output name {name!r} is not allowed: {problem}; allowed: {ALLOWED}")
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise ValueError(f"output name {shown!r} is not allowed: {problem}; allowed: {ALLOWED}")
     return base
 
 
@@ -57,11 +61,15 @@ def name_from_id(job_id: str) -> str:
     """A file name made from a job id: anything not allowed in a name becomes ``-``."""
     slug = "".join("-" if _is_control(c) or c in _FORBIDDEN or c in "/\\" else c for c in job_id)
     slug = re.sub(r"\.{2,}", "-", slug).strip(" .-") or "-"
-    slug = re.sub(r"-{2,}", "-", slug)[:MAX_NAME].rstrip(" .")
+    slug = re.sub(r"-{2,}", "-", slug)[:MAX_NAME]
+    while len(slug.encode("utf-8")) > MAX_NAME_BYTES:
+        slug = slug[:-1]
+    slug = slug.rstrip(" .")
     try:
         return check_output_name(slug)
     except ValueError:
-        raise ValueError(f"cannot make a file name from the id {job_id!r}") from None
+        shown = job_id if len(job_id) <= 60 else job_id[:57] + "..."
+        raise ValueError(f"cannot make a file name from the id {shown!r}") from None
 
 
 def inside(folder: Path, file: str) -> Path:

@@ -162,6 +162,9 @@ def _read_jsonl(text: str) -> tuple[list[RawRecord], list[Issue]]:
         except json.JSONDecodeError as err:
             issues.append(Issue(lineno, None, f"not valid JSON ({err.msg} at column {err.colno})"))
             continue
+        except RecursionError:
+            issues.append(Issue(lineno, None, "the JSON is nested too deeply; a job is one flat object"))
+            continue
         record, issue = _object_record(obj, len(records) + 1, lineno)
         if record is not None:
             records.append(record)
@@ -175,6 +178,8 @@ def _read_json(text: str) -> tuple[list[RawRecord], list[Issue]]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         return [], [Issue(err.lineno, None, f"not valid JSON ({err.msg} at column {err.colno})")]
+    except RecursionError:
+        return [], [Issue(None, None, "the JSON is nested too deeply; a jobs file is an array of flat objects")]
     if isinstance(data, dict) and isinstance(data.get("jobs"), list):
         data = data["jobs"]
     if not isinstance(data, list):
