@@ -41,6 +41,22 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
     return path
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries an interrupted (killed) write of ``path`` left beside it: ``.NAME.XXXXXXXX.part*``
+    for exactly this ``NAME``, nothing else. Returns the paths removed."""
+    import re
+
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.part(\.[A-Za-z0-9]{1,8})?")
+    removed = []
+    folder = path.parent if str(path.parent) else Path(".")
+    for candidate in folder.glob(f".{path.name}.*.part*"):
+        if pattern.fullmatch(candidate.name) and candidate.is_file() and not candidate.is_symlink():
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
 

@@ -44,13 +44,17 @@ def _check_output(path: str, bitrate: int) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Everything the user typed is checked before the model loads or any audio is made.
+    from audiogen.fileio import remove_stale_temporaries
     from audiogen.generator import MusicGenerator, make_requests
     from audiogen.lm.sampling import GenerationParams
     from audiogen.mastering.spec import MasteringSpec
 
-    # Everything the user typed is checked before the model loads or any audio is made.
     out = _check_output(args.output, args.bitrate)
     midi = _check_midi(args.midi)
+    for target in (out, midi):
+        if target is not None:
+            remove_stale_temporaries(target)  # what a killed earlier run of this command left
     plan = None
     if args.plan is not None:
         from audiogen.compose.plan import Plan

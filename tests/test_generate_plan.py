@@ -137,3 +137,13 @@ def test_output_locations_are_checked_before_any_generation(tmp_path, capsys, mo
     ):
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err
+
+
+def test_a_killed_runs_temporary_is_cleared_by_the_next_run(tmp_path):
+    out = tmp_path / "t.mp3"
+    stale = tmp_path / ".t.mp3.ab12cd34.part.mp3"  # what a killed save left
+    stale.write_bytes(b"half")
+    mine = tmp_path / ".t.mp3.notes"
+    mine.write_text("keep")
+    assert main(["generate", "x", "--model", "debug", "--duration", "1", "-o", str(out), "--no-progress"]) == 0
+    assert out.is_file() and not stale.exists() and mine.read_text() == "keep"
