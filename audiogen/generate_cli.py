@@ -86,7 +86,11 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
     if args.prompt_audio is not None and not Path(args.prompt_audio).is_file():
         raise FileNotFoundError(f"--prompt-audio {args.prompt_audio}: no such file")
+    from audiogen.threads import apply_threads, pick_threads
+
+    pick_threads(args.threads)  # a bad --threads or AUDIOGEN_THREADS fails here, before the model loads
     gen = MusicGenerator.debug() if args.model == "debug" else MusicGenerator.from_pretrained(args.model)
+    apply_threads(args.threads)
     track = gen.generate(
         args.text,
         **kwargs,
@@ -179,6 +183,10 @@ def register(sub) -> None:
     m.add_argument("--midi", help="also write the composition as a MIDI file (.mid)")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model; 'debug' = tiny random)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads (default: AUDIOGEN_THREADS, else the cores not busy with other work right now)",
+    )  # fmt: skip
     p.set_defaults(func=_run)
 
     c = sub.add_parser("compose", help="compose a plan (form, chords, melody, drums; JSON, MIDI) without performing it")
