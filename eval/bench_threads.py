@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 HEADING = "## Generation on a busy machine (thread policy)"
+COLUMNS = ["policy", "idle wall s", "idle CPU s", "busy wall s", "busy CPU s", "busy / idle wall (goal ≤ 2.5×)"]
 
 
 def timed_run(argv: list[str], env: dict) -> tuple[float, float]:
@@ -71,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{command_line('python -m audiogen.eval.bench_threads', argv)}`  ",
         f"Machine: {machine()}; date {today()}. A {args.duration:g} s track per run, a fresh process each.",
         "",
-        *table(["policy", "idle wall s", "idle CPU s", "busy wall s", "busy CPU s", "busy / idle wall (goal ≤ 2.5×)"],
-               rows),  # fmt: skip
+        *table(COLUMNS, rows),
     ]
     replace_section(args.benchmarks, HEADING, lines)
     print("\n".join(lines))
