@@ -145,6 +145,30 @@ def run_systems(
     return out, compose_s
 
 
+def valid_ce(lm, cache_dir: str, groups: tuple[str, ...] | None, batches: int = 16, seed: int = 0) -> list[float]:
+    """Per-codebook cross-entropy of ``lm`` on fixed valid windows of a token cache, given only the control
+    ``groups`` (None = none at all; see :mod:`audiogen.controls.layout`)."""
+    import torch
+
+    from audiogen.controls.layout import GROUPS, drop
+    from audiogen.data.token_cache import TokenCache, TokenWindowDataset, collate_windows
+
+    cfg = lm.config
+    ds = TokenWindowDataset(TokenCache(cache_dir), cfg.max_frames, "valid", n_q=cfg.n_q, seed=seed,
+                            control_features=cfg.control_features)  # fmt: skip
+    sums, n = None, 0
+    with torch.inference_mode():
+        for b in range(batches):
+            items = [ds[(b * 8 + i) % len(ds)] for i in range(8)]
+            codes, attrs, ctl = collate_windows(items)
+            if ctl is not None:
+                ctl = None if groups is None else drop(ctl, [g for g in GROUPS if g not in groups])
+            _, per = lm.loss(codes, lm.condition(attrs), ctl)
+            sums = per if sums is None else sums + per
+            n += 1
+    return [round(float(x) / n, 4) for x in sums]
+
+
 def probe_auc(fake: np.ndarray, fake_groups: list, real: np.ndarray, real_groups: list, folds: int = 5) -> float:
     """AUC of a logistic-regression probe telling ``fake`` embeddings from ``real`` ones, track-grouped CV."""
     from sklearn.linear_model import LogisticRegression
@@ -283,6 +307,12 @@ def section(meta: dict, summary: dict, judged: dict | None, plot: str | None) ->
         )
     else:
         lines.append("The musicnn judge was not available in this run (`make judge-env`): its columns are empty.")
+    if meta.get("valid_ce"):
+        lines += ["", "Cross-entropy per codebook (nats) on 16 × 8 fixed valid windows of 5 s of the token cache, "
+                  "by the controls given:", ""]  # fmt: skip
+        lines += table(["model, controls", "CE per codebook", "mean"],
+                       [[k, " / ".join(f"{x:.3f}" for x in v), f"{sum(v) / len(v):.3f}"]
+                        for k, v in meta["valid_ce"].items()])  # fmt: skip
     if plot:
         lines += ["", f"![planned vs heard]({plot})"]
     return lines
@@ -305,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--benchmarks", default="BENCHMARKS.md", help="file whose section is rewritten")
     ap.add_argument("--plot", default="docs/eval/plan_adherence.png")
     ap.add_argument("--json", default=None, help="also write the numbers as JSON")
+    ap.add_argument("--valid-cache", default=None, help="token cache with controls: valid CE with and without them")
     args = ap.parse_args(argv)
 
     import torch
@@ -317,6 +348,18 @@ def main(argv: list[str] | None = None) -> int:
             "date": today()}  # fmt: skip
     performer, baseline = MusicGenerator.from_pretrained(args.performer), MusicGenerator.from_pretrained(args.baseline)
     meta["performer"], meta["baseline"] = performer.model_version, baseline.model_version
+    ce = None
+    if args.valid_cache:
+        every = ("chords", "melody", "beat", "dynamics")
+        ce = {
+            "performer, all controls": valid_ce(performer.lm, args.valid_cache, every),
+            "performer, beat only": valid_ce(performer.lm, args.valid_cache, ("beat",)),
+            "performer, no controls": valid_ce(performer.lm, args.valid_cache, None),
+            "baseline, beat only (its clock)": valid_ce(baseline.lm, args.valid_cache, ("beat",)),
+            "baseline, all controls": valid_ce(baseline.lm, args.valid_cache, every),
+        }
+        print(json.dumps(ce, indent=1))
+    meta["valid_ce"] = ce
     items = requests(args.pair_seeds, args.extra, args.limit)
     t0 = time.perf_counter()
     records, compose_s = run_systems(items, performer, baseline, args.duration, args.beat_scale)
