@@ -12,9 +12,7 @@ Your own music needs no labels for this: the tracker finds the beat.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,35 +37,11 @@ def add_beats(cache_dir: str | os.PathLike, manifests: list[str], max_seconds: f
     """Track the beats of every item of the token cache at ``cache_dir`` that has none yet; the audio is found
     through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
     from audiogen.audio import load_audio
-    from audiogen.data.manifest import iter_manifest
-    from audiogen.data.token_cache import TokenCache, read_jsonl_log
+    from audiogen.data.token_cache import fill_log
 
-    cache = TokenCache(cache_dir)
-    wanted = {item.id for item in cache.items}
-    path = Path(cache_dir) / BEATS_NAME
-    entries, good = read_jsonl_log(path, keys=("id", "beats"))
-    done_ids = {e["id"] for e in entries}
-    if path.exists() and good < path.stat().st_size:
-        os.truncate(path, good)  # drop the half-written line of a killed run
-    done = 0
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        for manifest in manifests:
-            root = Path(manifest).parent
-            for rec in iter_manifest(manifest):
-                item_id = f"{rec.track}@{rec.offset:g}"
-                if item_id not in wanted or item_id in done_ids:
-                    continue
-                try:
-                    wav = load_audio(rec.resolve_path(root), SAMPLE_RATE, rec.offset, min(rec.duration, max_seconds))
-                except ValueError as err:
-                    print(f"skipped: {err}", file=sys.stderr)
-                    continue
-                tempo, beats = track_beats(wav, SAMPLE_RATE, rec.tempo)
-                line = {"id": item_id, "tempo": round(tempo, 2), "beats": [round(float(b), 4) for b in beats]}
-                os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
-                done_ids.add(item_id)
-                done += 1
-    finally:
-        os.close(fd)
-    return done
+    def compute(rec, root, _item) -> dict:
+        wav = load_audio(rec.resolve_path(root), SAMPLE_RATE, rec.offset, min(rec.duration, max_seconds))
+        tempo, beats = track_beats(wav, SAMPLE_RATE, rec.tempo)
+        return {"tempo": round(tempo, 2), "beats": [round(float(b), 4) for b in beats]}
+
+    return fill_log(cache_dir, BEATS_NAME, ("id", "beats"), manifests, compute)

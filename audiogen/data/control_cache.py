@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -69,52 +67,15 @@ def item_controls(record, root: Path, frames: int, frame_rate: float, max_second
 def add_controls(cache_dir: str | os.PathLike, manifests: list[str], max_seconds: float = 600.0) -> int:
     """Compute the controls of every item of the token cache at ``cache_dir`` that has none yet; the audio is found
     through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
-    from audiogen.data.manifest import iter_manifest
-    from audiogen.data.token_cache import TokenCache, read_jsonl_log
+    from audiogen.data.token_cache import _item_filename, atomic_save_npy, fill_log
 
-    cache = TokenCache(cache_dir)
-    frames_of = {item.id: item.frames for item in cache.items}
-    path = Path(cache_dir) / CONTROLS_NAME
-    entries, good = read_jsonl_log(path, keys=("id", "controls", "frames"))
-    done_ids = {e["id"] for e in entries}
-    if path.exists() and good < path.stat().st_size:
-        os.truncate(path, good)  # drop the half-written line of a killed run
     (Path(cache_dir) / CONTROLS_DIR).mkdir(exist_ok=True)
-    done = 0
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        for manifest in manifests:
-            root = Path(manifest).parent
-            for rec in iter_manifest(manifest):
-                item_id = f"{rec.track}@{rec.offset:g}"
-                if item_id not in frames_of or item_id in done_ids:
-                    continue
-                try:
-                    ctl, facts = item_controls(rec, root, frames_of[item_id], cache.frame_rate, max_seconds)
-                except ValueError as err:
-                    print(f"skipped {item_id}: {err}", file=sys.stderr)
-                    continue
-                rel = _save(Path(cache_dir), item_id, ctl)
-                line = {"id": item_id, "controls": rel, "frames": int(len(ctl)), **facts}
-                os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
-                done_ids.add(item_id)
-                done += 1
-    finally:
-        os.close(fd)
-    return done
+    frame_rate = json.loads((Path(cache_dir) / "cache.json").read_text())["frame_rate"]
 
+    def compute(rec, root, item) -> dict:
+        ctl, facts = item_controls(rec, root, item.frames, frame_rate, max_seconds)
+        rel = f"{CONTROLS_DIR}/{_item_filename(item.id)}"
+        atomic_save_npy(Path(cache_dir) / rel, ctl.astype(np.float16))
+        return {"controls": rel, "frames": int(len(ctl)), **facts}
 
-def _save(cache_dir: Path, item_id: str, controls: np.ndarray) -> str:
-    from audiogen.data.token_cache import _item_filename
-
-    rel = f"{CONTROLS_DIR}/{_item_filename(item_id)}"
-    target = cache_dir / rel
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, controls.astype(np.float16))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return rel
+    return fill_log(cache_dir, CONTROLS_NAME, ("id", "controls", "frames"), manifests, compute)

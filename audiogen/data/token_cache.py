@@ -66,6 +66,58 @@ def read_jsonl_log(path: Path, keys: tuple[str, ...] = ("id", "codes", "frames")
     return entries, good
 
 
+def fill_log(cache_dir, name: str, keys: tuple[str, ...], manifests: list[str], compute) -> int:
+    """Append one line to the JSON-lines file ``name`` of a token cache for every item that has none yet.
+
+    The items' records are found through ``manifests`` (the ones the cache was built from); ``compute(record, root,
+    item)`` returns the line's fields (without ``id``) or raises ``ValueError`` to skip the item (reported on stderr).
+    A killed run's torn last line is dropped first, and each line is written in one ``O_APPEND`` write, so a rerun
+    resumes where the last one stopped. Returns the number of items done now."""
+    import sys
+
+    from audiogen.data.manifest import iter_manifest
+
+    cache = TokenCache(cache_dir)
+    items = {item.id: item for item in cache.items}
+    path = Path(cache_dir) / name
+    entries, good = read_jsonl_log(path, keys=keys)
+    done_ids = {e["id"] for e in entries}
+    if path.exists() and good < path.stat().st_size:
+        os.truncate(path, good)  # drop the half-written line of a killed run
+    done = 0
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for manifest in manifests:
+            root = Path(manifest).parent
+            for rec in iter_manifest(manifest):
+                item_id = f"{rec.track}@{rec.offset:g}"
+                if item_id not in items or item_id in done_ids:
+                    continue
+                try:
+                    fields = compute(rec, root, items[item_id])
+                except ValueError as err:
+                    print(f"skipped {item_id}: {err}", file=sys.stderr)
+                    continue
+                os.write(fd, (json.dumps({"id": item_id, **fields}) + "\n").encode("utf-8"))
+                done_ids.add(item_id)
+                done += 1
+    finally:
+        os.close(fd)
+    return done
+
+
+def atomic_save_npy(target: Path, array: np.ndarray) -> None:
+    """``np.save`` ``array`` to ``target`` through a temporary file in the same folder, renamed when complete."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class TokenCacheWriter:
     """Append codes to a token cache folder (created if needed; an existing one must have the same codec settings).
 
@@ -113,15 +165,7 @@ class TokenCacheWriter:
             raise ValueError(f"codes must lie in [0, {self.card - 1}], got [{codes.min()}, {codes.max()}]")
         rec = asdict(record) if is_dataclass(record) else dict(record)
         rel = f"{CODES_DIR}/{_item_filename(item_id)}"
-        target = self.dir / rel
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, codes.astype(np.int16))
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_save_npy(self.dir / rel, codes.astype(np.int16))
         line = json.dumps({"id": item_id, "codes": rel, "frames": int(codes.shape[1]), "record": rec})
         os.write(self._fd, (line + "\n").encode("utf-8"))
         os.fsync(self._fd)
