@@ -40,15 +40,15 @@ GENRE_OF_TAG: dict[str, str] = {
 }  # fmt: skip
 
 # What the MiniLM compares a prompt with, per template.
-GENRE_DESCRIPTIONS: dict[str, str] = {
-    "pop": "an upbeat pop song with a catchy melody, a bright band and a steady drum beat",
-    "rock": "a rock track with distorted electric guitars, a driving bass and loud drums",
-    "ambient": "slow ambient music, soft evolving pads and a sparse, floating melody",
-    "cinematic": "an orchestral film score with strings, brass, horns and timpani",
-    "jazz": "a swinging jazz tune with piano, saxophone, walking double bass and ride cymbal",
-    "electronic": "electronic dance music with synthesizers, a four on the floor kick and claps",
-    "lofi": "a mellow lo-fi hip hop beat with electric piano and a lazy swung groove",
-    "folk": "a folk song with strummed acoustic guitar, fiddle and a simple tune",
+GENRE_DESCRIPTIONS: dict[str, str] = {  # no generic words ("track", "song", "music"): they match every prompt
+    "pop": "upbeat catchy pop, bright and cheerful, a steady drum beat",
+    "rock": "rock with distorted electric guitars, a driving bass and loud drums",
+    "ambient": "slow ambient, soft evolving pads, floating and spacious",
+    "cinematic": "an orchestral film score, strings, brass, horns and timpani, epic and dramatic",
+    "jazz": "swinging jazz, piano, saxophone, walking double bass and ride cymbal",
+    "electronic": "electronic dance, synthesizers, a four on the floor kick and claps",
+    "lofi": "mellow lo-fi hip hop, electric piano, a lazy swung groove, relaxed and chill",
+    "folk": "folk with strummed acoustic guitar, fiddle and a simple melody",
 }
 MINILM_MARGIN = 0.03  # the best description must beat the second by this much (cosine) to decide
 
