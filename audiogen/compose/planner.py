@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 
 import numpy as np
 
@@ -143,33 +145,61 @@ def choose_instruments(text: str | None, tags: tuple[str, ...], genre: str, rng:
     return inst
 
 
-def piece_params(
-    *,
-    text: str | None = None,
-    valence: float | None = None,
-    arousal: float | None = None,
-    emotion: str | None = None,
-    style_tags: tuple[str, ...] = (),
-    tempo: float | None = None,
-    key: str | None = None,
-    mode: str | None = None,
-    genre: str | None = None,
-    duration: float = 30.0,
-    ending: str = "cadence",
-    seed: int = 0,
-    use_minilm: bool = True,
-) -> tuple[C.PieceParams, dict]:
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a plan is composed from: the request's fields as the composer reads them (one definition for the
+    planner, the transfer from a clip and their callers). ``valence``/``arousal`` in [-1, 1] (or an ``emotion``
+    label, whose point is used when no point is given); ``style_tags`` vocabulary tags; ``key`` a tonic of
+    :data:`~audiogen.compose.composer.KEYS`; ``mode`` "major"/"minor"; ``genre`` one of the composer's templates;
+    ``ending`` "cadence" or "loop"; ``seed`` makes the plan reproducible."""
+
+    text: str | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    emotion: str | None = None
+    style_tags: tuple[str, ...] = ()
+    tempo: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    genre: str | None = None
+    duration: float = 30.0
+    ending: str = "cadence"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "style_tags", tuple(self.style_tags or ()))
+        if self.ending not in ("cadence", "loop"):
+            raise ValueError(f"ending must be 'cadence' or 'loop', got {self.ending!r}")
+        if self.genre is not None and self.genre not in GENRES:
+            raise ValueError(f"genre must be one of {', '.join(GENRES)}; got {self.genre!r}")
+
+    @classmethod
+    def of(cls, text: str | None = None, **fields) -> PlanRequest:
+        """Build from keyword fields; an unknown one is a ``ValueError`` naming the allowed."""
+        known = {f.name for f in dataclass_fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"unknown request field(s) {unknown}; allowed: {sorted(known)}")
+        return cls(text=text, **fields)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (what a plan records as its ``request``)."""
+        d = asdict(self)
+        d["style_tags"] = list(self.style_tags)
+        return d
+
+
+def piece_params(req: PlanRequest, use_minilm: bool = True) -> tuple[C.PieceParams, dict]:
     """The composer's parameters for a request, and ``why`` (what chose the genre and instruments)."""
     from audiogen.conditioning.emotions import nearest_label
 
-    if genre is not None and genre not in GENRES:
-        raise ValueError(f"genre must be one of {', '.join(GENRES)}; got {genre!r}")
-    rng = np.random.default_rng([int(seed), 0x9A17])
+    text, emotion, tempo, key, mode, genre = req.text, req.emotion, req.tempo, req.key, req.mode, req.genre
+    rng = np.random.default_rng([int(req.seed), 0x9A17])
     from audiogen.conditioning.emotions import resolve
 
-    point = resolve(emotion, valence, arousal)
+    point = resolve(emotion, req.valence, req.arousal)
     v, a = (point.valence, point.arousal) if point is not None else DEFAULT_POINT
-    tags = tuple(style_tags or ())
+    tags = req.style_tags
     why = {}
     if genre is None:
         genre, why["genre"] = choose_genre(text, tags, v, a, use_minilm)
@@ -203,11 +233,11 @@ def piece_params(
         density=round(float(np.clip(g.density * 2 ** (0.9 * a + rng.normal(0, 0.1)), 0.2, 4)), 3),
         instruments=instruments,
         drums=drums,
-        duration=float(max(duration, 2.0)),
+        duration=float(max(req.duration, 2.0)),
         seed=int(rng.integers(0, 2**31 - 1)),
         meter=int(rng.choice(g.meters)),
         tension=round(float(np.clip(max(0.0, -v) * a01**1.5 + rng.normal(0, 0.02), 0, 1)), 3),
-        loop=ending == "loop",
+        loop=req.ending == "loop",
         pulse=True,
     )
     return params, why
@@ -300,36 +330,11 @@ def _sections(bars, tl, m: int, end_time: float, loop: bool) -> list[Section]:
     return out
 
 
-def compose_plan(
-    text: str | None = None,
-    *,
-    valence: float | None = None,
-    arousal: float | None = None,
-    emotion: str | None = None,
-    style_tags: tuple[str, ...] | None = None,
-    tempo: float | None = None,
-    key: str | None = None,
-    mode: str | None = None,
-    genre: str | None = None,
-    duration: float = 30.0,
-    ending: str = "cadence",
-    seed: int = 0,
-    use_minilm: bool = True,
-) -> Plan:
-    """Compose a plan for one request (deterministic for ``seed``). ``key`` is a tonic of
-    :data:`~audiogen.compose.composer.KEYS`; ``ending`` "cadence" (a final chord and release) or "loop" (whole bars
-    filling ``duration`` exactly, the tempo moved as little as that needs). Returns a :class:`Plan` whose
-    ``request`` records these arguments and ``params``-adjacent ``why`` (what chose the genre and instruments)."""
-    if ending not in ("cadence", "loop"):
-        raise ValueError(f"ending must be 'cadence' or 'loop', got {ending!r}")
-    request = dict(
-        text=text, valence=valence, arousal=arousal, emotion=emotion, style_tags=list(style_tags or ()),
-        tempo=tempo, key=key, mode=mode, genre=genre, duration=duration, ending=ending, seed=seed,
-    )  # fmt: skip
-    params, why = piece_params(
-        text=text, valence=valence, arousal=arousal, emotion=emotion, style_tags=tuple(style_tags or ()),
-        tempo=tempo, key=key, mode=mode, genre=genre, duration=duration, ending=ending, seed=seed,
-        use_minilm=use_minilm,
-    )  # fmt: skip
-    request["why"] = why
-    return plan_from_params(params, request, duration=duration)
+def compose_plan(text: str | None = None, *, use_minilm: bool = True, **fields) -> Plan:
+    """Compose a plan for one request (deterministic for its ``seed``): ``fields`` are those of
+    :class:`PlanRequest`. A loop ending fills the duration with whole bars exactly, moving the tempo as little as
+    that needs. Returns a :class:`Plan` whose ``request`` records the fields and ``why`` (what chose the genre and
+    instruments)."""
+    req = PlanRequest.of(text, **fields)
+    params, why = piece_params(req, use_minilm)
+    return plan_from_params(params, {**req.to_dict(), "why": why}, duration=req.duration)

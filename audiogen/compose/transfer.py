@@ -114,46 +114,34 @@ def _reharmonise(degree: int, quality: str, from_mode: str, to_mode: str) -> tup
     return table.get((degree, quality), (degree, quality))
 
 
-def plan_from_clip(
-    clip: str | os.PathLike,
-    *,
-    text: str | None = None,
-    valence: float | None = None,
-    arousal: float | None = None,
-    emotion: str | None = None,
-    style_tags: tuple[str, ...] = (),
-    tempo: float | None = None,
-    key: str | None = None,
-    mode: str | None = None,
-    genre: str | None = None,
-    duration: float = 30.0,
-    ending: str = "cadence",
-    seed: int = 0,
-) -> Plan:
+def plan_from_clip(clip: str | os.PathLike, text: str | None = None, **fields) -> Plan:
     """A plan that plays ``clip``'s chords and melody in the requested style, emotion, key and mode (see the module
-    docstring). Raises ``ValueError`` for a clip too short, silent or without a beat (``AudioError`` when it cannot
-    be read)."""
+    docstring); ``fields`` are those of :class:`~audiogen.compose.planner.PlanRequest`. Raises ``ValueError`` for a
+    clip too short, silent or without a beat (``AudioError`` when it cannot be read)."""
+    import dataclasses
+
     import pretty_midi
 
-    from audiogen.compose.planner import piece_params, plan_from_params
+    from audiogen.compose.planner import PlanRequest, piece_params, plan_from_params
     from audiogen.conditioning.emotions import resolve
 
-    point = resolve(emotion, valence, arousal)
-    if point is not None:
-        valence, arousal = point.valence, point.arousal
+    req = PlanRequest.of(text, **fields)
+    point = resolve(req.emotion, req.valence, req.arousal)
+    valence = point.valence if point is not None else None
     _, reading = read_clip(clip)
     tonic, clip_mode = clip_key(reading)
     downbeats = np.asarray(reading.downbeats, dtype=np.float64)
     if len(downbeats) < 3:
         raise ValueError(f"melody_from clip {clip}: fewer than two whole bars were found")
+    mode = req.mode
     if mode is None:
         mode = clip_mode if valence is None or abs(valence) <= 0.1 else ("major" if valence > 0 else "minor")
     clip_tempo = 60.0 / float(np.median(np.diff(reading.beats)))
-    p, why = piece_params(
-        text=text, valence=valence, arousal=arousal, emotion=emotion, style_tags=tuple(style_tags or ()),
-        tempo=float(np.clip(tempo if tempo is not None else clip_tempo, 40, 220)), key=key or C.KEYS[tonic],
-        mode=mode, genre=genre, duration=duration, ending=ending, seed=seed,
-    )  # fmt: skip
+    tempo = req.tempo if req.tempo is not None else clip_tempo
+    composed = dataclasses.replace(
+        req, tempo=float(np.clip(tempo, 40, 220)), key=req.key or C.KEYS[tonic], mode=mode
+    )  # the clip decides what the request leaves open
+    p, why = piece_params(composed)
     target = C.KEYS.index(p.key)
     chords = bar_chords(reading, downbeats)
     last = (tonic, "maj" if clip_mode == "major" else "min")
@@ -181,13 +169,9 @@ def plan_from_clip(
         start = tl.time(n_bars * p.meter)
         if start < end_time - 0.1:
             melody.append(pretty_midi.Note(int(min(110, p.dynamics + 8)), pitch, start, end_time))
-    request = dict(
-        text=text, valence=valence, arousal=arousal, emotion=emotion, style_tags=list(style_tags or ()),
-        tempo=tempo, key=key, mode=mode, genre=genre, duration=duration, ending=ending, seed=seed,
-        melody_from=os.path.basename(str(clip)), why={**why, "clip": {
-            "key": f"{C.KEYS[tonic]} {clip_mode}", "tempo": round(clip_tempo, 2), "bars": len(degrees)}},
-    )  # fmt: skip
-    return plan_from_params(p, request, duration=duration, layout=(bars, tl, end_time), melody=melody)
+    clip_facts = {"key": f"{C.KEYS[tonic]} {clip_mode}", "tempo": round(clip_tempo, 2), "bars": len(degrees)}
+    request = {**req.to_dict(), "melody_from": os.path.basename(str(clip)), "why": {**why, "clip": clip_facts}}
+    return plan_from_params(p, request, duration=req.duration, layout=(bars, tl, end_time), melody=melody)
 
 
 def _melody(reading, downbeats, tonic: int, clip_mode: str, p, tl, n_bars: int, end_time: float, clip_bars: int):
