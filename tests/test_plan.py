@@ -86,6 +86,8 @@ def test_explicit_arguments_win_and_words_choose():
     assert piano.part("melody").program == 0 and piano.part("pad").program == 48
     with pytest.raises(ValueError, match="genre must be one of"):
         compose_plan("x", genre="polka", duration=10)
+    with pytest.raises(ValueError, match=r"unknown request field\(s\) \['tempoo'\]; allowed"):
+        compose_plan("x", tempoo=120)
 
 
 # -- controls ---------------------------------------------------------------------------------------------------
