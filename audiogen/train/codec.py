@@ -22,9 +22,10 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
-from audiogen.codec.discriminator import MultiScaleSTFTDiscriminator
+from audiogen.codec.discriminator import CodecDiscriminator, MultiScaleSTFTDiscriminator
 from audiogen.codec.losses import (
     MultiScaleMelLoss,
+    PitchLoss,
     discriminator_hinge,
     feature_matching,
     generator_hinge,
@@ -60,6 +61,9 @@ class CodecTrainConfig:
     lambda_commit: float = 0.25
     lambda_codebook: float = 1.0
     lambda_latent: float = 0.0  # the quantizer's full-space latent loss (audiogen.codec.quantizer); 0 = the v1 recipe
+    lambda_pitch: float = 0.0  # long-window linear-STFT log-magnitude L1 (audiogen.codec.losses.PitchLoss); 0 = v1
+    lambda_chroma: float = 0.0  # 1 - chroma cosine from those spectra; 0 = the v1 recipe
+    disc_periods: list[int] = field(default_factory=list)  # period discriminators (e.g. [2, 3, 5, 7, 11]); [] = v1
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -98,14 +102,19 @@ class CodecTrainer:
         self.run.mkdir(parents=True, exist_ok=True)
         self.acc = Accelerator(cpu=not torch.cuda.is_available())
         self.model = Codec(cfg.model)
-        self.disc = MultiScaleSTFTDiscriminator(tuple(cfg.disc_n_ffts), cfg.disc_filters)
+        if cfg.disc_periods:
+            self.disc = CodecDiscriminator(tuple(cfg.disc_n_ffts), cfg.disc_filters, tuple(cfg.disc_periods))
+        else:  # the v1 discriminator (and its checkpoints' keys)
+            self.disc = MultiScaleSTFTDiscriminator(tuple(cfg.disc_n_ffts), cfg.disc_filters)
         self.mel = MultiScaleMelLoss(cfg.model.sample_rate)
+        self.pitch = PitchLoss(cfg.model.sample_rate) if cfg.lambda_pitch or cfg.lambda_chroma else None
         self.opt_g = torch.optim.AdamW(self.model.parameters(), cfg.lr, betas=(0.8, 0.99))
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.disc_lr, betas=(0.8, 0.99))
         self.step = 0
         self._resume()
         self.model, self.disc, self.opt_g, self.opt_d = self.acc.prepare(self.model, self.disc, self.opt_g, self.opt_d)
         self.mel = self.mel.to(self.acc.device)
+        self.pitch = None if self.pitch is None else self.pitch.to(self.acc.device)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -163,9 +172,14 @@ class CodecTrainer:
         if cfg.lambda_latent:
             loss = loss + cfg.lambda_latent * out["latent"]
         logs = {}
+        if self.pitch is not None:
+            spectral, chroma = self.pitch(recon, target)
+            loss = loss + cfg.lambda_pitch * spectral + cfg.lambda_chroma * chroma
+            logs.update(pitch=spectral.item(), chroma=chroma.item())
         if gan:
-            loss_g, logs = self._adversarial(recon, target)
+            loss_g, adv_logs = self._adversarial(recon, target)
             loss = loss + loss_g
+            logs.update(adv_logs)
         self.opt_g.zero_grad(set_to_none=True)
         self.acc.backward(loss)
         self.acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
