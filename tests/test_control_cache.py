@@ -1,6 +1,7 @@
 """Dense controls stored with the token cache: from audio for recordings, exact for the composer's pieces."""
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -45,3 +46,18 @@ def test_controls_are_resumable_exact_for_composer_pieces_and_feed_the_dataset(t
     ds = TokenWindowDataset(cache, 50, n_q=4, control_features=L.CONTROL_FEATURES)
     _, _, ctl = collate_windows([ds[0], ds[1]])
     assert ctl.shape == (2, 53, L.CONTROL_FEATURES) and torch.isfinite(ctl).all()
+
+
+def test_shards_split_the_items_between_workers(tmp_path):
+    from audiogen.codec.cli import run_sharded
+    from audiogen.data.token_cache import in_shard
+
+    ids = [f"track-{i}@0" for i in range(200)]
+    owners = [[i for i in range(3) if in_shard(x, (i, 3))] for x in ids]
+    assert all(len(o) == 1 for o in owners) and len({o[0] for o in owners}) == 3  # each item: exactly one worker
+    assert all(in_shard(x) for x in ids)
+    with pytest.raises(ValueError, match="shard must be"):
+        in_shard("x", (3, 3))
+    assert run_sharded(lambda a, shard: a + shard[1], (41,), 1) == 42
+    with pytest.raises(ValueError, match="--jobs must be"):
+        run_sharded(lambda shard: 0, (), 0)

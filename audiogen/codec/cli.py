@@ -57,13 +57,16 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_token_cache(codec, manifests: list[str], out: str | Path, max_seconds: float = 600.0) -> int:
-    """Encode every track of ``manifests`` (all splits) into a token cache folder, skipping items already there.
+def build_token_cache(
+    codec, manifests: list[str], out: str | Path, max_seconds: float = 600.0, shard: tuple[int, int] = (0, 1)
+) -> int:
+    """Encode every track of ``manifests`` (all splits) into a token cache folder, skipping items already there;
+    ``shard`` ``(i, n)`` encodes only this worker's share (:func:`audiogen.data.token_cache.in_shard`).
 
     Returns the number of items encoded now. Each item is written atomically, so a killed run resumes.
     """
     from audiogen.data.manifest import iter_manifest
-    from audiogen.data.token_cache import TokenCacheWriter
+    from audiogen.data.token_cache import TokenCacheWriter, in_shard
 
     done = 0
     with TokenCacheWriter(out, codec.model_id, codec.frame_rate, codec.n_q, codec.codebook_size) as writer:
@@ -71,7 +74,7 @@ def build_token_cache(codec, manifests: list[str], out: str | Path, max_seconds:
             root = Path(manifest).parent
             for rec in iter_manifest(manifest):
                 item_id = f"{rec.track}@{rec.offset:g}"
-                if writer.has(item_id):
+                if writer.has(item_id) or not in_shard(item_id, shard):
                     continue
                 try:
                     wav = load_audio(
@@ -86,9 +89,34 @@ def build_token_cache(codec, manifests: list[str], out: str | Path, max_seconds:
     return done
 
 
+def _cache_shard(codec_spec, manifests, out, threads: int, shard: tuple[int, int]) -> int:
+    torch.set_num_threads(threads)
+    return build_token_cache(load_codec(codec_spec), manifests, out, shard=shard)
+
+
+def _controls_shard(cache, manifests, shard: tuple[int, int]) -> int:
+    from audiogen.data.control_cache import add_controls
+
+    return add_controls(cache, manifests, shard=shard)
+
+
+def run_sharded(fn, args: tuple, jobs: int) -> int:
+    """``fn(*args, shard=(i, jobs))`` in ``jobs`` processes (in this one for 1); the sum of their results."""
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    if jobs == 1:
+        return fn(*args, shard=(0, 1))
+    import functools
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(functools.partial(fn, *args, shard=(i, jobs))) for i in range(jobs)]
+        return sum(f.result() for f in futures)
+
+
 def _cache(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
-    n = build_token_cache(load_codec(args.codec), args.manifests, args.out)
+    n = run_sharded(_cache_shard, (args.codec, args.manifests, args.out, args.threads), args.jobs)
     print(f"encoded {n} new items into {args.out}")
     return 0
 
@@ -102,9 +130,7 @@ def _beats(args: argparse.Namespace) -> int:
 
 
 def _controls(args: argparse.Namespace) -> int:
-    from audiogen.data.control_cache import add_controls
-
-    n = add_controls(args.cache, args.manifests)
+    n = run_sharded(_controls_shard, (args.cache, args.manifests), args.jobs)
     print(f"computed the controls of {n} new items of {args.cache}")
     return 0
 
@@ -134,7 +160,8 @@ def register(sub) -> None:
     c.add_argument("manifests", nargs="+")
     c.add_argument("--out", required=True)
     c.add_argument("--codec", default=None, help=codec_help)
-    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    c.add_argument("--jobs", type=int, default=1, help="processes, each encoding its share of the items")
     c.set_defaults(func=_cache)
 
     b = csub.add_parser("beats", help="track the beats of a token cache's items (the LM's beat clock; resumable)")
@@ -148,4 +175,5 @@ def register(sub) -> None:
     )
     k.add_argument("manifests", nargs="+", help="the manifests the cache was built from")
     k.add_argument("--cache", required=True, help="the token cache folder")
+    k.add_argument("--jobs", type=int, default=1, help="processes, each reading its share of the items")
     k.set_defaults(func=_controls)

@@ -64,7 +64,9 @@ def item_controls(record, root: Path, frames: int, frame_rate: float, max_second
     return reading.controls, {"method": "audio", "tempo": round(reading.tempo, 3)}
 
 
-def add_controls(cache_dir: str | os.PathLike, manifests: list[str], max_seconds: float = 600.0) -> int:
+def add_controls(
+    cache_dir: str | os.PathLike, manifests: list[str], max_seconds: float = 600.0, shard: tuple[int, int] = (0, 1)
+) -> int:
     """Compute the controls of every item of the token cache at ``cache_dir`` that has none yet; the audio is found
     through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
     from audiogen.data.token_cache import _item_filename, atomic_save_npy, fill_log
@@ -78,4 +80,4 @@ def add_controls(cache_dir: str | os.PathLike, manifests: list[str], max_seconds
         atomic_save_npy(Path(cache_dir) / rel, ctl.astype(np.float16))
         return {"controls": rel, "frames": int(len(ctl)), **facts}
 
-    return fill_log(cache_dir, CONTROLS_NAME, ("id", "controls", "frames"), manifests, compute)
+    return fill_log(cache_dir, CONTROLS_NAME, ("id", "controls", "frames"), manifests, compute, shard)

@@ -66,13 +66,27 @@ def read_jsonl_log(path: Path, keys: tuple[str, ...] = ("id", "codes", "frames")
     return entries, good
 
 
-def fill_log(cache_dir, name: str, keys: tuple[str, ...], manifests: list[str], compute) -> int:
+def in_shard(item_id: str, shard: tuple[int, int] = (0, 1)) -> bool:
+    """Whether ``item_id`` belongs to shard ``(i, n)`` (a stable hash of the id, so parallel workers split the items
+    of a cache without talking to each other)."""
+    import zlib
+
+    i, n = shard
+    if not 0 <= i < n:
+        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+    return n == 1 or zlib.crc32(item_id.encode("utf-8")) % n == i
+
+
+def fill_log(
+    cache_dir, name: str, keys: tuple[str, ...], manifests: list[str], compute, shard: tuple[int, int] = (0, 1)
+) -> int:
     """Append one line to the JSON-lines file ``name`` of a token cache for every item that has none yet.
 
     The items' records are found through ``manifests`` (the ones the cache was built from); ``compute(record, root,
     item)`` returns the line's fields (without ``id``) or raises ``ValueError`` to skip the item (reported on stderr).
     A killed run's torn last line is dropped first, and each line is written in one ``O_APPEND`` write, so a rerun
-    resumes where the last one stopped. Returns the number of items done now."""
+    resumes where the last one stopped. ``shard`` ``(i, n)``: only this worker's share of the items
+    (:func:`in_shard`). Returns the number of items done now."""
     import sys
 
     from audiogen.data.manifest import iter_manifest
@@ -91,7 +105,7 @@ def fill_log(cache_dir, name: str, keys: tuple[str, ...], manifests: list[str], 
             root = Path(manifest).parent
             for rec in iter_manifest(manifest):
                 item_id = f"{rec.track}@{rec.offset:g}"
-                if item_id not in items or item_id in done_ids:
+                if item_id not in items or item_id in done_ids or not in_shard(item_id, shard):
                     continue
                 try:
                     fields = compute(rec, root, items[item_id])
