@@ -420,3 +420,29 @@ def test_the_v2_recipe_terms_train(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     last = [r for r in log if "mel" in r][-1]  # the last training line (validation lines follow)
     assert all(k in last for k in ("pitch", "chroma", "latent", "disc"))
+
+
+def test_a_new_decoder_for_the_same_token_space(tmp_path, tiny_codec):
+    """init_from + freeze_encoder_at=0: only the decoder learns, so the model id (the token space) is unchanged."""
+    t = np.arange(32000) / 32000
+    clips = [save_audio(tmp_path / f"c{i}.wav", (0.4 * np.sin(2 * np.pi * f * t)).astype(np.float32))
+             for i, f in enumerate((220, 330, 440))]  # fmt: skip
+    from audiogen.data.manifest import Record, write_manifest
+
+    man = tmp_path / "m.jsonl"
+    write_manifest(man, [Record(str(p), 1.0, 32000, "t", "CC0", split="valid" if i == 0 else "train")
+                         for i, p in enumerate(clips)])  # fmt: skip
+    tiny_codec.save_pretrained(tmp_path / "start", half=False)
+    cfg = CodecTrainConfig(
+        run_dir=str(tmp_path / "run"), manifests=[str(man)], model=CodecConfig(**TINY), segment_seconds=0.5,
+        batch_size=2, lr=3e-3, warmup_steps=1, max_steps=4, gan_start=100, freeze_encoder_at=0,
+        init_from=str(tmp_path / "start"), lambda_chroma=1.0, log_every=2, ckpt_every=2, valid_every=1000,
+        valid_crops=1, num_workers=0,
+    )  # fmt: skip
+    trainer = CodecTrainer(cfg)
+    trainer.fit()
+    model = trainer.acc.unwrap_model(trainer.model)
+    model.save_pretrained(tmp_path / "out", half=False)
+    assert Codec.from_pretrained(tmp_path / "out").model_id == Codec.from_pretrained(tmp_path / "start").model_id
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert any("valid_chroma_cos_q4" in r for r in log)

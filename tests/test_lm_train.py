@@ -132,3 +132,10 @@ def test_bad_settings_are_reported(tmp_path, cache):
         LMTrainer(config(tmp_path / "y", cache, model={**MODEL, "card": 128}))
     with pytest.raises(ValueError, match="mixed_precision"):
         config(tmp_path / "z", cache, mixed_precision="fp8")
+
+
+def test_float_overrides_in_exponent_notation():
+    from audiogen.train.config import load_recipe
+
+    cfg = load_recipe(LMTrainConfig, None, ["cache=x", "lr=1e-4", "weight_decay=1.0e-2"])
+    assert cfg.lr == 1e-4 and cfg.weight_decay == 0.01

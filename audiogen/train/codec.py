@@ -64,6 +64,8 @@ class CodecTrainConfig:
     lambda_pitch: float = 0.0  # long-window linear-STFT log-magnitude L1 (audiogen.codec.losses.PitchLoss); 0 = v1
     lambda_chroma: float = 0.0  # 1 - chroma cosine from those spectra; 0 = the v1 recipe
     disc_periods: list[int] = field(default_factory=list)  # period discriminators (e.g. [2, 3, 5, 7, 11]); [] = v1
+    init_from: str = ""  # a codec folder whose weights start the run (with freeze_encoder_at=0: a new decoder
+    # for the same token space, so an LM trained on it keeps working)
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -108,6 +110,7 @@ class CodecTrainer:
             self.disc = MultiScaleSTFTDiscriminator(tuple(cfg.disc_n_ffts), cfg.disc_filters)
         self.mel = MultiScaleMelLoss(cfg.model.sample_rate)
         self.pitch = PitchLoss(cfg.model.sample_rate) if cfg.lambda_pitch or cfg.lambda_chroma else None
+        self._valid_pitch = None
         self.opt_g = torch.optim.AdamW(self.model.parameters(), cfg.lr, betas=(0.8, 0.99))
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.disc_lr, betas=(0.8, 0.99))
         self.step = 0
@@ -121,6 +124,12 @@ class CodecTrainer:
         ckpt = self.run / "last.pt"
         if not ckpt.is_file():
             (self.run / "config.json").write_text(json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
+            if self.cfg.init_from:
+                source = Codec.from_pretrained(self.cfg.init_from)
+                if source.cfg.n_q != self.cfg.model.n_q or source.cfg.codebook_size != self.cfg.model.codebook_size:
+                    raise ValueError(f"init_from={self.cfg.init_from}: its codebooks do not match the recipe's model")
+                self.model.load_state_dict(source.state_dict())
+                print(f"initialised from {self.cfg.init_from} ({source.model_id})", flush=True)
             return
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
@@ -223,8 +232,15 @@ class CodecTrainer:
                 res.setdefault(f"valid_mel_q{n_q}", []).append(self.mel(recon, wav).item())
                 res.setdefault(f"valid_stft_q{n_q}", []).append(multi_resolution_stft_distance(recon, wav).item())
                 res.setdefault(f"valid_sisdr_q{n_q}", []).append(si_sdr(recon, wav).mean().item())
+                res.setdefault(f"valid_chroma_cos_q{n_q}", []).append(1 - self._chroma(recon, wav))
         model.train()
         return {k: round(sum(v) / len(v), 4) for k, v in res.items()}
+
+    def _chroma(self, recon: torch.Tensor, wav: torch.Tensor) -> float:
+        """The chroma term of :class:`PitchLoss` (1 - cosine) of a validation batch."""
+        if self._valid_pitch is None:
+            self._valid_pitch = PitchLoss(self.cfg.model.sample_rate).to(wav.device)
+        return self._valid_pitch(recon, wav)[1].item()
 
     def loaders(self) -> tuple[DataLoader, DataLoader]:
         cfg = self.cfg

@@ -17,6 +17,11 @@ def _coerce(value: str, annotation: Any) -> Any:
     parsed = yaml.safe_load(value)
     if annotation in (str, "str") or (isinstance(annotation, str) and annotation.startswith("str")):
         return value
+    if annotation in (float, "float") and isinstance(parsed, str):
+        try:  # YAML 1.1 reads "1e-12" (no dot) as text; a float field takes it as the number it is
+            return float(value)
+        except ValueError:
+            return parsed
     return parsed
 
 
