@@ -1,6 +1,7 @@
 import copy
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -401,15 +402,21 @@ def test_period_discriminators_join_the_stft_scales():
     assert wav.grad is not None and torch.isfinite(wav.grad).all()
 
 
-def test_the_v2_recipe_terms_train(tmp_path):
+def sine_manifest(tmp_path) -> Path:
+    """Three 1 s sines (220, 330, 440 Hz), the first held out, as a manifest: a corpus for tiny training runs."""
+    from audiogen.data.manifest import Record, write_manifest
+
     t = np.arange(32000) / 32000
     clips = [save_audio(tmp_path / f"c{i}.wav", (0.4 * np.sin(2 * np.pi * f * t)).astype(np.float32))
              for i, f in enumerate((220, 330, 440))]  # fmt: skip
-    from audiogen.data.manifest import Record, write_manifest
-
     man = tmp_path / "m.jsonl"
     write_manifest(man, [Record(str(p), 1.0, 32000, "t", "CC0", split="valid" if i == 0 else "train")
                          for i, p in enumerate(clips)])  # fmt: skip
+    return man
+
+
+def test_the_v2_recipe_terms_train(tmp_path):
+    man = sine_manifest(tmp_path)
     cfg = CodecTrainConfig(
         run_dir=str(tmp_path / "run"), manifests=[str(man)], model=CodecConfig(**TINY), segment_seconds=0.5,
         batch_size=2, lr=3e-3, warmup_steps=1, max_steps=6, gan_start=3, disc_n_ffts=[256], disc_filters=4,
@@ -424,14 +431,7 @@ def test_the_v2_recipe_terms_train(tmp_path):
 
 def test_a_new_decoder_for_the_same_token_space(tmp_path, tiny_codec):
     """init_from + freeze_encoder_at=0: only the decoder learns, so the model id (the token space) is unchanged."""
-    t = np.arange(32000) / 32000
-    clips = [save_audio(tmp_path / f"c{i}.wav", (0.4 * np.sin(2 * np.pi * f * t)).astype(np.float32))
-             for i, f in enumerate((220, 330, 440))]  # fmt: skip
-    from audiogen.data.manifest import Record, write_manifest
-
-    man = tmp_path / "m.jsonl"
-    write_manifest(man, [Record(str(p), 1.0, 32000, "t", "CC0", split="valid" if i == 0 else "train")
-                         for i, p in enumerate(clips)])  # fmt: skip
+    man = sine_manifest(tmp_path)
     tiny_codec.save_pretrained(tmp_path / "start", half=False)
     cfg = CodecTrainConfig(
         run_dir=str(tmp_path / "run"), manifests=[str(man)], model=CodecConfig(**TINY), segment_seconds=0.5,
