@@ -1,12 +1,17 @@
 """Codec benchmark: the audiogen codec at each of its bitrates next to Opus and MP3, and its speed next to EnCodec.
 
 Quality is measured on fixed crops of the valid split of a real-music manifest (the centre ``--seconds`` of each
-track, RMS-normalised to -20 dBFS like the training crops): mel distance, multi-resolution STFT distance, SI-SDR and
-ViSQOL (audio mode, 48 kHz; PyPI ``visqol-python``, extra ``codec-eval``). Speed is the real-time factor of encoding
+track, RMS-normalised to -20 dBFS like the training crops), and with ``--heldout`` on every track of a second set of
+real music that no training run has seen: the pitch kept (frame-wise cosine of CQT chroma against the original), the
+harmonic share of the energy (HPSS), mel distance, multi-resolution STFT distance, SI-SDR and ViSQOL (audio mode,
+48 kHz; PyPI ``visqol-python``, extra ``codec-eval``). The codec's bitrate is measured from the size of the ``.agc``
+token file it writes (header included). ``--compare`` measures a second codec (e.g. the shipped one) in the same run,
+and ``--spectrogram`` draws one clip before and after both. Speed is the real-time factor of encoding
 and decoding one clip (compute time / audio duration), measured in the same run for the ``encodec`` package's 24 kHz
 architecture with random weights, with 1 and 2 threads. The "## Codec" section of BENCHMARKS.md is rewritten.
 
-    python -m audiogen.eval.codec_bench --codec DIR --manifest MANIFEST [--clips N] [--out BENCHMARKS.md]
+    python -m audiogen.eval.codec_bench --codec DIR --manifest MANIFEST [--heldout MANIFEST] [--compare DIR]
+        [--spectrogram PNG] [--clips N] [--out BENCHMARKS.md]
 
 Opus and MP3 go through the libsndfile bundled with soundfile; no command-line encoder is needed.
 """
@@ -64,13 +69,35 @@ class Visqol:
 
 def score(reference: np.ndarray, decoded: np.ndarray, visqol: Visqol | None) -> dict[str, float]:
     """All quality metrics of ``decoded`` ``[N, T]`` against ``reference`` ``[N, T]``, averaged over clips."""
-    from audiogen.eval.metrics import codec_distances
+    from audiogen.eval.metrics import chroma_cosine, codec_distances, harmonic_share
 
     rows = [codec_distances(r[None], d[None]) for r, d in zip(reference, decoded, strict=True)]
     out = {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
-    pairs = zip(reference, decoded, strict=True)
+    pairs = list(zip(reference, decoded, strict=True))
+    out["chroma"] = float(np.nanmean([chroma_cosine(r, d, SR) for r, d in pairs]))
+    out["harmonic"] = float(np.nanmean([harmonic_share(d) for d in decoded]))
     out["visqol"] = float(np.mean([visqol(r, d) for r, d in pairs])) if visqol else float("nan")
     return out
+
+
+def file_kbps(codec, clips: np.ndarray, n_q: int) -> float:
+    """The bitrate of the ``.agc`` token files (header included) that ``n_q`` codebooks of ``clips`` ``[N, T]``
+    make, from their size on disk: the codes are bit-packed, so this is the nominal bitrate plus the header."""
+    import tempfile
+
+    import torch
+
+    from audiogen.codec.tokenfile import TokenHeader, write_tokens
+
+    bits, seconds = 0, 0.0
+    with torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
+        for i, clip in enumerate(clips):
+            codes = codec.encode(torch.from_numpy(clip)[None], n_q=n_q)[0].numpy()
+            header = TokenHeader(codec.model_id, SR, float(codec.frame_rate), n_q, codec.cfg.codebook_size,
+                                 len(clip), codes.shape[-1])  # fmt: skip
+            bits += write_tokens(Path(tmp) / f"{i}.agc", codes, header).stat().st_size * 8
+            seconds += len(clip) / SR
+    return bits / seconds / 1000
 
 
 def codec_roundtrip(codec, clips: np.ndarray, n_q: int, batch: int = 4) -> np.ndarray:
@@ -86,10 +113,10 @@ def codec_roundtrip(codec, clips: np.ndarray, n_q: int, batch: int = 4) -> np.nd
 
 
 def baseline_roundtrips(clips: np.ndarray) -> list[tuple[str, Callable[[np.ndarray], object]]]:
-    """``[(name, clip -> RoundTrip)]`` for Opus 6 kbps and MP3 at its lowest bitrates."""
+    """``[(name, clip -> RoundTrip)]`` for Opus 6 and 12 kbps and MP3 at its lowest bitrates."""
     from audiogen.eval.baselines import MP3_SETTINGS, mp3_roundtrip, opus_roundtrip
 
-    systems = [("Opus 6 kbps (48 kHz)", lambda c: opus_roundtrip(c, SR, 6.0))]
+    systems = [(f"Opus {k:g} kbps (libopus, 48 kHz)", _opus(k, opus_roundtrip)) for k in (6.0, 12.0)]
     for kbps, rate in MP3_SETTINGS:
         systems.append((f"MP3 {kbps} kbps CBR ({rate / 1000:g} kHz)", _mp3(kbps, rate, mp3_roundtrip)))
     return systems
@@ -99,17 +126,29 @@ def _mp3(kbps, rate, fn):
     return lambda c: fn(c, SR, kbps, rate)
 
 
-def quality_rows(codec, clips: np.ndarray, visqol: Visqol | None, log=print) -> list[dict]:
-    """One result dict per system: the codec at 1..n_q codebooks, then the baselines."""
-    from audiogen.eval.metrics import align
+def _opus(kbps, fn):
+    return lambda c: fn(c, SR, kbps)
 
-    rows = []
-    for k in range(1, codec.cfg.n_q + 1):
-        t0 = time.perf_counter()
-        res = score(clips, codec_roundtrip(codec, clips, k), visqol)
-        rows.append({"system": f"audiogen codec, {k} codebook{'s' * (k > 1)}", "kbps": codec.cfg.kbps(k), **res})
-        log(f"  {rows[-1]['system']}: {_fmt_row(rows[-1])} ({time.perf_counter() - t0:.0f} s)")
-    for name, fn in baseline_roundtrips(clips):
+
+def quality_rows(
+    codec, clips: np.ndarray, visqol: Visqol | None, log=print, compare=None, baselines: bool = True
+) -> list[dict]:
+    """One result dict per system: the original (its harmonic share), the codec at 1..n_q codebooks, the
+    ``compare`` codec likewise, then the baselines."""
+    from audiogen.eval.metrics import align, harmonic_share
+
+    original = float(np.mean([harmonic_share(c) for c in clips]))
+    rows = [{"system": "original", "kbps": float("nan"), "harmonic": original}]
+    for model in (codec, compare):
+        if model is None:
+            continue
+        for k in range(1, model.cfg.n_q + 1):
+            t0 = time.perf_counter()
+            res = score(clips, codec_roundtrip(model, clips, k), visqol)
+            name = f"audiogen codec `{model.model_id}`, {k} codebook{'s' * (k > 1)}"
+            rows.append({"system": name, "nominal_kbps": model.cfg.kbps(k), "kbps": file_kbps(model, clips, k), **res})
+            log(f"  {name}: {_fmt_row(rows[-1])} ({time.perf_counter() - t0:.0f} s)")
+    for name, fn in baseline_roundtrips(clips) if baselines else ():
         trips = [fn(c) for c in clips]
         decoded = np.stack([align(c, t.audio) for c, t in zip(clips, trips, strict=True)])
         rows.append({"system": name, "kbps": float(np.mean([t.kbps for t in trips])), **score(clips, decoded, visqol)})
@@ -119,7 +158,10 @@ def quality_rows(codec, clips: np.ndarray, visqol: Visqol | None, log=print) -> 
 
 def _fmt_row(r: dict) -> str:
     vq = "n/a" if np.isnan(r["visqol"]) else f"{r['visqol']:.2f}"
-    return f"{r['kbps']:.2f} kbps, mel {r['mel']:.3f}, stft {r['stft']:.3f}, si-sdr {r['si_sdr']:.2f} dB, visqol {vq}"
+    return (
+        f"{r['kbps']:.2f} kbps, chroma {r['chroma']:.3f}, harmonic {r['harmonic']:.3f}, mel {r['mel']:.3f}, "
+        f"stft {r['stft']:.3f}, si-sdr {r['si_sdr']:.2f} dB, visqol {vq}"
+    )
 
 
 def _interleaved_timings(systems: Sequence[tuple], repeats: int) -> list[dict]:
@@ -178,12 +220,24 @@ def speed_rows(codec, clip: np.ndarray, threads: Sequence[int], repeats: int = 3
     return rows
 
 
-def section_lines(meta: dict, quality: list[dict], speed: list[dict]) -> list[str]:
-    """The body of the "## Codec" section."""
+def _quality_table(quality: list[dict]) -> list[str]:
     from audiogen.eval.report import table
 
     def num(v, fmt):
         return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
+
+    keys = ("kbps", "chroma", "harmonic", "mel", "stft", "si_sdr", "visqol")
+    formats = (".2f", ".3f", ".3f", ".3f", ".3f", ".2f", ".2f")
+    return table(
+        ["system", "kbps", "chroma cosine ↑", "harmonic share", "mel distance ↓", "STFT distance ↓",
+         "SI-SDR (dB) ↑", "ViSQOL ↑"],
+        [[r["system"], *(num(r.get(k), f) for k, f in zip(keys, formats, strict=True))] for r in quality],
+    )  # fmt: skip
+
+
+def section_lines(meta: dict, quality: list[dict], speed: list[dict], heldout: list[dict] | None = None) -> list[str]:
+    """The body of the "## Codec" section."""
+    from audiogen.eval.report import table
 
     lines = []
     if meta.get("tiny"):
@@ -195,18 +249,23 @@ def section_lines(meta: dict, quality: list[dict], speed: list[dict]) -> list[st
         "",
         f"Command: `{meta['command']}` (paths are the local codec folder and corpus). Took {meta['took_s']:.0f} s.",
         "",
-        "Opus and MP3 are encoded with the libsndfile bundled with soundfile; their kbps is measured from the "
-        "encoded size (Ogg/MP3 framing included). ViSQOL: `visqol-python` audio mode at 48 kHz (MOS-LQO, 1..5).",
+        "kbps is measured from the encoded size: the `.agc` token file for our codec (bit-packed codes and its "
+        "header), the Ogg/MP3 stream for the others. Opus and MP3 are encoded with the libsndfile bundled with "
+        "soundfile (libopus, full band; LAME). Chroma cosine: frame-wise cosine of CQT chroma against the original "
+        "(the notes kept, 1 = all). Harmonic share: the energy share of the harmonic part of an HPSS separation of "
+        "the decoded audio (the original's is in its row). ViSQOL: `visqol-python` audio mode at 48 kHz "
+        "(MOS-LQO, 1..5).",
         "",
     ]
-    keys, formats = ("mel", "stft", "si_sdr", "visqol"), (".3f", ".3f", ".2f", ".2f")
-    lines += table(
-        ["system", "kbps", "mel distance ↓", "STFT distance ↓", "SI-SDR (dB) ↑", "ViSQOL ↑"],
-        [
-            [r["system"], f"{r['kbps']:.2f}", *(num(r[k], f) for k, f in zip(keys, formats, strict=True))]
-            for r in quality
-        ],
-    )
+    lines += _quality_table(quality)
+    if heldout:
+        lines += [
+            "",
+            f"Held-out real music (never in any training run): {meta['heldout_clips']} fixed {meta['seconds']:g} s "
+            f"crops of {meta['heldout_name']}.",
+            "",
+            *_quality_table(heldout),
+        ]
     if speed:
         lines += [
             "",
@@ -246,10 +305,20 @@ def run(
     meta["tiny"] = bool(getattr(args, "tiny", False))
     torch.set_num_threads(1)
     codec = Codec.from_pretrained(args.codec).eval()
+    compare = Codec.from_pretrained(args.compare).eval() if args.compare else None
     clips, titles = load_clips(args.manifest, args.seconds, args.clips)
     log(f"codec {codec.model_id}: {len(clips)} clips of {args.seconds:g} s")
     visqol = None if args.no_visqol else Visqol()
-    quality = quality_rows(codec, clips, visqol, log)
+    quality = quality_rows(codec, clips, visqol, log, compare)
+    heldout = None
+    if args.heldout:
+        held, _ = load_clips(args.heldout, args.seconds, args.clips, split=None)
+        log(f"held-out set: {len(held)} clips")
+        heldout = quality_rows(codec, held, visqol, log, compare)
+        meta.update(heldout_clips=len(held), heldout_name=", ".join(Path(m).parent.name for m in args.heldout))
+    if args.spectrogram:
+        spectrogram_figure(clips[args.spectrogram_clip % len(clips)], codec, compare, args.spectrogram)
+        log(f"wrote {args.spectrogram}")
     speed = []
     if args.speed_seconds > 0:
         clip = np.resize(clips[0], round(args.speed_seconds * SR)).astype(np.float32)
@@ -268,13 +337,36 @@ def run(
         repeats=args.repeats,
         took_s=time.perf_counter() - t_start,
     )
-    results = {"meta": meta, "quality": quality, "speed": speed}
+    results = {"meta": meta, "quality": quality, "heldout": heldout, "speed": speed}
     if args.out:
-        replace_section(args.out, SECTION, section_lines(meta, quality, speed))
+        replace_section(args.out, SECTION, section_lines(meta, quality, speed, heldout))
         log(f"wrote the '{SECTION}' section of {args.out} in {meta['took_s']:.0f} s")
     if args.json:
         _write_json(args.json, results)
     return results
+
+
+def spectrogram_figure(clip: np.ndarray, codec, compare, path: str | os.PathLike, n_q: int = 4) -> Path:
+    """Constant-Q spectrograms (semitone bins, so notes are horizontal lines) of ``clip`` ``(T,)`` and of its
+    round trips through ``compare`` and ``codec`` at ``n_q`` codebooks, one row each, written to ``path``."""
+    import librosa
+
+    from audiogen.eval.plots import _figure, _save
+
+    rows = [("original", clip)]
+    for model in (compare, codec):
+        if model is not None:
+            k = min(n_q, model.cfg.n_q)
+            rows.append((f"{model.model_id}, {model.cfg.kbps(k):g} kbps", codec_roundtrip(model, clip[None], k)[0]))
+    plt, fig, axes = _figure(len(rows), 1, size=(9, 2.4 * len(rows)))
+    fmin = librosa.note_to_hz("C1")
+    for ax, (title, audio) in zip(axes[:, 0], rows, strict=True):
+        cqt = np.abs(librosa.cqt(np.asarray(audio, np.float32), sr=SR, hop_length=256, fmin=fmin, n_bins=96))
+        db = librosa.amplitude_to_db(cqt, ref=np.max, top_db=70)
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=(0, len(audio) / SR, 0, 96))
+        ax.set_yticks(range(0, 96, 12), [f"C{o}" for o in range(1, 9)])
+        ax.set(title=title, xlabel="seconds", ylabel="pitch")
+    return _save(plt, fig, path)
 
 
 def _write_json(path: str | os.PathLike, results: dict) -> None:
@@ -289,6 +381,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared with ``python -m audiogen.eval``)."""
     ap.add_argument("--codec", required=True, help="codec folder (config.json + model.safetensors)")
     ap.add_argument("--manifest", required=True, nargs="+", help="real-music manifest(s); the valid split is used")
+    ap.add_argument("--heldout", nargs="+", default=None,
+                    help="manifest(s) of real music no training run has seen; all their tracks are measured too")
+    ap.add_argument("--compare", default=None, help="a second codec folder measured in the same run (e.g. the shipped)")
+    ap.add_argument("--spectrogram", default=None, help="write constant-Q spectrograms of one clip before/after (PNG)")
+    ap.add_argument("--spectrogram-clip", type=int, default=0, help="which valid clip the spectrogram shows")
     ap.add_argument("--clips", type=int, default=None, help="at most this many crops (default: one per valid track)")
     ap.add_argument("--seconds", type=float, default=10.0, help="crop length (default 10)")
     ap.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (it needs the codec-eval extra)")

@@ -1,4 +1,5 @@
-"""Evaluation metrics: Fréchet distance, codec distances, tempo / key adherence, silence, clipping, diversity.
+"""Evaluation metrics: Fréchet distance, codec distances and the pitch they keep, tempo / key adherence, silence,
+clipping, diversity.
 
 The codec distances are the training losses of :mod:`audiogen.codec.losses` used as metrics (the "mel distance" is
 :class:`~audiogen.codec.losses.MultiScaleMelLoss`). Tempo, key and mode are measured with the same analysis that
@@ -89,6 +90,36 @@ def codec_distances(reference, estimate, sample_rate: int = 32000) -> dict[str, 
             "stft": float(multi_resolution_stft_distance(y, x)),
             "si_sdr": float(si_sdr(y, x).mean()),
         }
+
+
+def chroma_cosine(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 32000, hop: int = 512) -> float:
+    """Mean frame-wise cosine between the CQT chroma (``librosa.feature.chroma_cqt``, 12 x frames) of ``estimate``
+    ``(T,)`` and of ``reference`` ``(T,)``: how much of the pitch-class content survives (1 = all of it). Frames
+    where the reference has no chroma energy are left out."""
+    import librosa
+
+    a, b = (
+        librosa.feature.chroma_cqt(y=np.asarray(x, np.float32), sr=sample_rate, hop_length=hop)
+        for x in (reference, estimate)
+    )
+    n = min(a.shape[1], b.shape[1])
+    a, b = a[:, :n], b[:, :n]
+    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
+    keep = na > 1e-6
+    if not keep.any():
+        return float("nan")
+    return float(np.mean((a * b).sum(0)[keep] / (na[keep] * np.maximum(nb[keep], 1e-9))))
+
+
+def harmonic_share(audio: np.ndarray, n_fft: int = 2048, hop: int = 512) -> float:
+    """Share of the energy of ``audio`` ``(T,)`` in the harmonic part of a harmonic/percussive separation
+    (``librosa.decompose.hpss``, median filters of 17 frames/bins): sustained notes read high, broadband smears low."""
+    import librosa
+
+    mag = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft, hop_length=hop))
+    harm, perc = librosa.decompose.hpss(mag, kernel_size=17)
+    total = float((harm**2).sum() + (perc**2).sum())
+    return float((harm**2).sum() / total) if total > 0 else float("nan")
 
 
 def align(reference: np.ndarray, estimate: np.ndarray, max_lag: int = 8000) -> np.ndarray:

@@ -446,3 +446,46 @@ def test_a_new_decoder_for_the_same_token_space(tmp_path, tiny_codec):
     assert Codec.from_pretrained(tmp_path / "out").model_id == Codec.from_pretrained(tmp_path / "start").model_id
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("valid_chroma_cos_q4" in r for r in log)
+
+
+def test_pitch_features_tell_a_semitone_apart_where_the_codec_stft_cannot():
+    """Two notes a semitone apart (A3, Bb3: 220 / 233 Hz, 13 Hz apart) peak in the same 25 Hz bin of the codec's
+    1280-point STFT and look alike there, while the pitch front end puts them 3 bins (one semitone) apart."""
+    from audiogen.codec.modules import PitchFeatures, STFTFeatures, log_frequency_filterbank
+
+    fb = log_frequency_filterbank(4096, 32000)
+    assert fb.shape == (252, 2049) and torch.allclose(fb.sum(1), torch.ones(252), atol=1e-5)
+    t = torch.arange(32000) / 32000
+    a, b = (torch.sin(2 * torch.pi * f * t)[None] for f in (220.0, 220.0 * 2 ** (1 / 12)))
+    pitch, stft = PitchFeatures(32000, 320, 252), STFTFeatures(1280, 320)
+
+    def look(m, x):  # the magnitude profile of the middle frame
+        return m(x)[0, :, 50].exp()
+
+    assert [int(look(pitch, x).argmax()) for x in (a, b)] == [99, 102]  # A3 is 33 semitones above C1
+    assert int(look(stft, a).argmax()) == int(look(stft, b).argmax())
+    similarity = [torch.nn.functional.cosine_similarity(look(m, a), look(m, b), dim=0) for m in (pitch, stft)]
+    assert similarity[0] < 0.7 < 0.85 < similarity[1]
+    with pytest.raises(ValueError, match="multiple of 12"):
+        CodecConfig(pitch_bins=100)
+
+
+def test_a_codec_with_the_pitch_input_starts_as_the_codec_it_is_initialised_from(tmp_path, tiny_codec):
+    man = sine_manifest(tmp_path)
+    tiny_codec.save_pretrained(tmp_path / "start", half=False)
+    cfg = CodecTrainConfig(
+        run_dir=str(tmp_path / "run"), manifests=[str(man)], model=CodecConfig(**TINY, pitch_bins=84),
+        segment_seconds=0.5, batch_size=2, lr=3e-3, warmup_steps=1, max_steps=2, gan_start=100,
+        init_from=str(tmp_path / "start"), log_every=1, ckpt_every=100, valid_every=1000, valid_crops=1,
+        num_workers=0,
+    )  # fmt: skip
+    trainer = CodecTrainer(cfg)
+    model = trainer.acc.unwrap_model(trainer.model).eval()
+    x = torch.randn(2, 6400) * 0.1
+    with torch.no_grad():
+        assert torch.equal(model.encoder(x), tiny_codec.encoder(x))
+    trainer.fit()  # and the new input learns
+    assert trainer.acc.unwrap_model(trainer.model).encoder.pitch_inp.weight.abs().sum() > 0
+    out = trainer.acc.unwrap_model(trainer.model).save_pretrained(tmp_path / "out", half=False)
+    again = Codec.from_pretrained(out)
+    assert again.cfg.pitch_bins == 84 and again.encode(x).shape == (2, 4, 10)

@@ -69,19 +69,27 @@ def test_codec_bench_writes_a_well_formed_section(tmp_path, tiny_codec_dir):
     section = text[text.index("## Codec") :]
     assert "on 2 fixed 1 s crops" in section and "Command: `python -m audiogen.eval.codec_bench --codec" in section
     tables = re.findall(r"((?:^\|.*\|\n)+)", section, flags=re.M)
-    assert len(tables) == 2 and tables[0].startswith("| system | kbps |") and tables[1].startswith("| model |")
+    assert len(tables) == 2 and tables[0].startswith("| system | kbps | chroma cosine")
+    assert tables[1].startswith("| model |")
     quality = [r.split("|")[1].strip() for r in tables[0].splitlines()[2:]]
-    assert quality[:2] == ["audiogen codec, 1 codebook", "audiogen codec, 2 codebooks"]
-    assert any(s.startswith("Opus 6 kbps") for s in quality) and sum(s.startswith("MP3") for s in quality) == 4
+    model_id = Codec.from_pretrained(tiny_codec_dir).model_id
+    ours = [f"audiogen codec `{model_id}`, {k}" for k in ("1 codebook", "2 codebooks")]
+    assert quality[:3] == ["original", *ours]
+    assert any(s.startswith("Opus 6 kbps") for s in quality) and any(s.startswith("Opus 12 kbps") for s in quality)
+    assert sum(s.startswith("MP3") for s in quality) == 4
     for table in tables:
         for row in table.splitlines()[2:]:
             cells = [c.strip() for c in row.strip("|").split("|")]
             assert all(re.fullmatch(r"-?\d+\.\d+( \(\d+×\))?|n/a|\d+|\d+\.\d×|", c) for c in cells[1:]), row
     results = json.loads((tmp_path / "codec.json").read_text())
-    assert results["meta"]["clips"] == 2 and len(results["quality"]) == 2 + 5
+    assert results["meta"]["clips"] == 2 and len(results["quality"]) == 1 + 2 + 6
     assert {r["model"].split(" ")[0] for r in results["speed"]} == {"audiogen", "EnCodec"}
-    ours = results["quality"][0]
-    assert ours["kbps"] == pytest.approx(CodecConfig(**TINY).kbps(1)) and np.isnan(ours["visqol"])
+    original, ours = results["quality"][:2]
+    assert 0 < original["harmonic"] <= 1
+    # the token file's size: the nominal bitrate plus its header (34 bytes + the id, here over 1 s clips)
+    assert ours["nominal_kbps"] == pytest.approx(CodecConfig(**TINY).kbps(1)) and np.isnan(ours["visqol"])
+    assert ours["nominal_kbps"] < ours["kbps"] < ours["nominal_kbps"] + 0.5
+    assert -1 <= ours["chroma"] <= 1 and 0 <= ours["harmonic"] <= 1
     assert all(r["encode_rtf"] > 0 and r["decode_rtf"] > 0 for r in results["speed"])
     ours_speed, encodec_speed = results["speed"][:2]  # per thread count: ours, then EnCodec, timed in rounds
     assert (
@@ -92,3 +100,25 @@ def test_codec_bench_writes_a_well_formed_section(tmp_path, tiny_codec_dir):
 def test_codec_bench_rejects_bad_options(tmp_path, tiny_codec_dir):
     with pytest.raises(SystemExit):
         codec_bench.main(["--codec", str(tiny_codec_dir), "--manifest", "m.jsonl", "--clips", "0"])
+
+
+def test_chroma_cosine_sees_the_notes_and_harmonic_share_the_sustain():
+    from audiogen.eval.metrics import chroma_cosine, harmonic_share
+
+    a, b = music(2.0, 220.0), music(2.0, 220.0 * 2 ** (4 / 12), seed=1)  # A3 and the C#4 a major third above
+    assert chroma_cosine(a, a) > 0.99
+    assert chroma_cosine(a, b) < chroma_cosine(a, a) - 0.3  # the envelope is the same, the note is not
+    noise = np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32) * 0.1
+    assert harmonic_share(a) > 0.8 > 0.6 > harmonic_share(noise)
+
+
+def test_codec_bench_heldout_compare_and_spectrogram(tmp_path, tiny_codec_dir):
+    manifest = corpus(tmp_path)
+    argv = ["--codec", str(tiny_codec_dir), "--compare", str(tiny_codec_dir), "--manifest", str(manifest)]
+    argv += ["--heldout", str(manifest), "--seconds", "1", "--no-visqol", "--speed-seconds", "0", "--out", ""]
+    argv += ["--json", str(tmp_path / "c.json"), "--spectrogram", str(tmp_path / "spec.png")]
+    assert codec_bench.main(argv) == 0
+    results = json.loads((tmp_path / "c.json").read_text())
+    assert len(results["quality"]) == 1 + 2 * 2 + 6 and len(results["heldout"]) == 1 + 2 * 2 + 6
+    assert results["meta"]["heldout_clips"] == 3  # every track of the held-out manifest, whatever its split
+    assert (tmp_path / "spec.png").stat().st_size > 10_000

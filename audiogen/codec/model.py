@@ -2,6 +2,7 @@
 
 ```
 wav [B, T] ─► log|STFT| (hop h) ─► ConvNeXt ×n ─► stride-2 conv ─► ConvNeXt ×n ─► latent [B, D, F]   (F = T / 2h)
+           (+ log-frequency |STFT 4096|, semitone bins, same hop: ``pitch_bins`` > 0)
 latent ─► RVQ (K × N codes, factorised) ─► codes [B, K, F]
 codes ─► ConvNeXt ×m ─► ×2 transposed conv ─► ConvNeXt ×m' ─► iSTFT (hop h) ─► wav [B, F · 2h]
 ```
@@ -21,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from audiogen.codec.inference import conv_frames
-from audiogen.codec.modules import ConvNeXtBlock, ISTFTHead, STFTFeatures
+from audiogen.codec.modules import ConvNeXtBlock, ISTFTHead, PitchFeatures, STFTFeatures
 from audiogen.codec.quantizer import ResidualVQ
 
 
@@ -44,6 +45,7 @@ class CodecConfig:
     codebook_dim: int = 8
     quantizer_dropout: float = 0.5
     restart_after: int = 200
+    pitch_bins: int = 0  # > 0: the encoder also reads a semitone-resolving spectrum (modules.PitchFeatures); v1: 0
     model_id: str = ""
 
     def __post_init__(self) -> None:
@@ -58,6 +60,8 @@ class CodecConfig:
             raise ValueError(f"codebook_size must be in [2, 65536], got {self.codebook_size}")
         if not 0.0 <= self.quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
+        if self.pitch_bins < 0 or self.pitch_bins % 12 or self.pitch_bins > 12 * 7 * 4:
+            raise ValueError(f"pitch_bins must be 0 or a multiple of 12 up to 336, got {self.pitch_bins}")
 
     @property
     def frame_size(self) -> int:
@@ -86,8 +90,15 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
+        self.cfg_pitch = cfg.pitch_bins > 0
         self.stft = STFTFeatures(cfg.n_fft, cfg.hop)
         self.inp = nn.Conv1d(cfg.n_fft // 2 + 1, cfg.enc_dim, 7, padding=3)
+        if cfg.pitch_bins:
+            self.pitch = PitchFeatures(cfg.sample_rate, cfg.hop, cfg.pitch_bins)
+            self.pitch_inp = nn.Conv1d(cfg.pitch_bins, cfg.enc_dim, 7, padding=3)
+            # zero at the start: a codec fine-tuned with this input begins as the codec it starts from
+            nn.init.zeros_(self.pitch_inp.weight)
+            nn.init.zeros_(self.pitch_inp.bias)
         half = cfg.enc_layers // 2
         self.blocks1 = nn.Sequential(*[ConvNeXtBlock(cfg.enc_dim) for _ in range(half)])
         self.down = nn.Conv1d(cfg.enc_dim, cfg.enc_dim, 4, stride=2, padding=1)
@@ -96,7 +107,10 @@ class Encoder(nn.Module):
         self.out = nn.Conv1d(cfg.enc_dim, cfg.latent_dim, 1)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = self.blocks1(self.inp(self.stft(wav)))  # (B, C, T/hop + 1)
+        x = self.inp(self.stft(wav))  # (B, C, T/hop + 1)
+        if self.cfg_pitch:
+            x = x + self.pitch_inp(self.pitch(wav))
+        x = self.blocks1(x)
         x = self.blocks2(self.down(x))  # (B, C, F)
         return self.out(self.norm(x.transpose(1, 2)).transpose(1, 2))
 

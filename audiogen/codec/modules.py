@@ -75,6 +75,46 @@ class STFTFeatures(nn.Module):
         return torch.log(spec.abs().clamp(min=1e-5))
 
 
+def log_frequency_filterbank(
+    n_fft: int, sample_rate: int, fmin: float = 32.70, octaves: int = 7, per_semitone: int = 3
+) -> torch.Tensor:
+    """``[octaves * 12 * per_semitone, n_fft // 2 + 1]`` weights folding a linear-frequency magnitude spectrum
+    into bins spaced ``1 / per_semitone`` semitone apart from ``fmin`` (C1 by default). Each row is a Gaussian in
+    frequency, as wide as its bin spacing or the FFT's resolution if that is wider (so the lowest rows interpolate
+    between FFT bins instead of falling between them), and sums to 1."""
+    n_bins = octaves * 12 * per_semitone
+    centres = fmin * 2.0 ** (torch.arange(n_bins, dtype=torch.float64) / (12 * per_semitone))  # (n_bins,)
+    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft  # (n_fft//2+1,)
+    width = torch.clamp(centres * (2 ** (1 / (12 * per_semitone)) - 1), min=sample_rate / n_fft)
+    w = torch.exp(-0.5 * ((freqs[None] - centres[:, None]) / width[:, None]) ** 2)
+    return (w / w.sum(1, keepdim=True).clamp(min=1e-12)).float()
+
+
+class PitchFeatures(nn.Module):
+    """Waveform ``[B, T]`` → log magnitude on a semitone-resolving frequency axis ``[B, n_bins, T / hop + 1]``.
+
+    A long-window STFT (``n_fft`` 4096 at 32 kHz: 7.8 Hz bins) folded by :func:`log_frequency_filterbank`, framed
+    like :class:`STFTFeatures` (centred, same hop) so the two can be added frame for frame. The codec's own 1280-point
+    STFT has 25 Hz bins, wider than a semitone below about 440 Hz: its magnitudes cannot tell the notes of a bass
+    line or of most chords apart, and what the encoder cannot see, the tokens cannot keep.
+    """
+
+    def __init__(self, sample_rate: int, hop: int, n_bins: int, n_fft: int = 4096) -> None:
+        super().__init__()
+        if n_bins % 12:
+            raise ValueError(f"pitch_bins must be a multiple of 12 (whole octaves ... per semitone), got {n_bins}")
+        per_semitone = max(1, n_bins // (12 * 7))
+        octaves = n_bins // (12 * per_semitone)
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        fb = log_frequency_filterbank(n_fft, sample_rate, octaves=octaves, per_semitone=per_semitone)
+        self.register_buffer("fold", fb, persistent=False)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(wav, self.n_fft, self.hop, window=self.window, center=True, return_complex=True).abs()
+        return torch.log((self.fold @ spec).clamp(min=1e-5))  # (B, n_bins, frames)
+
+
 class ISTFTHead(nn.Module):
     """Features ``[B, C, F]`` → waveform ``[B, F * hop]``: predicts log-magnitude and phase per bin, then iSTFT.
 

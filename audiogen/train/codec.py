@@ -128,7 +128,11 @@ class CodecTrainer:
                 source = Codec.from_pretrained(self.cfg.init_from)
                 if source.cfg.n_q != self.cfg.model.n_q or source.cfg.codebook_size != self.cfg.model.codebook_size:
                     raise ValueError(f"init_from={self.cfg.init_from}: its codebooks do not match the recipe's model")
-                self.model.load_state_dict(source.state_dict())
+                missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
+                # a new input of the encoder (zero-initialised) is the only thing the source may lack
+                if unexpected or any(not k.startswith("encoder.pitch_inp.") for k in missing):
+                    raise ValueError(f"init_from={self.cfg.init_from}: weights do not match the recipe's model "
+                                     f"(missing {missing[:4]}, unexpected {unexpected[:4]})")  # fmt: skip
                 print(f"initialised from {self.cfg.init_from} ({source.model_id})", flush=True)
             return
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
