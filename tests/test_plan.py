@@ -108,6 +108,9 @@ def test_plan_controls_carry_its_chords_melody_and_beats():
     loop = plan(6, tempo=120, ending="loop")
     wrapped = plan_controls(loop, 1100)
     assert np.array_equal(wrapped[1000:1100], wrapped[:100])  # a loop's tail plays its first bars
+    late = plan_controls(p, 1100, beat_lag=0.08)  # 4 frames later: for a model trained on beats read that late
+    assert np.all(late[beat_frames[:-1] + 4, L.BEAT] > 0.85)
+    assert np.array_equal(late[:, L.GROUPS["chords"]], ctl[:, L.GROUPS["chords"]])  # only the beat columns move
 
 
 @pytest.fixture(scope="module")

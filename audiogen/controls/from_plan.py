@@ -18,9 +18,12 @@ from audiogen.controls import chords as C
 from audiogen.controls import layout as L
 
 
-def plan_controls(plan: Plan, n_frames: int | None = None, frame_rate: float = L.FRAME_RATE) -> np.ndarray:
+def plan_controls(
+    plan: Plan, n_frames: int | None = None, frame_rate: float = L.FRAME_RATE, beat_lag: float = 0.0
+) -> np.ndarray:
     """Controls ``[n_frames, CONTROL_FEATURES]`` (float32) of ``plan``; ``n_frames`` defaults to the plan's length.
-    Frames past the plan's end are absent (a cadence) or wrap to its start (a loop)."""
+    Frames past the plan's end are absent (a cadence) or wrap to its start (a loop). ``beat_lag`` (seconds) moves
+    the beat columns later, for a model whose training beats were read that late (``LMConfig.beat_lag_s``)."""
     length = int(round(plan.duration * frame_rate))
     n_frames = length if n_frames is None else int(n_frames)
     out = L.empty(max(n_frames, length))
@@ -43,8 +46,9 @@ def plan_controls(plan: Plan, n_frames: int | None = None, frame_rate: float = L
             power[a:b] += (v / 127.0) ** 4
     power = np.pad(power[:length], (0, len(out) - length), mode="edge") if length else power
     L.write_level(out, L.smooth_level_db(power + 1e-6, frame_rate))
-    beats = np.asarray(plan.beats, dtype=np.float64)
-    L.write_beats(out, beats if len(beats) >= 2 else None, np.asarray(plan.downbeats), frame_rate)
+    beats = np.asarray(plan.beats, dtype=np.float64) + beat_lag
+    downbeats = np.asarray(plan.downbeats, dtype=np.float64) + beat_lag
+    L.write_beats(out, beats if len(beats) >= 2 else None, downbeats, frame_rate)
     if plan.ending == "loop" and n_frames > length:
         reps = np.arange(length, n_frames) % length
         out[length:n_frames] = out[reps]

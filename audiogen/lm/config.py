@@ -23,6 +23,9 @@ class LMConfig:
     again (besides the input), MusiConGen's re-injection; every control projection starts at zero, so a model given
     controls starts out as the model without them. A config of an older model with a beat clock
     (``clock_features: 5``) reads as one with controls whose clock columns hold that clock's weights.
+    beat_lag_s: how late the beats of the training controls sat after the notes (models trained before the beat
+    tracker's latency calibration, :data:`audiogen.controls.beats.LATENCY_S`; 0 since); generation hands the model
+    the planned beats this much later, so that its notes land on them.
     """
 
     dim: int = 256
@@ -39,6 +42,7 @@ class LMConfig:
     conditioning: dict | None = None
     control_features: int = 0
     control_layers: tuple[int, ...] = ()
+    beat_lag_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.dim <= 16384:
@@ -63,6 +67,8 @@ class LMConfig:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not self.rope_theta > 0:
             raise ValueError(f"rope_theta must be > 0, got {self.rope_theta}")
+        if not 0.0 <= self.beat_lag_s <= 0.5:
+            raise ValueError(f"beat_lag_s must lie in [0, 0.5] seconds, got {self.beat_lag_s}")
         from audiogen.controls.layout import CONTROL_FEATURES
 
         if self.control_features not in (0, CONTROL_FEATURES):
@@ -103,12 +109,15 @@ class LMConfig:
         """Build from a dict; unknown keys are an error naming the allowed ones."""
         d = dict(d)
         if "clock_features" in d:  # an older model with a beat clock: the clock is the controls' clock columns
+            from audiogen.controls.beats import LATENCY_S
             from audiogen.controls.layout import CONTROL_FEATURES
 
             clock = d.pop("clock_features")
             if clock not in (0, 5):
                 raise ValueError(f"clock_features must be 0 or 5 (the beat clock), got {clock}")
             d.setdefault("control_features", CONTROL_FEATURES if clock else 0)
+            # its training beats came from the tracker before its latency calibration: read that much late
+            d.setdefault("beat_lag_s", LATENCY_S if clock else 0.0)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
