@@ -14,7 +14,7 @@ SMOOTH = 4  # beats each side of the local straight-line fit that removes the on
 # The tracker's beats fall this long after the notes that make them: on renders of 16 composed plans (exact note-on
 # times, drums or none, 84-128 BPM) the median lag was 75 ms (interquartile range 73-80 ms), on clicks 20 ms (the
 # onset envelope's 2048-point window at 11025 Hz smears dense music more than clicks). Music is what it reads, so the
-# music figure is taken off every beat. Measured with the beat readings of eval/bench_perform.py.
+# music figure is taken off every beat. Measured by eval/bench_beats.py (BENCHMARKS.md, "Beat tracker latency").
 LATENCY_S = 0.075
 
 
