@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean judge-env
+.PHONY: install demo test lint clean judge-env browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,24 @@ demo: $(STAMP)
 	$(BIN)/audiogen generate "a hopeful corporate track with piano and strings" --emotion happy \
 		--duration 30 --seed 7 -o demo.mp3
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The studio's browser tests drive a system Chromium with Playwright (its own browser download is not used). As root
+# on a machine with apt and no Chromium yet (CI), it is installed from the distribution's packages (about 20 s);
+# anywhere else, or if that fails, the browser tests are skipped and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| [ -n "$${AUDIOGEN_CHROMIUM:-}" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: installing chromium for the studio's browser tests (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
+			|| echo "browser: could not install chromium; the studio's browser tests will be skipped"; \
+	else echo "browser: no chromium; the studio's browser tests will be skipped (see README, Studio)"; fi
 
 # The musicnn judge of `python -m audiogen.eval` in its own environment (TensorFlow; ~2.6 GB, ~5 min). musicnn's
 # wheel pins numpy<1.17, so it goes in without its dependencies; the self-test judges a synthetic clip offline.

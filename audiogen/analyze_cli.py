@@ -206,3 +206,6 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list of results instead of text")
     p.add_argument("--model", default=None, help="emotion model folder (default: the one shipped with audiogen)")
     p.set_defaults(func=_run)
+    from audiogen.brief.cli import register as register_briefs
+
+    register_briefs(subparsers)  # analyze-image, analyze-video

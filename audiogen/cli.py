@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "audiogen.analyze_cli",
     "audiogen.render",
     "audiogen.eval.cli",
+    "audiogen.studio.cli",
 )
 # Modules that define ``register(data_subparsers)`` for ``audiogen data ...`` (corpus builders and tools).
 _DATA_MODULES = (

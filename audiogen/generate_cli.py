@@ -64,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--melody-from {args.melody_from}: no such file")
     if args.prompt_audio is not None and (plan is not None or args.melody_from is not None):
         raise ValueError("--prompt-audio continues a clip; it cannot be combined with --plan or --melody-from")
+    mux_out = _check_brief(args, plan)
     params = GenerationParams(
         temperature=args.temperature,
         top_k=args.top_k,
@@ -78,7 +79,18 @@ def _run(args: argparse.Namespace) -> int:
     kwargs = _request_kwargs(args)
     if plan is not None:
         kwargs["duration"] = plan.duration
-    requests = make_requests(args.text, **kwargs)  # fails before the model loads
+    checked = dict(kwargs)
+    if args.video is not None:  # the video's length (a given --duration must match it; checked above)
+        from audiogen.brief.video import read_video
+
+        checked["duration"] = read_video(args.video).duration
+    elif args.image is not None:
+        from audiogen.brief.request import image_fill
+
+        e, v, a, s = image_fill(args.text, args.image, args.emotion, args.valence, args.arousal, args.style)
+        checked.update(emotion=e, valence=v, arousal=a, style=s)
+    checked["duration"] = 30.0 if checked["duration"] is None else checked["duration"]
+    requests = make_requests(args.text, **checked)  # fails before the model loads
     if args.genre is not None:
         from audiogen.compose.genres import GENRES
 
@@ -101,13 +113,46 @@ def _run(args: argparse.Namespace) -> int:
         plan=plan,
         melody_from=args.melody_from,
         genre=args.genre,
+        image=args.image,
+        video=args.video,
     )
     track.save(out, bitrate=args.bitrate)
     if midi is not None:
         track.save_midi(midi)
     summary = f", {track.plan.summary()}" if track.plan is not None else ""
     print(f"{out}: {track.duration:.2f} s, seed {track.seed}, emotion {requests[0].attributes.emotion or '-'}{summary}")
+    if mux_out is not None:
+        from audiogen.brief.mux import mux
+
+        mux(args.video, track.audio, track.sample_rate, mux_out)
+        print(f"{mux_out}: the video with this track as its sound (video stream copied)")
     return 0
+
+
+def _check_brief(args: argparse.Namespace, plan) -> Path | None:
+    """Check --image, --video and --mux before the model loads (the files are read now); returns the --mux path."""
+    from audiogen.brief.request import check_brief
+
+    check_brief(args.image, args.video, batch=False, plan=plan, melody_from=args.melody_from,
+                prompt=args.prompt_audio, ending=args.ending)  # fmt: skip
+    if args.mux is not None and args.video is None:
+        raise ValueError("--mux writes a copy of the video with the track as its sound; it needs --video")
+    if args.video is not None:
+        from audiogen.brief.request import check_video_duration
+        from audiogen.brief.video import read_video
+        from audiogen.generator import check_duration
+
+        if args.duration is not None:
+            check_duration(args.duration)
+        check_video_duration(args.duration, read_video(args.video))
+    if args.mux is None:
+        return None
+    from audiogen.brief.mux import check_mux_target
+    from audiogen.fileio import remove_stale_temporaries
+
+    target = check_mux_target(args.mux, args.video)
+    remove_stale_temporaries(target)
+    return target
 
 
 def _compose(args: argparse.Namespace) -> int:
@@ -154,8 +199,10 @@ def register(sub) -> None:
     g.add_argument("--reference", help="an audio clip whose tempo, key and mood fill what the request leaves open")
     g.add_argument("--tempo", type=float, help="beats per minute, 40–220")
     g.add_argument("--key", help="e.g. 'C', 'F# minor', 'Bb major', 'Am'")
-    g.add_argument("--duration", type=float, default=30.0, help="seconds, 1–600 (default 30)")
+    g.add_argument("--duration", type=float, default=None, help="seconds, 1–600 (default 30; --video: its length)")
     g.add_argument("--prompt-audio", help="an audio file to continue from")
+    g.add_argument("--image", help="a picture whose colours set the mood and style the request leaves open")
+    g.add_argument("--video", help="a video to score: its length, its cuts as section changes, its shots' moods")
     _plan_arguments(g)
     g.add_argument("--plan", help="perform this plan (JSON from `audiogen compose`) instead of composing one")
     s = p.add_argument_group("sampling")
@@ -181,6 +228,8 @@ def register(sub) -> None:
     m.add_argument("--true-peak", type=float, default=-1.0, help="true-peak ceiling in dBTP")
     m.add_argument("--ending", default="fade", choices=["fade", "none", "loop"])
     m.add_argument("--midi", help="also write the composition as a MIDI file (.mid)")
+    m.add_argument("--mux", help="with --video: also write a copy of the video with the track as its sound (.mp4, "
+                   ".mov, .mkv; the video stream is copied, not re-encoded)")  # fmt: skip
     p.add_argument("--model", default=None, help="model folder (default: the shipped model; 'debug' = tiny random)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(

@@ -274,7 +274,7 @@ class MusicGenerator:
         tempo=None,
         key=None,
         mode=None,
-        duration: float = 30.0,
+        duration: float | None = None,
         seed: int | None = None,
         params: GenerationParams | None = None,
         mastering: MasteringSpec | None = None,
@@ -283,6 +283,8 @@ class MusicGenerator:
         plan=None,
         melody_from: str | Path | None = None,
         genre: str | None = None,
+        image: str | Path | list | None = None,
+        video: str | Path | None = None,
     ) -> Track | list[Track]:
         """Generate mastered tracks.
 
@@ -292,7 +294,8 @@ class MusicGenerator:
             style: style tags (list or comma-separated string). reference: an audio file whose tempo, key and
                 emotion (from our analysis) and style tags (voted by its nearest training tracks under the style
                 encoder) fill whatever the request leaves open.
-            tempo: BPM in [40, 220]. key: e.g. ``"A minor"``, ``"F#"``. duration: seconds in [1, 600].
+            tempo: BPM in [40, 220]. key: e.g. ``"A minor"``, ``"F#"``. duration: seconds in [1, 600] (default 30;
+                with ``video`` the video's length, which a given duration must match).
             seed: makes the call reproducible bit for bit on one machine (None = random, reported on the track).
             params: sampling settings (:class:`GenerationParams`; its seed is overridden by ``seed``).
             mastering: loudness / true peak / ending (:class:`MasteringSpec`; its duration is set per request).
@@ -305,6 +308,12 @@ class MusicGenerator:
                 requested mode, performed in the requested style and emotion; see :mod:`audiogen.compose.transfer`).
             genre: one of the composer's templates (``pop``, ``rock``, ``ambient``, ``cinematic``, ``jazz``,
                 ``electronic``, ``lofi``, ``folk``); by default the text, the style tags and the emotion choose.
+            image: a picture (or one per prompt of a batch) whose colours and texture give the valence/arousal point
+                and style tags the request leaves open (:mod:`audiogen.brief.image`).
+            video: a video to score (one request): the track lasts the video's length, its sections change on the
+                video's cuts (on bar lines where the tempo allows, else on beats), each shot's pictures set its
+                section's mood, and the ending lands on the last frame (:mod:`audiogen.brief`). Not with ``image``,
+                ``plan``, ``melody_from``, ``prompt`` or a loop ending.
 
         Returns:
             One :class:`Track` (``audio`` ``(round(duration * 32000),)``, ``plan`` its composition), or a list for
@@ -312,6 +321,26 @@ class MusicGenerator:
         """
         if sum(x is not None for x in (plan, melody_from, prompt)) > 1:
             raise ValueError("give at most one of plan=, melody_from= and prompt= (each sets what is performed)")
+        mastering = mastering or MasteringSpec()
+        params = _seeded(params, seed)  # drawn once: the plan is composed and performed with one seed
+        seed = params.seed
+        if image is not None or video is not None:
+            from audiogen.brief.request import check_brief
+
+            check_brief(image, video, batch=isinstance(text, (list, tuple)), plan=plan, melody_from=melody_from,
+                        prompt=prompt, ending=mastering.ending)  # fmt: skip
+        if video is not None:
+            from audiogen.brief.request import video_plan
+
+            plan, duration, valence, arousal, style = video_plan(
+                self, text, video, emotion=emotion, valence=valence, arousal=arousal, style=style, reference=reference,
+                tempo=tempo, key=key, mode=mode, duration=duration, seed=seed, genre=genre,
+            )  # fmt: skip
+        elif image is not None:
+            from audiogen.brief.request import image_fill
+
+            emotion, valence, arousal, style = image_fill(text, image, emotion, valence, arousal, style)
+        duration = 30.0 if duration is None else duration
         if plan is not None:
             from audiogen.compose.plan import Plan
 
@@ -333,11 +362,6 @@ class MusicGenerator:
             mode=mode,
             duration=duration,
         )
-        params = params or GenerationParams()
-        seed = params.seed if seed is None else seed
-        seed = secrets.randbits(31) if seed is None else int(seed)
-        params = replace(params, seed=seed)
-        mastering = mastering or MasteringSpec()
         plans = [None] * len(requests) if prompt is not None else self._plans(
             requests, seed, mastering, plan, melody_from, genre
         )
@@ -353,6 +377,8 @@ class MusicGenerator:
             prompt_audio = self._prompt_audio(prompt)
             prompt_codes = None if prompt_audio is None else self._prompt_codes(prompt_audio, len(reqs))
             group_plans = [plans[i] for i in group]
+            if prompt_audio is None and self._by_shots(group, requests, plans, params, mastering, progress, tracks):
+                continue  # a plan aligned to a video's cuts: performed shot by shot
             if prompt_audio is None:
                 beats = self._plan_beats(group_plans, n_frames)
                 controls = self._plan_controls(group_plans, n_frames)
@@ -364,6 +390,19 @@ class MusicGenerator:
             for i, wav, req in zip(group, wavs, reqs, strict=True):
                 tracks[i] = self._finish(wav, req, mastering, params, plans[i])
         return tracks if isinstance(text, (list, tuple)) else tracks[0]
+
+    def _by_shots(self, group, requests, plans, params, mastering, progress, tracks) -> bool:
+        """Perform a lone request whose plan has shots (a video brief) shot by shot into ``tracks``; False (nothing
+        done) for any other group."""
+        from audiogen.brief.align import shot_bounds
+        from audiogen.brief.perform import perform_shots
+
+        if len(group) != 1 or plans[group[0]] is None or not shot_bounds(plans[group[0]]):
+            return False
+        i = group[0]
+        wav = perform_shots(self, requests[i], plans[i], params, progress)
+        tracks[i] = self._finish(wav, requests[i], mastering, params, plans[i])
+        return True
 
     def _plans(self, requests, seed: int, mastering: MasteringSpec, plan, melody_from, genre) -> list:
         """The plan of every request: the given one, one transferred from a clip, or one composed for it (request
@@ -400,7 +439,7 @@ class MusicGenerator:
         out = []
         seconds = n_frames / self.codec.frame_rate + 1.0
         for p in plans:
-            b = np.asarray(p.beats, dtype=np.float64)
+            b = np.asarray(p.beats, dtype=np.float64) + self.lm.config.beat_lag_s  # see LMConfig.beat_lag_s
             if len(b) < 2:  # a plan too short for two beats: its tempo's grid
                 out.append(grid_beats(p.tempo, seconds, start=float(b[0]) if len(b) else 0.0))
                 continue
@@ -414,7 +453,8 @@ class MusicGenerator:
             return None
         from audiogen.controls.from_plan import plan_controls
 
-        return [plan_controls(p, n_frames + self.lm.config.n_q, self.codec.frame_rate) for p in plans]
+        lag, n = self.lm.config.beat_lag_s, n_frames + self.lm.config.n_q
+        return [plan_controls(p, n, self.codec.frame_rate, beat_lag=lag) for p in plans]
 
     @staticmethod
     def _groups(requests: list[Request]) -> list[list[int]]:
@@ -459,6 +499,7 @@ class MusicGenerator:
 
             hint = next((r.attributes.tempo for r in requests if r.attributes.tempo), None)
             tempo, found = track_beats(prompt_audio, SAMPLE_RATE, hint)
+            found = found + self.lm.config.beat_lag_s  # the model's beats sit that late (LMConfig.beat_lag_s)
             tracked = (tempo, found) if len(found) >= 2 and tempo > 0 else None
         out = []
         for r in requests:
@@ -526,6 +567,13 @@ class MusicGenerator:
             params={"generation": gen, "mastering": report.to_dict()},
             plan=plan,
         )
+
+
+def _seeded(params: GenerationParams | None, seed: int | None) -> GenerationParams:
+    """``params`` (default settings when None) with the call's seed: ``seed``, else the params' own, else random."""
+    params = params or GenerationParams()
+    seed = params.seed if seed is None else seed
+    return replace(params, seed=secrets.randbits(31) if seed is None else int(seed))
 
 
 def _composer_key(tonic: str | None) -> str | None:

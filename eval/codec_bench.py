@@ -305,20 +305,21 @@ def run(
     meta["tiny"] = bool(getattr(args, "tiny", False))
     torch.set_num_threads(1)
     codec = Codec.from_pretrained(args.codec).eval()
-    compare = Codec.from_pretrained(args.compare).eval() if args.compare else None
+    opt = {k: getattr(args, k, None) for k in ("compare", "heldout", "spectrogram")}  # callers may not set them
+    compare = Codec.from_pretrained(opt["compare"]).eval() if opt["compare"] else None
     clips, titles = load_clips(args.manifest, args.seconds, args.clips)
     log(f"codec {codec.model_id}: {len(clips)} clips of {args.seconds:g} s")
     visqol = None if args.no_visqol else Visqol()
     quality = quality_rows(codec, clips, visqol, log, compare)
     heldout = None
-    if args.heldout:
-        held, _ = load_clips(args.heldout, args.seconds, args.clips, split=None)
+    if opt["heldout"]:
+        held, _ = load_clips(opt["heldout"], args.seconds, args.clips, split=None)
         log(f"held-out set: {len(held)} clips")
         heldout = quality_rows(codec, held, visqol, log, compare)
-        meta.update(heldout_clips=len(held), heldout_name=", ".join(Path(m).parent.name for m in args.heldout))
-    if args.spectrogram:
-        spectrogram_figure(clips[args.spectrogram_clip % len(clips)], codec, compare, args.spectrogram)
-        log(f"wrote {args.spectrogram}")
+        meta.update(heldout_clips=len(held), heldout_name=", ".join(Path(m).parent.name for m in opt["heldout"]))
+    if opt["spectrogram"]:
+        spectrogram_figure(clips[getattr(args, "spectrogram_clip", 0) % len(clips)], codec, compare, opt["spectrogram"])
+        log(f"wrote {opt['spectrogram']}")
     speed = []
     if args.speed_seconds > 0:
         clip = np.resize(clips[0], round(args.speed_seconds * SR)).astype(np.float32)

@@ -17,7 +17,8 @@ DESCRIPTION = (
 )
 EPILOG = (
     "Jobs file fields: id, duration (both required); text, emotion or valence+arousal, style (tags separated by "
-    "';' or ','), reference (a clip, relative to the jobs file), tempo, key, variants, seed, loudness "
+    "';' or ','), reference (a clip, relative to the jobs file), image (a picture) or video (a video to score; its "
+    "length is the duration), both relative to the jobs file, tempo, key, variants, seed, loudness "
     "(streaming, ebu-r128, atsc-a85 or LUFS), ending (fade, none, loop), bitrate, output, notes. "
     "Exit status: 0 all tracks done, 1 some failed or pending, 2 bad input."
 )

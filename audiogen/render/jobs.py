@@ -1,6 +1,7 @@
 """The jobs file of a batch render: one brief per record, checked completely before anything is rendered.
 
-Fields (``id`` and ``duration`` are required; at least one of text, emotion, valence/arousal, style or reference):
+Fields (``id`` and ``duration`` are required, a video job's duration is its video's length; at least one of text,
+emotion, valence/arousal, style, reference, image or video):
 
 ==========  =====================================================================================================
 id          unique name of the brief (also the default output name)
@@ -8,6 +9,9 @@ text        what the music should be, in words
 emotion     an emotion label (see :mod:`audiogen.conditioning.emotions`), or give ``valence`` and ``arousal``
 style       style tags separated by ``;`` or ``,`` (a list in JSON/YAML); see :mod:`audiogen.conditioning.styles`
 reference   a reference clip whose style to follow; a path relative to the jobs file
+image       a picture whose colours set the mood and style the brief leaves open; a path relative to the jobs file
+video       a video to score (sections change on its cuts); a path relative to the jobs file; not with ``image``
+            or ``ending`` ``loop``; ``duration`` may be left out (a given one must match the video's length)
 tempo       beats per minute, 40–220
 key         e.g. ``A minor``, ``F#``, ``Bb major``, ``Am``
 duration    seconds, 1–600
@@ -43,12 +47,14 @@ from audiogen.render.names import check_output_name, name_from_id
 from audiogen.render.readers import Issue, JobsFileError, RawRecord, read_records
 
 FIELDS = (
-    "id", "text", "emotion", "valence", "arousal", "style", "reference", "tempo", "key", "duration", "variants",
+    "id", "text", "emotion", "valence", "arousal", "style", "reference", "image", "video", "tempo", "key", "duration",
+    "variants",
     "seed", "loudness", "ending", "bitrate", "output", "notes",
 )  # fmt: skip
 REQUIRED = ("id", "duration")
+NEEDS = "id and duration (a video job: id and video)"
 ALIASES = {"output_name": "output", "prompt": "text", "tags": "style", "bpm": "tempo", "lufs": "loudness"}
-CONDITIONING = ("text", "emotion", "valence", "arousal", "style", "reference")
+CONDITIONING = ("text", "emotion", "valence", "arousal", "style", "reference", "image", "video")
 VARIANTS_RANGE = (1, 100)
 SEED_RANGE = (0, 2**32 - 1)
 MAX_TEXT = 2000
@@ -66,6 +72,8 @@ class Job:
     arousal: float | None = None
     style: tuple[str, ...] | None = None
     reference: Path | None = None
+    image: Path | None = None
+    video: Path | None = None
     tempo: float | None = None
     key: str | None = None
     variants: int = 1
@@ -121,6 +129,9 @@ class Item:
             "seed": self.seed,
             "mastering": job.mastering(),
             "progress": False,
+            # only when given: the parameters (and so the ledger's identity) of other briefs stay as they were
+            **({"image": str(job.image)} if job.image else {}),
+            **({"video": str(job.video)} if job.video else {}),
         }
 
     def params(self, model: str) -> str:
@@ -128,9 +139,19 @@ class Item:
         kw = self.generate_kwargs()
         kw.update(mastering=kw["mastering"].to_dict(), bitrate=self.job.bitrate, file=self.file, model=model)
         del kw["progress"]
-        if self.job.reference is not None:
-            kw["reference_sha256"] = hashlib.sha256(self.job.reference.read_bytes()).hexdigest()
+        for name in ("reference", "image", "video"):
+            source = getattr(self.job, name)
+            if source is not None:
+                kw[f"{name}_sha256"] = _sha256(source)
         return json.dumps(kw, sort_keys=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def variant_seed(seed: int, variant: int) -> int:
@@ -232,6 +253,27 @@ def _check_reference(value: Any, base: Path) -> Path:
     return path
 
 
+def _brief_path(value: Any, base: Path) -> Path:
+    path = Path(_string(value)).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _check_image(value: Any, base: Path) -> Path:
+    from audiogen.brief.image import read_image
+
+    path = _brief_path(value, base)
+    read_image(path)  # a missing, unsupported or unreadable picture: a ValueError saying what is allowed
+    return path
+
+
+def _check_video(value: Any, base: Path) -> Path:
+    from audiogen.brief.video import read_video
+
+    path = _brief_path(value, base)
+    read_video(path)  # decoded now (and kept): a bad video is reported before anything is rendered
+    return path
+
+
 def _check_key(value: Any, _base: Path) -> str:
     tonic, mode = _validate().check_key_mode(_string(value), None)
     return f"{tonic} {mode}" if mode else tonic
@@ -266,6 +308,8 @@ CHECKS = {
     "arousal": _check_unit,
     "style": _check_style,
     "reference": _check_reference,
+    "image": _check_image,
+    "video": _check_video,
     "tempo": lambda v, _b: _validate().check_tempo(_number(v, "beats per minute in [40, 220]")),
     "key": _check_key,
     "duration": lambda v, _b: _validate().check_timing(_number(v, "seconds in [1, 600]"), None)[0],
@@ -327,11 +371,30 @@ class _Checker:
             except ValueError as err:
                 self.issue(name, str(err))
         for name in REQUIRED:
+            if name == "duration" and "video" in self.given:
+                continue  # a video job lasts as long as its video
             if name not in self.present and name not in self.missing_columns:
-                self.issue(name, f"missing; every job needs {' and '.join(REQUIRED)}")
+                self.issue(name, f"missing; every job needs {NEEDS}")
             elif name in self.present and name not in self.given:
-                self.issue(name, f"empty; every job needs {' and '.join(REQUIRED)}")
+                self.issue(name, f"empty; every job needs {NEEDS}")
         return out
+
+    def _check_brief(self, values: dict[str, Any]) -> None:
+        """An image or a video job: not both, a video's length as the duration, no loop ending with a video."""
+        if "image" in self.given and "video" in self.given:
+            self.issue("video", "give image (a picture) or video (a video), not both")
+            return
+        if "video" not in values:
+            return
+        from audiogen.brief.video import read_video
+
+        length = read_video(values["video"]).duration
+        if "duration" in values and abs(values["duration"] - length) > 0.5 / max(read_video(values["video"]).fps, 1):
+            self.issue("duration", f"{values['duration']:g} s differs from the video's length ({length:.3f} s); "
+                       "leave it empty for a video job")  # fmt: skip
+        values["duration"] = length
+        if values.get("ending") == "loop":
+            self.issue("ending", "a video job ends on the video's last frame; allowed: fade, none")
 
     def _check_emotion_point(self, values: dict[str, Any]) -> None:
         if ("valence" in self.given) != ("arousal" in self.given):
@@ -348,6 +411,7 @@ class _Checker:
         """The validated job, or None if the record has problems."""
         values = self.values()
         self._check_emotion_point(values)
+        self._check_brief(values)
         if not self.given & set(CONDITIONING):
             self.issue(None, "nothing to render from: give at least one of " + ", ".join(CONDITIONING))
         if "output" not in self.given and "id" in values:
@@ -406,6 +470,8 @@ def load_jobs(path: str | Path) -> list[Job]:
     if header_line is not None:  # CSV: report a missing column once, at the header
         columns = {ALIASES.get(name, name) for name in records[0].fields}
         missing_columns = {name for name in REQUIRED if name not in columns}
+        if "video" in columns:  # video jobs need no duration column; a job without a video is told per line
+            missing_columns.discard("duration")
         for name in sorted(missing_columns, key=REQUIRED.index):
             issues.append(Issue(header_line, name, f"missing column; the header must name {' and '.join(REQUIRED)}"))
     jobs: list[Job] = []

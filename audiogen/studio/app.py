@@ -1,0 +1,214 @@
+"""The studio's HTTP app (FastAPI): the page, its JSON API, progress as Server-Sent Events, and the downloads.
+
+```
+GET    /                              the page (static files of this package; nothing from the network)
+GET    /api/options                   what the form offers (emotions, tags, keys, presets, ranges)
+POST   /api/jobs                      queue a request → 201 {job} | 422 {"errors": {field: message}}
+GET    /api/jobs                      the queue and the recent jobs
+DELETE /api/jobs/{id}                 cancel a job that has not started
+GET    /api/events                    text/event-stream: {"status", "jobs", "rev"} whenever one changes
+GET    /api/tracks?q=&emotion=&starred=   the library, newest first
+GET    /api/tracks/{id}               one track
+PATCH  /api/tracks/{id}               {"starred": bool}
+DELETE /api/tracks/{id}               delete a track and its files
+GET    /api/tracks/{id}/file/{kind}   kind mp3 | wav | mid (``?download=1``: as an attachment)
+```
+
+A download is found by the track's integer id and one of three kinds; the file name comes from the library's own
+record, so nothing a request says reaches the file system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Body, FastAPI, HTTPException, Query, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from audiogen.studio.form import FormError, clean
+from audiogen.studio.library import Library
+from audiogen.studio.worker import Worker
+
+STATIC = Path(__file__).parent / "static"
+_STATIC_FILES = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
+_MEDIA = {"mp3": "audio/mpeg", "wav": "audio/wav", "mid": "audio/midi"}
+EVENT_POLL_S = 0.05  # how often the event stream looks for a change (in memory; the database only on a change)
+_RESYNC_S = 2.0  # ... and reads the database anyway this often
+_KEEPALIVE_S = 15.0
+
+
+def create_app(library: Library, worker: Worker, start_worker: bool = True) -> FastAPI:
+    """The app over ``library``; ``worker`` is started with the app (``start_worker``) and stopped with it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if start_worker:
+            worker.start()
+        yield
+        app.state.stopping = True
+        await asyncio.to_thread(worker.stop, 2.0)
+
+    app = FastAPI(title="audiogen studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.stopping = False
+    app.state.library, app.state.worker = library, worker
+    _page_routes(app)
+    _job_routes(app, library, worker)
+    _track_routes(app, library)
+    return app
+
+
+def _page_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in _STATIC_FILES:
+            raise HTTPException(404, "no such file")
+        return FileResponse(STATIC / name, media_type=_STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/options")
+    def options() -> dict:
+        return form_options()
+
+
+def _job_routes(app: FastAPI, library: Library, worker: Worker) -> None:
+    @app.post("/api/jobs", status_code=201)
+    def add_job(form: dict = Body(...)) -> Response:  # noqa: B008 - FastAPI's way of taking a raw JSON body
+        try:
+            req = clean(form)
+        except FormError as err:
+            return JSONResponse({"errors": err.errors}, status_code=422)
+        job_id = library.add_job(req, req["variants"], req["seed"])
+        worker.wake()
+        return JSONResponse(library.job(job_id), status_code=201)
+
+    @app.get("/api/jobs")
+    def jobs() -> dict:
+        return {"status": worker.status, "jobs": library.jobs()}
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel_job(job_id: int) -> dict:
+        if not library.cancel_job(job_id):
+            raise HTTPException(409, f"job {job_id} is not waiting in the queue (only queued jobs can be cancelled)")
+        return {"cancelled": job_id}
+
+    @app.get("/api/events")
+    async def events() -> StreamingResponse:
+        return StreamingResponse(
+            _event_stream(app),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+
+def _track_routes(app: FastAPI, library: Library) -> None:
+    @app.get("/api/tracks")
+    def tracks(
+        q: str = Query("", max_length=200),
+        emotion: str = Query("", max_length=40),
+        starred: bool = False,
+        limit: int = Query(100, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+    ) -> dict:
+        page, total = library.tracks(q, emotion, starred, limit, offset)
+        return {"tracks": [_public(t) for t in page], "total": total, "rev": library.revision()}
+
+    @app.get("/api/tracks/{track_id}")
+    def track(track_id: int) -> dict:
+        return _public(_get(library, track_id))
+
+    @app.patch("/api/tracks/{track_id}")
+    def update_track(track_id: int, body: dict = Body(...)) -> dict:  # noqa: B008
+        if set(body) != {"starred"} or not isinstance(body["starred"], bool):
+            raise HTTPException(422, 'send {"starred": true} or {"starred": false}')
+        if not library.set_starred(track_id, body["starred"]):
+            raise HTTPException(404, f"no track {track_id} in the library")
+        return _public(_get(library, track_id))
+
+    @app.delete("/api/tracks/{track_id}")
+    def delete_track(track_id: int) -> dict:
+        if not library.delete_track(track_id):
+            raise HTTPException(404, f"no track {track_id} in the library")
+        return {"deleted": track_id}
+
+    @app.get("/api/tracks/{track_id}/file/{kind}")
+    def download(track_id: int, kind: Literal["mp3", "wav", "mid"], download: bool = False) -> Response:
+        t = _get(library, track_id)
+        if kind not in t["kinds"]:
+            raise HTTPException(404, f"track {track_id} has no {kind.upper()} file")
+        path = library.file_path(t["stem"], kind)
+        if not path.is_file():
+            raise HTTPException(404, f"the {kind.upper()} file of track {track_id} is missing from the library")
+        name = f"audiogen-{track_id}-{_slug(t['title'])}.{kind}"
+        disposition = "attachment" if download else "inline"
+        return FileResponse(path, media_type=_MEDIA[kind], filename=name, content_disposition_type=disposition)
+
+
+def _get(library: Library, track_id: int) -> dict:
+    t = library.track(track_id)
+    if t is None:
+        raise HTTPException(404, f"no track {track_id} in the library")
+    return t
+
+
+def _public(t: dict) -> dict:
+    """A track as the page sees it: no file names, a URL per file kind instead."""
+    out = {k: v for k, v in t.items() if k != "stem"}
+    out["files"] = {kind: f"/api/tracks/{t['id']}/file/{kind}" for kind in t["kinds"]}
+    return out
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "track"
+
+
+async def _event_stream(app: FastAPI):
+    """Snapshots of the worker's status, the queue and the library revision, sent when they change."""
+    library, worker = app.state.library, app.state.worker
+    last, seen, quiet, sent_at = None, None, _RESYNC_S, 0.0
+    yield "retry: 1000\n\n"
+    while not app.state.stopping:
+        now = (library.changes, worker.status)
+        if now != seen or quiet >= _RESYNC_S:
+            seen, quiet = now, 0.0
+            jobs = await asyncio.to_thread(library.jobs)
+            rev = await asyncio.to_thread(library.revision)
+            snapshot = json.dumps({"status": worker.status, "jobs": jobs, "rev": rev})
+            if snapshot != last:
+                last, sent_at = snapshot, 0.0
+                yield f"data: {snapshot}\n\n"
+        if sent_at >= _KEEPALIVE_S:
+            sent_at = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(EVENT_POLL_S)
+        quiet += EVENT_POLL_S
+        sent_at += EVENT_POLL_S
+
+
+def form_options() -> dict:
+    """What the form offers, from the API's own vocabularies and ranges."""
+    from audiogen.conditioning.emotions import EMOTIONS
+    from audiogen.conditioning.styles import GENRES, INSTRUMENTS, PRODUCTION
+    from audiogen.conditioning.validate import DURATION_RANGE, TEMPO_RANGE
+    from audiogen.mastering.spec import ENDINGS, LOUDNESS_PRESETS
+    from audiogen.studio.form import MAX_VARIANTS
+
+    tonics = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+    return {
+        "emotions": {k: list(v) for k, v in EMOTIONS.items()},
+        "style_tags": {"genres": list(GENRES), "instruments": list(INSTRUMENTS), "production": list(PRODUCTION)},
+        "keys": [f"{t} {m}" for m in ("major", "minor") for t in tonics],
+        "loudness": LOUDNESS_PRESETS,
+        "endings": list(ENDINGS),
+        "tempo": list(TEMPO_RANGE),
+        "duration": list(DURATION_RANGE),
+        "max_variants": MAX_VARIANTS,
+    }

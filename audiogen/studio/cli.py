@@ -1,0 +1,106 @@
+"""``audiogen studio``: start the studio's local web server and print its address."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+DEFAULT_PORT = 8765
+EXTRA_HINT = "pip install 'audiogen[studio]'"
+
+
+def _require_extra() -> None:
+    missing = []
+    for name in ("fastapi", "uvicorn"):
+        try:
+            __import__(name)
+        except ModuleNotFoundError:
+            missing.append(name)
+    if missing:
+        names = " and ".join(missing)
+        raise ValueError(f"the studio needs {names}, which are not installed; install them with {EXTRA_HINT}")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port must lie in [0, 65535] (0 = any free port), got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise ValueError(f"--host {host!r}: not an address of this machine ({err.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        raise ValueError(f"--host {host} --port {port}: {err.strerror}; pick another port (0 = any free one)") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """The address a browser on this machine opens for ``sock``."""
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _run(args: argparse.Namespace) -> int:
+    _require_extra()
+    import uvicorn
+
+    from audiogen.studio.app import create_app
+    from audiogen.studio.library import Library, default_library_dir
+    from audiogen.studio.worker import Worker
+    from audiogen.threads import apply_threads, pick_threads
+
+    pick_threads(args.threads)  # a bad --threads fails before anything starts
+    if args.model not in (None, "debug"):
+        from pathlib import Path
+
+        if not (Path(args.model) / "lm" / "config.json").is_file():
+            raise ValueError(f"--model {args.model}: not an audiogen model folder (needs codec/ and lm/), or 'debug'")
+    library = Library(args.library or default_library_dir())
+    library.lock()
+    requeued = library.recover()
+    library.sweep()
+    sock = _bind(args.host, args.port)
+    apply_threads(args.threads)
+    worker = Worker(library, args.model)
+    app = create_app(library, worker)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, access_log=False)
+    where = f"library {library.root}, model {args.model or 'default'}"
+    print(f"audiogen studio: {url_of(sock)}  ({where}; Ctrl+C stops)", flush=True)
+    if requeued:
+        print(f"audiogen studio: {requeued} job(s) interrupted by the last stop are queued again", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        warning = "audiogen studio: warning: listening beyond this machine; anyone who can reach it can use it"
+        print(warning, file=sys.stderr, flush=True)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        library.unlock()
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``audiogen studio`` to the command line."""
+    p = sub.add_parser("studio", help="a local web page to audition, compare and keep tracks")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")
+    p.add_argument("--model", default=None, help="model folder (default: the shipped model; 'debug' = tiny random)")
+    p.add_argument(
+        "--library", default=None,
+        help="library folder (default: $AUDIOGEN_STUDIO_LIBRARY, else ~/.local/share/audiogen/studio)",
+    )  # fmt: skip
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for generation (default: AUDIOGEN_THREADS, else the cores not busy with other work)",
+    )  # fmt: skip
+    p.set_defaults(func=_run)

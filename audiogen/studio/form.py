@@ -1,0 +1,122 @@
+"""The page's request form → a validated request, with every error tied to the field it is about.
+
+The checks are the API's own (:func:`audiogen.generator.make_requests`, :func:`~audiogen.generator.check_duration`,
+:class:`~audiogen.master.MasteringSpec`), so the page says exactly what ``MusicGenerator.generate`` would. Each field
+is checked on its own first (so each message lands beside its field), then the whole request together.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+FIELDS = (
+    "text", "emotion", "valence", "arousal", "style", "tempo", "key", "duration", "ending", "loudness", "variants",
+    "seed",
+)  # fmt: skip
+MAX_VARIANTS = 8
+MAX_SEED = 2**31 - 1
+MAX_TEXT_CHARS = 2000
+
+
+class FormError(ValueError):
+    """A request with errors: ``errors`` maps each field name (or ``"form"``) to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _number(value):
+    """Numbers typed into the page may arrive as text: ``"120"`` → 120.0; anything else is passed on unchanged
+    (so the API's check reports it)."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+def _whole(name: str, value, low: int, high: int, blank_text: str = "") -> int:
+    value = _number(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value != int(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}]{blank_text}, got {value!r}")
+    return int(value)
+
+
+def clean(form: dict) -> dict:
+    """Validate the page's form (a JSON object) and return the request to queue.
+
+    Blank fields mean "let the composer choose" (tempo, key, emotion, style) or their default (duration 30 s,
+    ending ``fade``, loudness ``streaming``, 1 variant, a random seed). Raises :class:`FormError`.
+    """
+    from audiogen.generator import check_duration, make_requests
+    from audiogen.mastering.spec import MasteringSpec, resolve_loudness
+
+    if not isinstance(form, dict):
+        raise FormError({"form": "the request must be a JSON object of form fields"})
+    unknown = sorted(set(form) - set(FIELDS))
+    if unknown:
+        raise FormError({"form": f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}"})
+    get = {k: (None if _blank(form.get(k)) else form.get(k)) for k in FIELDS}
+    req: dict = {}
+    errors: dict[str, str] = {}
+
+    def check(field: str, fn) -> None:
+        try:
+            req[field] = fn()
+        except ValueError as err:
+            errors[field] = str(err)
+
+    def text():
+        if get["text"] is not None and not isinstance(get["text"], str):
+            raise ValueError(f"text must be a string, got {type(get['text']).__name__}")
+        if get["text"] and len(get["text"]) > MAX_TEXT_CHARS:
+            raise ValueError(f"text must be at most {MAX_TEXT_CHARS} characters, got {len(get['text'])}")
+        return get["text"].strip() if get["text"] else None
+
+    def api(**one):  # the API's check of one argument; returns its value as given
+        make_requests(None, **one)
+        return next(iter(one.values()))
+
+    def loudness():
+        value = _number(get["loudness"] or "streaming")
+        resolve_loudness(value)
+        return value
+
+    check("text", text)
+    check("emotion", lambda: api(emotion=get["emotion"]))
+    va = {"valence": _number(get["valence"]), "arousal": _number(get["arousal"])}
+    try:
+        make_requests(None, **va)
+        req.update(va)
+    except ValueError as err:
+        msg = str(err)
+        errors["arousal" if msg.startswith("arousal") else "valence"] = msg
+    check("style", lambda: api(style=get["style"]))
+    check("tempo", lambda: api(tempo=_number(get["tempo"])))
+    check("key", lambda: api(key=get["key"]))
+    check("duration", lambda: check_duration(_number(30.0 if get["duration"] is None else get["duration"])))
+    check("ending", lambda: MasteringSpec(ending=get["ending"] or "fade").ending)
+    check("loudness", loudness)
+    check("variants", lambda: _whole("variants", 1 if get["variants"] is None else get["variants"], 1, MAX_VARIANTS))
+    seed = get["seed"]
+    check("seed", lambda: secrets.randbits(31) if seed is None else _whole("seed", seed, 0, MAX_SEED, " or blank"))
+    if errors:
+        raise FormError(errors)
+    try:  # what only the whole request can say (a key's mode against the emotion's, ...)
+        make_requests(req["text"], **api_kwargs(req))
+    except ValueError as err:
+        raise FormError({"form": str(err)}) from None
+    return req
+
+
+def api_kwargs(req: dict) -> dict:
+    """The :meth:`MusicGenerator.generate` request arguments of a cleaned request (without seed and mastering)."""
+    return {k: req[k] for k in ("emotion", "valence", "arousal", "style", "tempo", "key", "duration")}

@@ -1,0 +1,337 @@
+"""The studio's library on disk: one SQLite database (jobs and tracks) beside a folder of audio files.
+
+```
+LIBRARY/
+    studio.sqlite3        jobs (the queue and its progress) and tracks (every kept result), WAL mode
+    audio/STEM.mp3        the files of track STEM (.mp3, .wav, .mid); STEM is made here, never taken from a request
+    .lock                 held by the one server that uses this library
+```
+
+Every write is one short ``BEGIN IMMEDIATE`` transaction on its own connection, so several threads or processes (the
+worker, two browser tabs' requests) can use the library at once without corrupting it. Files are written completely
+before the row that names them is committed; a track is deleted from the database before its files are unlinked, and
+:meth:`Library.sweep` removes whatever an interrupted write or delete left (temporaries, files no row names).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FILE_KINDS = ("mp3", "wav", "mid")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+MAX_ATTEMPTS = 2  # a job interrupted by a server stop is run again once, then marked failed
+_STEM = re.compile(r"[0-9]{6}-[0-9]{1,2}-[0-9a-f]{12}")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    created REAL NOT NULL,
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,
+    variants INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    progress TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER,
+    variant INTEGER NOT NULL,
+    created REAL NOT NULL,
+    title TEXT NOT NULL,
+    prompt TEXT,
+    emotion TEXT,
+    valence REAL,
+    arousal REAL,
+    style TEXT,
+    tempo REAL,
+    key TEXT,
+    seed INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    request TEXT NOT NULL,
+    params TEXT NOT NULL,
+    plan TEXT,
+    peaks TEXT NOT NULL,
+    stem TEXT NOT NULL UNIQUE,
+    kinds TEXT NOT NULL,
+    model TEXT,
+    starred INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tracks_created ON tracks (created);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('rev', 0);
+"""
+
+_TRACK_JSON = ("request", "params", "plan", "peaks", "kinds")
+
+
+class LibraryBusyError(RuntimeError):
+    """Another studio server already uses this library folder."""
+
+
+def default_library_dir() -> Path:
+    """``$AUDIOGEN_STUDIO_LIBRARY``, else ``$XDG_DATA_HOME/audiogen/studio`` (``~/.local/share/audiogen/studio``)."""
+    if os.environ.get("AUDIOGEN_STUDIO_LIBRARY"):
+        return Path(os.environ["AUDIOGEN_STUDIO_LIBRARY"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "audiogen" / "studio"
+
+
+class Library:
+    """Jobs and tracks in ``root/studio.sqlite3``, audio files in ``root/audio/``."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser()
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"--library {self.root}: exists and is not a folder")
+        self.audio_dir = self.root / "audio"
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "studio.sqlite3"
+        self._lock_fd: int | None = None
+        self.changes = 0  # counts this process's committed writes: the event stream looks at it before the database
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+
+    # -- connections --------------------------------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA busy_timeout=30000")
+        con.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (taken up front, so two writers queue instead of deadlocking)."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        self.changes += 1
+
+    def lock(self) -> None:
+        """Claim the library for this process (one server per library); raises :class:`LibraryBusyError`."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no advisory lock, the database still serialises writers
+            return
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LibraryBusyError(f"{self.root}: another audiogen studio is using this library") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release :meth:`lock`."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def revision(self) -> int:
+        """A counter that changes whenever a track is added, changed or deleted (the page refreshes on it)."""
+        with self._connect() as con:
+            return int(con.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0])
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+    def add_job(self, request: dict, variants: int, seed: int) -> int:
+        """Queue a validated request; returns the job id."""
+        with self._write() as con:
+            cur = con.execute(
+                "INSERT INTO jobs (created, state, request, variants, seed, progress) VALUES (?, 'queued', ?, ?, ?, ?)",
+                (time.time(), json.dumps(request), variants, seed, json.dumps([0.0] * variants)),
+            )
+            return int(cur.lastrowid)
+
+    def claim_job(self) -> dict | None:
+        """Mark the oldest queued job running and return it (None when the queue is empty)."""
+        with self._write() as con:
+            row = con.execute("SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            con.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ? WHERE id = ?",
+                (time.time(), row["id"]),
+            )
+        job = self.job(row["id"])
+        return job
+
+    def job(self, job_id: int) -> dict | None:
+        """One job as a dict (``request`` and ``progress`` decoded), or None."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job_dict(row)
+
+    def jobs(self, limit: int = 20) -> list[dict]:
+        """Queued and running jobs in queue order, then the ``limit`` most recent finished ones."""
+        with self._connect() as con:
+            active = con.execute("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY id").fetchall()
+            recent = con.execute(
+                "SELECT * FROM jobs WHERE state NOT IN ('queued', 'running') ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_job_dict(r) for r in (*active, *recent)]
+
+    def set_progress(self, job_id: int, progress: list[float]) -> None:
+        """Store the per-variant progress (fractions in [0, 1]) of a running job."""
+        with self._write() as con:
+            con.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(progress), job_id))
+
+    def finish_job(self, job_id: int, error: str | None = None) -> None:
+        """Mark a job done, or failed with ``error`` (said on the page)."""
+        with self._write() as con:
+            con.execute(
+                "UPDATE jobs SET state = ?, error = ?, finished = ? WHERE id = ?",
+                ("failed" if error else "done", error, time.time(), job_id),
+            )
+
+    def cancel_job(self, job_id: int) -> bool:
+        """Cancel a job that has not started; True if it was queued."""
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'",
+                (time.time(), job_id),
+            )
+            return cur.rowcount == 1
+
+    def recover(self) -> int:
+        """After a server stop: jobs left running are queued again (once), or failed after :data:`MAX_ATTEMPTS`.
+        Returns how many were queued again."""
+        with self._write() as con:
+            con.execute(
+                "UPDATE jobs SET state = 'failed', finished = ?, error = 'interrupted by a server stop twice; "
+                "not tried again' WHERE state = 'running' AND attempts >= ?",
+                (time.time(), MAX_ATTEMPTS),
+            )
+            cur = con.execute("UPDATE jobs SET state = 'queued', started = NULL WHERE state = 'running'")
+            return cur.rowcount
+
+    # -- tracks -------------------------------------------------------------------------------------------------
+    def new_stem(self, job_id: int, variant: int) -> str:
+        """A fresh file stem for variant ``variant`` of job ``job_id`` (the only names files ever get)."""
+        return f"{job_id % 1_000_000:06d}-{variant % 100}-{secrets.token_hex(6)}"
+
+    def file_path(self, stem: str, kind: str) -> Path:
+        """Where the ``kind`` file of ``stem`` lives; refuses anything but a stem made by :meth:`new_stem`."""
+        if kind not in FILE_KINDS or not _STEM.fullmatch(stem):
+            raise ValueError(f"not a library file: {stem!r}.{kind!r}")
+        return self.audio_dir / f"{stem}.{kind}"
+
+    def add_track(self, fields: dict) -> int:
+        """Insert a finished track (its files already complete under :meth:`file_path`); returns its id."""
+        row = dict(fields, created=time.time())
+        for name in _TRACK_JSON:
+            if name in row:
+                row[name] = json.dumps(row[name])
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._write() as con:
+            cur = con.execute(f"INSERT INTO tracks ({cols}) VALUES ({marks})", tuple(row.values()))
+            con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
+            return int(cur.lastrowid)
+
+    def variants_done(self, job_id: int) -> set[int]:
+        """The variants of job ``job_id`` already in the library."""
+        with self._connect() as con:
+            return {r[0] for r in con.execute("SELECT variant FROM tracks WHERE job_id = ?", (job_id,))}
+
+    def track(self, track_id: int) -> dict | None:
+        """One track as a dict, or None."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone()
+        return None if row is None else _track_dict(row)
+
+    def tracks(
+        self, query: str = "", emotion: str = "", starred: bool = False, limit: int = 200, offset: int = 0
+    ) -> tuple[list[dict], int]:
+        """Tracks newest first, filtered by words in the prompt/title/style, an emotion label and the star;
+        returns ``(page, total matching)``."""
+        where, args = [], []
+        for word in query.split()[:8]:
+            where.append("(prompt LIKE ? ESCAPE '\\' OR title LIKE ? ESCAPE '\\' OR style LIKE ? ESCAPE '\\')")
+            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [like, like, like]
+        if emotion:
+            where.append("emotion = ?")
+            args.append(emotion)
+        if starred:
+            where.append("starred = 1")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._connect() as con:
+            total = con.execute(f"SELECT COUNT(*) FROM tracks {clause}", args).fetchone()[0]
+            rows = con.execute(
+                f"SELECT * FROM tracks {clause} ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+            ).fetchall()
+        return [_track_dict(r) for r in rows], int(total)
+
+    def set_starred(self, track_id: int, starred: bool) -> bool:
+        """Star or unstar a track; False if there is no such track."""
+        with self._write() as con:
+            cur = con.execute("UPDATE tracks SET starred = ? WHERE id = ?", (int(starred), track_id))
+            con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
+            return cur.rowcount == 1
+
+    def delete_track(self, track_id: int) -> bool:
+        """Delete a track: its row first (committed), then its files. False if there is no such track."""
+        with self._write() as con:
+            row = con.execute("SELECT stem FROM tracks WHERE id = ?", (track_id,)).fetchone()
+            if row is None:
+                return False
+            con.execute("DELETE FROM tracks WHERE id = ?", (track_id,))
+            con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
+        self.remove_files(row["stem"])
+        return True
+
+    def remove_files(self, stem: str) -> None:
+        """Unlink every file of ``stem`` (those missing are fine)."""
+        for kind in FILE_KINDS:
+            self.file_path(stem, kind).unlink(missing_ok=True)
+
+    def sweep(self) -> list[str]:
+        """Delete what no track row names from ``audio/``: temporaries of an interrupted write, files of a track
+        whose row was never committed or already deleted. Returns the names removed. Run with the library locked."""
+        with self._connect() as con:
+            stems = {r[0] for r in con.execute("SELECT stem FROM tracks")}
+        removed = []
+        for path in self.audio_dir.iterdir():
+            stem, _, kind = path.name.partition(".")
+            if path.is_file() and not (stem in stems and kind in FILE_KINDS):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+
+def _job_dict(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    d["request"] = json.loads(d["request"])
+    d["progress"] = json.loads(d["progress"])
+    return d
+
+
+def _track_dict(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    for name in _TRACK_JSON:
+        if d.get(name) is not None:
+            d[name] = json.loads(d[name])
+    d["starred"] = bool(d["starred"])
+    return d

@@ -1,0 +1,197 @@
+"""The studio's worker: one thread that drains the job queue of a :class:`~audiogen.studio.library.Library`.
+
+Jobs live in the database, not in memory: the page can close, a second tab can watch, and a server stop loses
+nothing (a job it interrupted is queued again at the next start, :meth:`Library.recover`). One job runs at a time.
+Variant ``i`` of a job with seed ``s`` is its own ``generate`` call with seed ``s + i``, so "again with this seed"
+(seed ``s + i``, one variant) gives the same track bit for bit; each variant joins the library as soon as its files
+are complete, and a failure removes the failed variant's files and says why on the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+import numpy as np
+
+import audiogen.generator as _facade
+from audiogen.generator import MusicGenerator
+from audiogen.studio.form import api_kwargs
+from audiogen.studio.library import Library
+from audiogen.studio.plan_view import plan_view
+
+log = logging.getLogger("audiogen.studio")
+PEAKS = 600  # waveform columns stored per track
+_PROGRESS_EVERY_S = 0.2
+_SAMPLING_SHARE = 0.9  # of a variant's progress bar; decoding, mastering and writing the files take the rest
+
+
+class _Stopped(Exception):
+    """The server is stopping between two variants: the job stays ``running`` and is resumed at the next start."""
+
+
+class ReportingGenerator(MusicGenerator):
+    """A :class:`MusicGenerator` whose sampling progress goes to ``on_progress(step, total)`` (the page's progress
+    bars) rather than to a terminal progress bar."""
+
+    on_progress: Callable[[int, int], None] | None = None
+
+    def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None, controls=None):
+        if self.on_progress is None:
+            return super()._sample(requests, n_frames, params, prompt_codes, progress, beats, controls)
+        provider = self.lm.condition if self.lm.provider is not None else None
+        attrs = [r.attributes for r in requests]
+        return _facade.lm_generate(  # looked up per call, like the facade's own
+            self.lm, provider, attrs, n_frames, params, prompt=prompt_codes, callback=self.on_progress,
+            beats=beats, controls=controls,
+        )  # fmt: skip
+
+
+def load_generator(model: str | None) -> ReportingGenerator:
+    """``"debug"``: the tiny random test model; None: the shipped default; else a model folder."""
+    if model == "debug":
+        return ReportingGenerator.debug()
+    return ReportingGenerator.from_pretrained(model)
+
+
+def waveform_peaks(audio: np.ndarray, columns: int = PEAKS) -> list[float]:
+    """The largest absolute sample in each of ``columns`` equal slices of ``audio`` ``(T,)``, 3 decimals."""
+    n = max(1, min(columns, audio.size))
+    edges = np.linspace(0, audio.size, n + 1).astype(int)
+    peaks = np.maximum.reduceat(np.abs(audio), edges[:-1])
+    return [round(float(p), 3) for p in peaks]
+
+
+class Worker:
+    """Loads the model, then runs queued jobs one at a time until :meth:`stop`.
+
+    ``status`` is ``"loading"``, ``"ready"``, ``"busy"`` or ``"error: ..."`` (the model could not be loaded)."""
+
+    def __init__(self, library: Library, model: str | None = None, generator: MusicGenerator | None = None):
+        self.library, self.model = library, model
+        self.generator = generator
+        self.status = "loading" if generator is None else "ready"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run the worker in a daemon thread."""
+        self._thread = threading.Thread(target=self._loop, name="audiogen-studio-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop after the current job and wait up to ``timeout`` s; an unfinished job stays
+        ``running`` in the database and is queued again at the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        if self.generator is None:
+            try:
+                self.generator = load_generator(self.model)
+                self.status = "ready"
+            except Exception as err:  # said on the page; the server stays up to show it
+                self.status = f"error: the model could not be loaded: {err}"
+                log.error("%s", self.status)
+                return
+        while not self._stop.is_set():
+            if not self.run_once():
+                self._wake.wait(0.5)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Run the oldest queued job, if any; returns whether there was one."""
+        job = self.library.claim_job()
+        if job is None:
+            return False
+        self.status = "busy"
+        try:
+            self._run(job)
+            self.library.finish_job(job["id"])
+        except _Stopped:
+            log.info("job %d left for the next start", job["id"])
+        except Exception as err:
+            log.error("job %d failed:\n%s", job["id"], traceback.format_exc())
+            self.library.finish_job(job["id"], error=_reason(err))
+        finally:
+            self.status = "ready"
+        return True
+
+    def _run(self, job: dict) -> None:
+        req, n = job["request"], job["variants"]
+        done = self.library.variants_done(job["id"])  # a job resumed after a stop keeps what it had made
+        progress = [1.0 if i in done else 0.0 for i in range(n)]
+        last = [0.0]
+
+        def report(i: int, fraction: float, force: bool = False) -> None:
+            progress[i] = round(min(1.0, fraction), 3)
+            if force or time.monotonic() - last[0] >= _PROGRESS_EVERY_S:
+                last[0] = time.monotonic()
+                self.library.set_progress(job["id"], progress)
+
+        for i in range(n):
+            if i in done:
+                continue
+            if self._stop.is_set():
+                raise _Stopped
+            seed = job["seed"] + i
+            self.generator.on_progress = lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1))
+            try:
+                track = self.generator.generate(
+                    req["text"], **api_kwargs(req), seed=seed, mastering=_mastering(req), progress=False
+                )
+            finally:
+                self.generator.on_progress = None
+            self._keep(job, i, seed, track)
+            report(i, 1.0, force=True)
+
+    def _keep(self, job: dict, variant: int, seed: int, track) -> int:
+        """Write the variant's files, then its library row; on any failure, no file of it stays."""
+        lib = self.library
+        stem = lib.new_stem(job["id"], variant)
+        try:
+            track.save(lib.file_path(stem, "mp3"))
+            track.save(lib.file_path(stem, "wav"))
+            kinds = ["mp3", "wav"]
+            if track.plan is not None:
+                track.save_midi(lib.file_path(stem, "mid"))
+                kinds.append("mid")
+            request = dict(job["request"], seed=seed, variants=1)
+            return lib.add_track(
+                dict(
+                    job_id=job["id"], variant=variant, title=track.display_title, prompt=track.prompt,
+                    emotion=track.emotion, valence=track.valence, arousal=track.arousal, style=track.style,
+                    tempo=track.tempo, key=track.key, seed=seed, duration=track.duration, request=request,
+                    params=track.params, plan=plan_view(track.plan), peaks=waveform_peaks(track.audio), stem=stem,
+                    kinds=kinds, model=track.model_version,
+                )
+            )  # fmt: skip
+        except BaseException:
+            lib.remove_files(stem)
+            raise
+
+
+def _mastering(req: dict):
+    from audiogen.mastering.spec import MasteringSpec
+
+    return MasteringSpec(loudness=req["loudness"], ending=req["ending"])
+
+
+def _reason(err: Exception) -> str:
+    """One line for the page: what failed."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, (ValueError, FileNotFoundError)):
+        return text
+    if isinstance(err, OSError):
+        return f"could not write the track: {err.strerror or text}"
+    return f"generation failed: {text} ({type(err).__name__})"

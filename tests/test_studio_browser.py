@@ -1,0 +1,131 @@
+"""The studio end to end in a real headless browser: `audiogen studio --model debug` in a child process, driven by
+Playwright over a system Chromium (skipped, with the reason, where either is missing)."""
+
+import pytest
+
+from audiogen.studio.testing import browser_missing
+
+MISSING = browser_missing()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=f"studio browser tests: {MISSING}")]
+
+DURATION = 3  # seconds per variant: the debug model makes one in about a second
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from audiogen.studio.testing import StudioProcess
+
+    with StudioProcess(tmp_path_factory.mktemp("studio") / "library", model="debug") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from audiogen.studio.testing import launch_chromium
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    problems = []
+    pg.on("pageerror", lambda err: problems.append(str(err)))
+    def failed(req):  # a reload or a closed page aborts the event stream and media loads: not a problem
+        if req.failure != "net::ERR_ABORTED":
+            problems.append(f"request failed: {req.url} ({req.failure})")
+
+    pg.on("requestfailed", failed)
+    pg.goto(server.url)
+    pg.wait_for_selector("#status.ready", timeout=60_000)
+    yield pg
+    context.close()
+    assert problems == []
+
+
+def test_generate_two_variants_play_download_and_find_them_after_a_reload(page, server, tmp_path):
+    from audiogen.audio import SAMPLE_RATE, load_audio
+
+    page.fill("#f-text", "a rainy night in the city")
+    page.select_option("#f-emotion", "melancholic")
+    page.fill("#f-style", "piano, lo-fi")
+    page.fill("#f-tempo", "84")
+    page.fill("#f-duration", str(DURATION))
+    page.fill("#f-variants", "2")
+    page.fill("#f-seed", "11")
+    page.click("#generate")
+    page.wait_for_selector("#jobs .job .progress", timeout=30_000)  # the queue shows a progress bar per variant
+    assert page.locator(".job").first.locator(".progress").count() == 2
+    cards = page.locator(".track")
+    cards.nth(1).wait_for(timeout=120_000)
+    assert cards.count() == 2
+    seeds = sorted(int(t.rsplit(" ", 1)[1]) for t in page.locator(".track .chip", has_text="seed").all_inner_texts())
+    assert seeds == [11, 12]
+    first = cards.first
+    assert "melancholic" in first.inner_text() and "84 BPM" in first.inner_text()
+    assert first.locator(".plan summary").inner_text().startswith("Plan · ")
+
+    first.locator(".play").click()
+    page.wait_for_function("studio.player.currentTime > 0.3 && !studio.player.paused", timeout=20_000)
+    assert first.get_attribute("class").split() == ["track", "playing"]
+    first.locator(".play").click()  # pause
+    page.wait_for_function("studio.player.paused")
+
+    with page.expect_download() as info:
+        first.locator("a.dl-mp3").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".mp3") and download.suggested_filename.startswith("audiogen-")
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    assert load_audio(path, SAMPLE_RATE).shape == (DURATION * SAMPLE_RATE,)
+
+    page.reload()
+    page.wait_for_selector(".track")
+    assert page.locator(".track").count() == 2
+    assert "2 tracks" in page.inner_text("#count")
+    page.fill("#q", "rainy night")
+    page.wait_for_function("document.querySelectorAll('.track').length === 2")
+    page.fill("#q", "no such words")
+    page.wait_for_selector("#tracks-empty:not([hidden])")
+
+
+def test_a_bad_tempo_is_explained_next_to_the_field(page):
+    before = page.locator(".job").count()
+    page.fill("#f-text", "too fast")
+    page.fill("#f-tempo", "300")
+    page.click("#generate")
+    message = page.locator('.err[data-for="tempo"]')
+    message.wait_for()
+    assert message.inner_text() == "tempo must lie in [40, 220] BPM, got 300"
+    assert "invalid" in page.get_attribute("#f-tempo", "class")
+    assert page.locator(".job").count() == before  # nothing was queued
+    page.fill("#f-tempo", "120")
+    page.fill("#f-duration", "9999")
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('.err[data-for=duration]').textContent.includes('[1, 600]')")
+    assert page.inner_text('.err[data-for="tempo"]') == ""
+
+
+def test_the_mood_pad_sends_a_valence_arousal_point(page, server):
+    import json
+    import urllib.request
+
+    page.click('#emo-mode [data-mode="pad"]')
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.25)  # positive, excited
+    assert "valence 0.50 · arousal 0.50" in page.inner_text("#pad-read")
+    page.fill("#f-text", "a bright fanfare")
+    page.fill("#f-duration", "2")
+    page.fill("#f-variants", "1")
+    page.click("#generate")
+    page.wait_for_selector("#toast.show")
+    with urllib.request.urlopen(server.url + "api/jobs") as res:  # the local server only
+        jobs = json.load(res)["jobs"]
+    request = next(j["request"] for j in jobs if j["request"]["text"] == "a bright fanfare")
+    assert (request["valence"], request["arousal"], request["emotion"]) == (0.5, 0.5, None)
