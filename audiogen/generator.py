@@ -23,6 +23,7 @@ import json
 import math
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -279,7 +280,7 @@ class MusicGenerator:
         params: GenerationParams | None = None,
         mastering: MasteringSpec | None = None,
         prompt: str | Path | np.ndarray | None = None,
-        progress: bool = True,
+        progress: bool | Callable[[int, int], None] = True,
         plan=None,
         melody_from: str | Path | None = None,
         genre: str | None = None,
@@ -301,7 +302,8 @@ class MusicGenerator:
             mastering: loudness / true peak / ending (:class:`MasteringSpec`; its duration is set per request).
             prompt: audio (file or ``(T,)`` array at 32 kHz) to continue from (the continuation is not composed:
                 the LM follows the prompt's beat, and the track has no plan).
-            progress: show a progress bar.
+            progress: show a progress bar (True), nothing (False), or call ``progress(step, total)`` after each
+                sampling step (a page's progress bar; ``total`` counts the steps of the LM batch being sampled).
             plan: perform this :class:`~audiogen.compose.plan.Plan` (or a plan JSON file) instead of composing one;
                 the duration is the plan's, and tempo, key and emotion default to the plan's.
             melody_from: an audio clip whose beats, chords and melody become the plan (re-harmonised into the
@@ -513,13 +515,15 @@ class MusicGenerator:
         return out
 
     def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None, controls=None) -> torch.Tensor:
-        bar = None
-        if progress:
+        bar, report = None, progress if callable(progress) else None
+        if progress and report is None:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=1, unit="step", desc="generating", leave=False)
 
         def callback(step: int, total: int) -> None:
+            if report is not None:
+                report(step, total)
             if bar is not None:
                 bar.total = total
                 bar.update(step - bar.n)

@@ -27,6 +27,15 @@ def test_generate_exact_duration_mastered_and_reproducible(gen):
     assert abs(a.params["mastering"]["output_lufs"] - (-14.0)) < 0.5
 
 
+def test_progress_callback_sees_every_sampling_step_and_changes_nothing(gen):
+    seen = []
+    a = gen.generate("calm piano", emotion="calm", duration=1.0, seed=3, progress=lambda s, t: seen.append((s, t)))
+    b = gen.generate("calm piano", emotion="calm", duration=1.0, seed=3, progress=False)
+    assert np.array_equal(a.audio, b.audio)
+    steps, totals = zip(*seen, strict=True)
+    assert len(set(totals)) == 1 and list(steps) == sorted(steps) and steps[-1] == totals[0] >= 50  # 50 frames/s
+
+
 def test_batch_with_mixed_durations_and_broadcast(gen):
     tracks = gen.generate(["a", "b", "c"], emotion=["happy", "sad", None], duration=[2, 3, 2], seed=1, progress=False)
     assert [t.audio.shape[0] for t in tracks] == [64000, 96000, 64000]

@@ -13,17 +13,17 @@ pytest.importorskip("httpx", reason="httpx (TestClient) is not installed (pip in
 from fastapi.testclient import TestClient
 
 from audiogen.audio import SAMPLE_RATE, load_audio
-from audiogen.generator import make_requests
+from audiogen.generator import MusicGenerator, make_requests
 from audiogen.studio.app import create_app
 from audiogen.studio.library import MAX_ATTEMPTS, Library
-from audiogen.studio.worker import ReportingGenerator, Worker
+from audiogen.studio.worker import Worker
 
 REQUEST = {"text": "calm piano at night", "emotion": "calm", "duration": 4, "variants": 2, "seed": 5, "tempo": 90}
 
 
 @pytest.fixture(scope="module")
 def generator():
-    return ReportingGenerator.debug()
+    return MusicGenerator.debug()
 
 
 @pytest.fixture

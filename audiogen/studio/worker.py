@@ -13,11 +13,9 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
 
 import numpy as np
 
-import audiogen.generator as _facade
 from audiogen.generator import MusicGenerator
 from audiogen.studio.form import api_kwargs
 from audiogen.studio.library import Library
@@ -33,28 +31,11 @@ class _Stopped(Exception):
     """The server is stopping between two variants: the job stays ``running`` and is resumed at the next start."""
 
 
-class ReportingGenerator(MusicGenerator):
-    """A :class:`MusicGenerator` whose sampling progress goes to ``on_progress(step, total)`` (the page's progress
-    bars) rather than to a terminal progress bar."""
-
-    on_progress: Callable[[int, int], None] | None = None
-
-    def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None, controls=None):
-        if self.on_progress is None:
-            return super()._sample(requests, n_frames, params, prompt_codes, progress, beats, controls)
-        provider = self.lm.condition if self.lm.provider is not None else None
-        attrs = [r.attributes for r in requests]
-        return _facade.lm_generate(  # looked up per call, like the facade's own
-            self.lm, provider, attrs, n_frames, params, prompt=prompt_codes, callback=self.on_progress,
-            beats=beats, controls=controls,
-        )  # fmt: skip
-
-
-def load_generator(model: str | None) -> ReportingGenerator:
+def load_generator(model: str | None) -> MusicGenerator:
     """``"debug"``: the tiny random test model; None: the shipped default; else a model folder."""
     if model == "debug":
-        return ReportingGenerator.debug()
-    return ReportingGenerator.from_pretrained(model)
+        return MusicGenerator.debug()
+    return MusicGenerator.from_pretrained(model)
 
 
 def waveform_peaks(audio: np.ndarray, columns: int = PEAKS) -> list[float]:
@@ -145,13 +126,10 @@ class Worker:
             if self._stop.is_set():
                 raise _Stopped
             seed = job["seed"] + i
-            self.generator.on_progress = lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1))
-            try:
-                track = self.generator.generate(
-                    req["text"], **api_kwargs(req), seed=seed, mastering=_mastering(req), progress=False
-                )
-            finally:
-                self.generator.on_progress = None
+            track = self.generator.generate(
+                req["text"], **api_kwargs(req), seed=seed, mastering=_mastering(req),
+                progress=lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1)),
+            )  # fmt: skip
             self._keep(job, i, seed, track)
             report(i, 1.0, force=True)
 
