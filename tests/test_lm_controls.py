@@ -343,6 +343,25 @@ def test_training_from_a_run_without_controls_learns_the_beat(tmp_path):
         LMTrainer(bad)
 
 
+def test_a_warm_body_with_fresh_token_embeddings_and_heads(tmp_path):
+    """init_fresh: a new codec's token space keeps the source's body but learns its embeddings and heads anew."""
+    cache = tiny_cache(tmp_path)
+    base = dict(cache=str(cache), model=dict(MODEL), batch_size=4, warmup_steps=2, log_every=10, ckpt_every=10,
+                valid_batches=0)  # fmt: skip
+    LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "a"), lr=3e-3, max_steps=10, **base)).fit()
+    source = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    torch.manual_seed(5)
+    cfg = LMTrainConfig(run_dir=str(tmp_path / "b"), init_from=str(tmp_path / "a" / "last.pt"),
+                        init_fresh=["emb.", "heads."], max_steps=1, **base)  # fmt: skip
+    state = LMTrainer(cfg).model.state_dict()
+    body = [k for k in source if not k.startswith(("emb.", "heads."))]
+    assert body and all(torch.equal(state[k], source[k]) for k in body)
+    assert not torch.equal(state["emb.0.weight"], source["emb.0.weight"])
+    assert not torch.equal(state["heads.0.weight"], source["heads.0.weight"])
+    with pytest.raises(ValueError, match="init_fresh"):
+        LMTrainer(LMTrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "c"), "init_fresh": ["nothing."]}))
+
+
 # -- the facade -------------------------------------------------------------------------------------------------
 
 

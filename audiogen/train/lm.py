@@ -60,6 +60,9 @@ class LMTrainConfig:
     num_workers: int = 0
     seed: int = 0
     init_from: str = ""
+    # weights (key prefixes) that keep their fresh initialisation instead of the source's, e.g. ["emb.", "heads."]
+    # for a new codec's token space: the body is warm-started, the token embeddings and output heads learn anew
+    init_fresh: list[str] = field(default_factory=list)
     control_dropout: float = 0.5
     control_dropout_all: float = 0.2
 
@@ -173,8 +176,9 @@ class LMTrainer:
 
     def _init_from(self, source: Path) -> None:
         """Start a new run from the weights of another run's ``last.pt`` or a released model folder. Weights the
-        source lacks may only be new inputs (the control maps), which start at zero; anything else is an error. A
-        source with a beat clock gives its clock weights to the controls' clock columns."""
+        source lacks may only be new inputs (the control maps), which start at zero, and those named by
+        ``init_fresh``; anything else is an error. A source with a beat clock gives its clock weights to the
+        controls' clock columns."""
         if source.is_dir():
             from safetensors.torch import load_file
 
@@ -190,8 +194,13 @@ class LMTrainer:
 
         if "clock.weight" in state and self.model.controls is not None:
             state = upgrade_state(state, self.cfg.model)
+        fresh = tuple(self.cfg.init_fresh)
+        if fresh:
+            if not any(k.startswith(fresh) for k in state):
+                raise ValueError(f"init_fresh={list(fresh)}: no weight of init_from={source} starts with these")
+            state = {k: v for k, v in state.items() if not k.startswith(fresh)}
         missing, unexpected = self.model.load_state_dict(state, strict=False)
-        bad = [k for k in missing if not k.startswith("controls.")]
+        bad = [k for k in missing if not k.startswith(("controls.", *fresh))]
         if bad or unexpected:
             raise ValueError(f"init_from={source} does not fit this model: missing {bad}, unexpected {unexpected}")
         print(f"initialised from {source} (new: {missing or 'nothing'})", flush=True)
