@@ -6,19 +6,17 @@ import argparse
 from pathlib import Path
 
 from audiogen.audio import MP3_BITRATES, WRITABLE_FORMATS
+from audiogen.request_fields import COMPOSE, FIELDS, GENERATE, add_arguments
 
 
 def _request_kwargs(args: argparse.Namespace) -> dict:
-    return dict(
-        emotion=args.emotion,
-        valence=args.valence,
-        arousal=args.arousal,
-        style=args.style,
-        reference=args.reference,
-        tempo=args.tempo,
-        key=args.key,
-        duration=args.duration,
-    )
+    """The parsed request fields that :func:`~audiogen.generator.make_requests` takes."""
+    import inspect
+
+    from audiogen.generator import make_requests
+
+    taken = inspect.signature(make_requests).parameters
+    return {f.name: getattr(args, f.name, None) for f in FIELDS if f.name in taken and f.name != "text"}
 
 
 def _check_midi(path: str | None) -> Path | None:
@@ -192,18 +190,8 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="generate a track from a text prompt, emotion and style")
     p.add_argument("text", help="what the music should be, in words")
     g = p.add_argument_group("request")
-    g.add_argument("--emotion", help="an emotion label, e.g. happy, sad, calm, tense, epic (see docs)")
-    g.add_argument("--valence", type=float, help="valence in [-1, 1] (negative ↔ positive); needs --arousal")
-    g.add_argument("--arousal", type=float, help="arousal in [-1, 1] (calm ↔ excited); needs --valence")
-    g.add_argument("--style", help="comma-separated style tags, e.g. 'cinematic, strings, piano'")
-    g.add_argument("--reference", help="an audio clip whose tempo, key and mood fill what the request leaves open")
-    g.add_argument("--tempo", type=float, help="beats per minute, 40–220")
-    g.add_argument("--key", help="e.g. 'C', 'F# minor', 'Bb major', 'Am'")
-    g.add_argument("--duration", type=float, default=None, help="seconds, 1–600 (default 30; --video: its length)")
+    add_arguments(g, GENERATE)  # audiogen/request_fields.py
     g.add_argument("--prompt-audio", help="an audio file to continue from")
-    g.add_argument("--image", help="a picture whose colours set the mood and style the request leaves open")
-    g.add_argument("--video", help="a video to score: its length, its cuts as section changes, its shots' moods")
-    _plan_arguments(g)
     g.add_argument("--plan", help="perform this plan (JSON from `audiogen compose`) instead of composing one")
     s = p.add_argument_group("sampling")
     s.add_argument("--seed", type=int, default=None, help="makes the result reproducible")
@@ -240,21 +228,9 @@ def register(sub) -> None:
 
     c = sub.add_parser("compose", help="compose a plan (form, chords, melody, drums; JSON, MIDI) without performing it")
     c.add_argument("text", help="what the music should be, in words")
-    c.add_argument("--emotion", help="an emotion label, e.g. happy, sad, calm, tense, epic")
-    c.add_argument("--valence", type=float, help="valence in [-1, 1]; needs --arousal")
-    c.add_argument("--arousal", type=float, help="arousal in [-1, 1]; needs --valence")
-    c.add_argument("--style", help="comma-separated style tags")
-    c.add_argument("--tempo", type=float, help="beats per minute, 40–220")
-    c.add_argument("--key", help="e.g. 'C', 'F# minor'")
-    c.add_argument("--duration", type=float, default=30.0, help="seconds, 1–600 (default 30)")
+    add_arguments(c, COMPOSE, defaults={"duration": 30.0})
     c.add_argument("--ending", default="cadence", choices=["cadence", "loop"])
     c.add_argument("--seed", type=int, default=None, help="the same seed composes the same plan (default 0)")
-    _plan_arguments(c)
     c.add_argument("-o", "--output", default="plan.json", help="the plan (.json)")
     c.add_argument("--midi", help="also write the plan as a MIDI file (.mid)")
     c.set_defaults(func=_compose, reference=None)
-
-
-def _plan_arguments(g) -> None:
-    g.add_argument("--genre", help="composer template: pop, rock, ambient, cinematic, jazz, electronic, lofi, folk")
-    g.add_argument("--melody-from", help="a clip whose beats, chords and melody the plan takes (re-harmonised)")

@@ -78,8 +78,11 @@ class Request:
 
     def generate_kwargs(self, seed: int, duration: float | None = None) -> dict:
         """Keyword arguments for ``MusicGenerator.generate`` (only the fields that are set)."""
+        from audiogen.request_fields import FIELDS
+
         kwargs = {"duration": float(duration or self.duration), "seed": int(seed), "progress": False}
-        for name in ("text", "emotion", "valence", "arousal", "tempo", "key"):
+        mine = {f.name for f in fields(self)}
+        for name in (f.name for f in FIELDS if f.name in mine and f.name not in ("duration", "style")):
             if getattr(self, name) is not None:
                 kwargs[name] = getattr(self, name)
         if self.style:

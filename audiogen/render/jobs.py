@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiogen import request_fields
 from audiogen.audio import MP3_BITRATES, AudioError, audio_info
 from audiogen.conditioning.emotions import check_label, check_point
 from audiogen.conditioning.styles import check_tag
@@ -46,15 +47,15 @@ from audiogen.mastering.spec import ENDINGS, LOUDNESS_PRESETS, MasteringSpec, re
 from audiogen.render.names import check_output_name, name_from_id
 from audiogen.render.readers import Issue, JobsFileError, RawRecord, read_records
 
-FIELDS = (
-    "id", "text", "emotion", "valence", "arousal", "style", "reference", "image", "video", "tempo", "key", "duration",
-    "variants",
-    "seed", "loudness", "ending", "bitrate", "output", "notes",
-)  # fmt: skip
+# a job: its id, the request's fields (audiogen/request_fields.py), then how many, how and where it is written
+FIELDS = ("id", *request_fields.names(request_fields.JOBS), "variants", "seed", "loudness", "ending", "bitrate",
+          "output", "notes")  # fmt: skip
 REQUIRED = ("id", "duration")
 NEEDS = "id and duration (a video job: id and video)"
 ALIASES = {"output_name": "output", "prompt": "text", "tags": "style", "bpm": "tempo", "lufs": "loudness"}
-CONDITIONING = ("text", "emotion", "valence", "arousal", "style", "reference", "image", "video")
+CONDITIONING = tuple(f for f in request_fields.CONDITIONING if f in FIELDS)
+# request fields every job passes to generate, set or not (its ledger identity: see Item.params)
+_ALWAYS_PASSED = ("text", "emotion", "valence", "arousal", "style", "reference", "tempo", "key", "duration")
 VARIANTS_RANGE = (1, 100)
 SEED_RANGE = (0, 2**32 - 1)
 MAX_TEXT = 2000
@@ -116,23 +117,17 @@ class Item:
     def generate_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``MusicGenerator.generate`` (mastering included)."""
         job = self.job
-        return {
-            "text": job.text,
-            "emotion": job.emotion,
-            "valence": job.valence,
-            "arousal": job.arousal,
-            "style": list(job.style) if job.style else None,
-            "reference": str(job.reference) if job.reference else None,
-            "tempo": job.tempo,
-            "key": job.key,
-            "duration": job.duration,
-            "seed": self.seed,
-            "mastering": job.mastering(),
-            "progress": False,
-            # only when given: the parameters (and so the ledger's identity) of other briefs stay as they were
-            **({"image": str(job.image)} if job.image else {}),
-            **({"video": str(job.video)} if job.video else {}),
-        }
+        kwargs: dict[str, Any] = {}
+        for name in request_fields.names(request_fields.JOBS):
+            value = getattr(job, name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif name == "style":
+                value = list(value) if value else None
+            # fields added since the first ledgers only when given, so other briefs' identities stay as they were
+            if name in _ALWAYS_PASSED or value is not None:
+                kwargs[name] = value
+        return {**kwargs, "seed": self.seed, "mastering": job.mastering(), "progress": False}
 
     def params(self, model: str) -> str:
         """Everything the rendered file depends on, as canonical JSON: a changed brief or model is rendered anew."""
