@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-GENERATE, COMPOSE, JOBS = "generate", "compose", "jobs"
+GENERATE, COMPOSE, JOBS, STUDIO = "generate", "compose", "jobs", "studio"
 
 
 @dataclass(frozen=True)
 class Field:
     """One request field. ``kind`` is ``float`` or ``str``; ``help`` is the one line every surface shows;
-    ``surfaces`` the command-line commands and job files that take it (``text`` is positional on the command
-    line, so it has no flag there)."""
+    ``surfaces`` the command-line commands, job files and the studio's form that take it (``text`` is positional
+    on the command line and the form's own box, so it has no flag there; the studio takes a picture or a video as
+    an uploaded brief, not as a path)."""
 
     name: str
     kind: type
@@ -31,7 +32,7 @@ class Field:
         return "--" + self.name.replace("_", "-")
 
 
-_ALL = frozenset({GENERATE, COMPOSE, JOBS})
+_ALL = frozenset({GENERATE, COMPOSE, JOBS, STUDIO})
 _GENERATE_JOBS = frozenset({GENERATE, JOBS})
 FIELDS: tuple[Field, ...] = (
     Field("text", str, "what the music should be, in words", frozenset({JOBS})),
@@ -58,9 +59,9 @@ CONDITIONING = tuple(f.name for f in FIELDS if f.name not in ("tempo", "key", "d
 
 
 def names(surface: str) -> tuple[str, ...]:
-    """The fields ``surface`` (``generate``, ``compose`` or ``jobs``) takes, in :data:`FIELDS` order."""
-    if surface not in (GENERATE, COMPOSE, JOBS):
-        raise ValueError(f"unknown surface {surface!r}; allowed: {GENERATE}, {COMPOSE}, {JOBS}")
+    """The fields ``surface`` (``generate``, ``compose``, ``jobs`` or ``studio``) takes, in :data:`FIELDS` order."""
+    if surface not in (GENERATE, COMPOSE, JOBS, STUDIO):
+        raise ValueError(f"unknown surface {surface!r}; allowed: {GENERATE}, {COMPOSE}, {JOBS}, {STUDIO}")
     return tuple(f.name for f in FIELDS if surface in f.surfaces)
 
 

@@ -2,6 +2,7 @@
 the same request through the Python API, in one run (and, optionally, the README's screenshots).
 
     OMP_NUM_THREADS=1 python eval/bench_studio.py --repeats 3 --duration 10 [--screenshots docs/studio]
+    OMP_NUM_THREADS=1 python eval/bench_studio.py --screenshots docs/studio --screenshots-only   # no timings
 
 Each repeat runs the request once through ``MusicGenerator.generate`` + ``Track.save`` (MP3) in this process and
 once through the page: a headless Chromium fills the form of ``audiogen studio`` (the same model, a child process),
@@ -65,7 +66,7 @@ def _server_job_seconds(url: str) -> float:
 
 def screenshots(page, out: Path, duration: float) -> None:
     """The README's pictures: the page with its library (one track playing, its plan open), a request running
-    (progress per variant), and a bad request's messages."""
+    (progress per variant), a bad request's messages, and a video brief (what it reads as, its result's MP4)."""
     out.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1440, "height": 1000})
     page.reload()
@@ -101,6 +102,63 @@ def screenshots(page, out: Path, duration: float) -> None:
     page.screenshot(path=str(out / "errors.png"), full_page=True, clip=clip)
     page.wait_for_function("document.querySelectorAll('.job .state.running, .job .state.queued').length === 0",
                            timeout=600_000)  # fmt: skip
+    brief_screenshot(page, out)
+
+
+def brief_screenshot(page, out: Path) -> None:
+    """A video brief: the form with what the video reads as (length, cuts, each shot's mood, the duration taken from
+    it) and the library's newest card, its result (with the MP4 download)."""
+    from audiogen.brief.synth import colour_field_video
+
+    page.reload()
+    page.wait_for_selector("#status.ready")
+    with tempfile.TemporaryDirectory() as tmp:
+        spot = Path(tmp) / "product-spot.mp4"
+        colours = [(240, 190, 60), (40, 60, 120), (230, 80, 60), (250, 240, 220)]
+        colour_field_video(spot, [2.4, 4.8, 7.2], 9.6, colours=colours, size=(320, 180))
+        page.set_input_files("#f-brief", str(spot))
+        page.wait_for_selector("#brief-card:not([hidden])")
+    page.fill("#f-text", "an upbeat product spot")
+    page.fill("#f-style", "")
+    page.fill("#f-variants", "1")
+    page.fill("#f-seed", "400")
+    before = page.locator(".track .brief-chip").count()
+    page.click("#generate")
+    page.locator(".track .brief-chip").nth(before).wait_for(timeout=600_000)
+    page.wait_for_selector("#toast:not(.show)")
+    page.screenshot(path=str(out / "brief.png"), clip={"x": 0, "y": 0, "width": 1440, "height": 780})
+
+
+def _seed_library(page, duration: float) -> None:
+    """Four variants of the benchmark's request, so the screenshots show a library."""
+    _fill(page, duration, 200, variants=4)
+    page.click("#generate")
+    page.locator(".track").nth(3).wait_for(timeout=600_000)
+    page.wait_for_function("document.querySelectorAll('.job .state.running, .job .state.queued').length === 0",
+                           timeout=600_000)  # fmt: skip
+
+
+def _screenshots_only(args) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from audiogen.studio.testing import StudioProcess, launch_chromium
+
+    if not args.screenshots:
+        raise SystemExit("--screenshots-only needs --screenshots DIR")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        StudioProcess(Path(tmp) / "library", model=args.model, threads=1, timeout=300) as proc,
+        sync_playwright() as p,
+    ):
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(proc.url)
+        page.wait_for_selector("#status.ready", timeout=300_000)
+        _seed_library(page, args.duration)
+        screenshots(page, Path(args.screenshots), args.duration)
+        browser.close()
+    print(f"screenshots written to {args.screenshots}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", type=int, default=4, help="also time the first of this many variants (0: skip)")
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--screenshots", default=None, help="write the README's screenshots into this folder")
+    ap.add_argument("--screenshots-only", action="store_true", help="take the screenshots, time nothing")
     args = ap.parse_args(argv)
+    if args.screenshots_only:
+        return _screenshots_only(args)
 
     import torch
     from playwright.sync_api import sync_playwright

@@ -25,6 +25,7 @@ def test_every_field_reaches_the_api_the_cli_and_the_jobs():
     for name in rf.names(rf.JOBS):
         assert name in FIELDS and name in CHECKS and name in job_attrs
     assert set(FIELDS) == set(CHECKS)  # every column of a jobs file is checked
+    assert rf.names(rf.STUDIO) == ("emotion", "valence", "arousal", "style", "tempo", "key", "duration")
 
 
 def test_a_job_passes_its_request_fields_and_keeps_its_ledger_identity(tmp_path):
@@ -39,5 +40,5 @@ def test_a_job_passes_its_request_fields_and_keeps_its_ledger_identity(tmp_path)
 def test_surface_names_are_checked():
     assert rf.names(rf.COMPOSE)[0] == "emotion" and "reference" not in rf.names(rf.COMPOSE)
     with pytest.raises(ValueError, match="unknown surface"):
-        rf.names("studio-page")
+        rf.names("web")
     assert rf.BY_NAME["melody_from"].flag == "--melody-from"

@@ -354,7 +354,7 @@ def test_the_page_fetches_nothing_from_the_network(studio):
     client, _, _ = studio
     page = client.get("/")
     assert page.status_code == 200 and "audiogen Studio" in page.text
-    for url in ("/", "/static/app.js", "/static/app.css", "/static/favicon.svg"):
+    for url in ("/", "/static/app.js", "/static/brief.js", "/static/app.css", "/static/favicon.svg"):
         body = client.get(url).text.replace('xmlns="http://www.w3.org/2000/svg"', "")  # a name, not a fetch
         assert "http://" not in body and "https://" not in body and "@import" not in body and "url(" not in body
     options = client.get("/api/options").json()

@@ -129,3 +129,31 @@ def test_the_mood_pad_sends_a_valence_arousal_point(page, server):
         jobs = json.load(res)["jobs"]
     request = next(j["request"] for j in jobs if j["request"]["text"] == "a bright fanfare")
     assert (request["valence"], request["arousal"], request["emotion"]) == (0.5, 0.5, None)
+
+
+def test_a_picture_brief_is_read_shown_and_used(page, server, tmp_path):
+    import json
+    import urllib.request
+
+    from audiogen.brief.image import read_image
+    from audiogen.brief.synth import contrast_pair, save_rgb
+
+    poster = save_rgb(contrast_pair(5)[0], tmp_path / "poster.png")
+    reading = read_image(poster)
+    page.set_input_files("#f-brief", str(poster))
+    page.wait_for_selector("#brief-card:not([hidden])")
+    assert page.inner_text("#brief-name") == "poster.png"
+    assert f"valence {reading.valence:+.2f}".replace("-", "−") in page.inner_text("#brief-read")
+    page.wait_for_function("document.querySelector('#brief-thumb').naturalWidth > 0")  # the thumbnail loaded
+    assert page.get_attribute('#emo-mode [data-mode="auto"]', "aria-checked") == "true"  # the picture sets the mood
+    page.fill("#f-text", "a poster in motion")
+    page.fill("#f-duration", "2")
+    page.fill("#f-variants", "1")
+    page.click("#generate")
+    chip = page.locator(".track .brief-chip", has_text="picture: poster.png")
+    chip.wait_for(timeout=120_000)
+    track_id = chip.locator("xpath=ancestor::article").get_attribute("data-id")
+    with urllib.request.urlopen(f"{server.url}api/tracks/{track_id}") as res:  # the local server only
+        track = json.load(res)
+    assert (track["valence"], track["arousal"]) == (reading.valence, reading.arousal)
+    assert track["request"]["brief"]["name"] == "poster.png"

@@ -11,11 +11,14 @@ GET    /api/tracks?q=&emotion=&starred=   the library, newest first
 GET    /api/tracks/{id}               one track
 PATCH  /api/tracks/{id}               {"starred": bool}
 DELETE /api/tracks/{id}               delete a track and its files
-GET    /api/tracks/{id}/file/{kind}   kind mp3 | wav | mid (``?download=1``: as an attachment)
+GET    /api/tracks/{id}/file/{kind}   kind mp3 | wav | mid | mp4 (``?download=1``: as an attachment)
+POST   /api/briefs                    multipart/form-data, one picture or video → 201 {brief} | 413/422 {"errors"}
+GET    /api/briefs/{id}               an upload: kind, name, what it reads as (valence/arousal, style hints; cuts)
+GET    /api/briefs/{id}/thumb         its thumbnail (JPEG: the picture, or the video's first frame)
 ```
 
-A download is found by the track's integer id and one of three kinds; the file name comes from the library's own
-record, so nothing a request says reaches the file system.
+A download is found by the track's integer id and one of four kinds, a brief by the SHA-256 of its bytes; file names
+come from the library's own records, so nothing a request says reaches the file system.
 """
 
 from __future__ import annotations
@@ -27,23 +30,29 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Response
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
+from audiogen.studio import briefs as B
 from audiogen.studio.form import FormError, clean
 from audiogen.studio.library import Library
 from audiogen.studio.worker import Worker
 
 STATIC = Path(__file__).parent / "static"
-_STATIC_FILES = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
-_MEDIA = {"mp3": "audio/mpeg", "wav": "audio/wav", "mid": "audio/midi"}
+_STATIC_FILES = {
+    "app.js": "text/javascript", "brief.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml",
+}  # fmt: skip
+_MEDIA = {"mp3": "audio/mpeg", "wav": "audio/wav", "mid": "audio/midi", "mp4": "video/mp4"}
 EVENT_POLL_S = 0.05  # how often the event stream looks for a change (in memory; the database only on a change)
 _RESYNC_S = 2.0  # ... and reads the database anyway this often
 _KEEPALIVE_S = 15.0
 
 
-def create_app(library: Library, worker: Worker, start_worker: bool = True) -> FastAPI:
-    """The app over ``library``; ``worker`` is started with the app (``start_worker``) and stopped with it."""
+def create_app(
+    library: Library, worker: Worker, start_worker: bool = True, max_upload_bytes: int = B.MAX_UPLOAD_BYTES
+) -> FastAPI:
+    """The app over ``library``; ``worker`` is started with the app (``start_worker``) and stopped with it. Uploaded
+    briefs may be at most ``max_upload_bytes``."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -55,10 +64,12 @@ def create_app(library: Library, worker: Worker, start_worker: bool = True) -> F
 
     app = FastAPI(title="audiogen studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.stopping = False
+    app.state.max_upload_bytes = max_upload_bytes
     app.state.library, app.state.worker = library, worker
     _page_routes(app)
     _job_routes(app, library, worker)
     _track_routes(app, library)
+    _brief_routes(app, library)
     return app
 
 
@@ -75,14 +86,14 @@ def _page_routes(app: FastAPI) -> None:
 
     @app.get("/api/options")
     def options() -> dict:
-        return form_options()
+        return dict(form_options(), max_upload_bytes=app.state.max_upload_bytes)
 
 
 def _job_routes(app: FastAPI, library: Library, worker: Worker) -> None:
     @app.post("/api/jobs", status_code=201)
     def add_job(form: dict = Body(...)) -> Response:  # noqa: B008 - FastAPI's way of taking a raw JSON body
         try:
-            req = clean(form)
+            req = clean(form, briefs=library.brief)
         except FormError as err:
             return JSONResponse({"errors": err.errors}, status_code=422)
         job_id = library.add_job(req, req["variants"], req["seed"])
@@ -140,7 +151,7 @@ def _track_routes(app: FastAPI, library: Library) -> None:
         return {"deleted": track_id}
 
     @app.get("/api/tracks/{track_id}/file/{kind}")
-    def download(track_id: int, kind: Literal["mp3", "wav", "mid"], download: bool = False) -> Response:
+    def download(track_id: int, kind: Literal["mp3", "wav", "mid", "mp4"], download: bool = False) -> Response:
         t = _get(library, track_id)
         if kind not in t["kinds"]:
             raise HTTPException(404, f"track {track_id} has no {kind.upper()} file")
@@ -150,6 +161,36 @@ def _track_routes(app: FastAPI, library: Library) -> None:
         name = f"audiogen-{track_id}-{_slug(t['title'])}.{kind}"
         disposition = "attachment" if download else "inline"
         return FileResponse(path, media_type=_MEDIA[kind], filename=name, content_disposition_type=disposition)
+
+
+def _brief_routes(app: FastAPI, library: Library) -> None:
+    @app.post("/api/briefs", status_code=201)
+    async def upload(request: Request) -> Response:
+        try:
+            received = await B.receive(request, library.briefs_dir, app.state.max_upload_bytes)
+            row = await asyncio.to_thread(B.store, library, received)
+        except B.UploadError as err:
+            return JSONResponse({"errors": {"brief": str(err)}}, status_code=err.status)
+        return JSONResponse(B.public(row), status_code=201)
+
+    @app.get("/api/briefs/{digest}")
+    def brief(digest: str) -> dict:
+        return B.public(_get_brief(library, digest))
+
+    @app.get("/api/briefs/{digest}/thumb")
+    def thumb(digest: str) -> Response:
+        row = _get_brief(library, digest)
+        path = library.brief_path(row["hash"], "thumb.jpg")
+        if not path.is_file():
+            raise HTTPException(404, "this brief has no thumbnail (none of the video's first frames decode)")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
+
+
+def _get_brief(library: Library, digest: str) -> dict:
+    row = library.brief(digest)
+    if row is None:
+        raise HTTPException(404, "no such brief in the library (upload the picture or video again)")
+    return row
 
 
 def _get(library: Library, track_id: int) -> dict:
@@ -163,6 +204,9 @@ def _public(t: dict) -> dict:
     """A track as the page sees it: no file names, a URL per file kind instead."""
     out = {k: v for k, v in t.items() if k != "stem"}
     out["files"] = {kind: f"/api/tracks/{t['id']}/file/{kind}" for kind in t["kinds"]}
+    brief = (t.get("request") or {}).get("brief")
+    if brief:
+        out["brief"] = dict(brief, thumb=f"/api/briefs/{brief['id']}/thumb")
     return out
 
 

@@ -8,11 +8,12 @@ import sys
 
 DEFAULT_PORT = 8765
 EXTRA_HINT = "pip install 'audiogen[studio]'"
+MAX_UPLOAD_MB = 1000.0
 
 
 def _require_extra() -> None:
     missing = []
-    for name in ("fastapi", "uvicorn"):
+    for name in ("fastapi", "uvicorn", "python_multipart"):
         try:
             __import__(name)
         except ModuleNotFoundError:
@@ -60,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     from audiogen.threads import apply_threads, pick_threads
 
     pick_threads(args.threads)  # a bad --threads fails before anything starts
+    if not 1 <= args.max_upload_mb <= 1_000_000:
+        raise ValueError(f"--max-upload-mb must lie in [1, 1000000] (megabytes per uploaded brief), got "
+                         f"{args.max_upload_mb:g}")  # fmt: skip
     if args.model not in (None, "debug"):
         from pathlib import Path
 
@@ -72,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     apply_threads(args.threads)
     worker = Worker(library, args.model)
-    app = create_app(library, worker)
+    app = create_app(library, worker, max_upload_bytes=int(args.max_upload_mb * 1e6))
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, access_log=False)
     where = f"library {library.root}, model {args.model or 'default'}"
     print(f"audiogen studio: {url_of(sock)}  ({where}; Ctrl+C stops)", flush=True)
@@ -102,5 +106,9 @@ def register(sub) -> None:
     p.add_argument(
         "--threads", type=int, default=None,
         help="CPU threads for generation (default: AUDIOGEN_THREADS, else the cores not busy with other work)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-upload-mb", type=float, default=MAX_UPLOAD_MB,
+        help=f"the largest picture or video brief the page accepts, in MB (default {MAX_UPLOAD_MB:g})",
     )  # fmt: skip
     p.set_defaults(func=_run)

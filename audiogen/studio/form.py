@@ -3,6 +3,10 @@
 The checks are the API's own (:func:`audiogen.generator.make_requests`, :func:`~audiogen.generator.check_duration`,
 :class:`~audiogen.master.MasteringSpec`), so the page says exactly what ``MusicGenerator.generate`` would. Each field
 is checked on its own first (so each message lands beside its field), then the whole request together.
+
+A brief (an uploaded picture or video, :mod:`audiogen.studio.briefs`) is named by its id; the request keeps
+``{"id", "kind", "name"}`` from the library's row, so a track's request brings its brief along when it is sent again.
+With a video the duration field is not used: the track lasts the video's length.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import secrets
 
 FIELDS = (
     "text", "emotion", "valence", "arousal", "style", "tempo", "key", "duration", "ending", "loudness", "variants",
-    "seed",
+    "seed", "brief",
 )  # fmt: skip
 MAX_VARIANTS = 8
 MAX_SEED = 2**31 - 1
@@ -50,12 +54,26 @@ def _whole(name: str, value, low: int, high: int, blank_text: str = "") -> int:
     return int(value)
 
 
-def clean(form: dict) -> dict:
+def _brief(value, lookup) -> tuple[dict | None, dict | None]:
+    """``(the request's brief, its library row)`` for the form's ``brief`` (an id, or a request's brief dict)."""
+    if value is None:
+        return None, None
+    ident = value.get("id") if isinstance(value, dict) else value
+    row = lookup(ident) if lookup is not None and isinstance(ident, str) else None
+    if row is None:
+        raise ValueError("brief: no such upload in the library (it may have been removed); upload the picture or "
+                         "video again")  # fmt: skip
+    return {"id": row["hash"], "kind": row["kind"], "name": row["name"]}, row
+
+
+def clean(form: dict, briefs=None) -> dict:
     """Validate the page's form (a JSON object) and return the request to queue.
 
     Blank fields mean "let the composer choose" (tempo, key, emotion, style) or their default (duration 30 s,
-    ending ``fade``, loudness ``streaming``, 1 variant, a random seed). Raises :class:`FormError`.
+    ending ``fade``, loudness ``streaming``, 1 variant, a random seed, no brief). ``briefs`` looks an upload's row
+    up by its id (:meth:`~audiogen.studio.library.Library.brief`). Raises :class:`FormError`.
     """
+    from audiogen.brief.request import check_brief
     from audiogen.generator import check_duration, make_requests
     from audiogen.mastering.spec import MasteringSpec, resolve_loudness
 
@@ -91,6 +109,12 @@ def clean(form: dict) -> dict:
         return value
 
     check("text", text)
+    row = None
+    try:
+        req["brief"], row = _brief(get["brief"], briefs)
+    except ValueError as err:
+        errors["brief"] = str(err)
+    video = row is not None and row["kind"] == "video"
     check("emotion", lambda: api(emotion=get["emotion"]))
     va = {"valence": _number(get["valence"]), "arousal": _number(get["arousal"])}
     try:
@@ -102,8 +126,13 @@ def clean(form: dict) -> dict:
     check("style", lambda: api(style=get["style"]))
     check("tempo", lambda: api(tempo=_number(get["tempo"])))
     check("key", lambda: api(key=get["key"]))
-    check("duration", lambda: check_duration(_number(30.0 if get["duration"] is None else get["duration"])))
+    if video:  # the video's length, whatever the field says
+        req["duration"] = row["reading"]["duration"]
+    else:
+        check("duration", lambda: check_duration(_number(30.0 if get["duration"] is None else get["duration"])))
     check("ending", lambda: MasteringSpec(ending=get["ending"] or "fade").ending)
+    if video and "ending" in req:
+        check("ending", lambda: check_brief(None, "video", batch=False, ending=req["ending"]) or req["ending"])
     check("loudness", loudness)
     check("variants", lambda: _whole("variants", 1 if get["variants"] is None else get["variants"], 1, MAX_VARIANTS))
     seed = get["seed"]
@@ -118,5 +147,8 @@ def clean(form: dict) -> dict:
 
 
 def api_kwargs(req: dict) -> dict:
-    """The :meth:`MusicGenerator.generate` request arguments of a cleaned request (without seed and mastering)."""
-    return {k: req[k] for k in ("emotion", "valence", "arousal", "style", "tempo", "key", "duration")}
+    """The :meth:`MusicGenerator.generate` request arguments of a cleaned request (without seed, mastering and the
+    brief's file; with a video brief, ``duration`` is the video's length)."""
+    from audiogen.request_fields import STUDIO, names
+
+    return {k: req[k] for k in names(STUDIO)}

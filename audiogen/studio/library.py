@@ -3,14 +3,19 @@
 ```
 LIBRARY/
     studio.sqlite3        jobs (the queue and its progress) and tracks (every kept result), WAL mode
-    audio/STEM.mp3        the files of track STEM (.mp3, .wav, .mid); STEM is made here, never taken from a request
+    audio/STEM.mp3        the files of track STEM (.mp3, .wav, .mid, and .mp4 for a video brief's result); STEM is
+                          made here, never taken from a request
+    briefs/HASH.EXT       an uploaded picture or video, named by the SHA-256 of its bytes (EXT one of the allowed
+                          picture and video extensions); HASH.thumb.jpg its thumbnail (the picture, or the first frame)
     .lock                 held by the one server that uses this library
 ```
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction on its own connection, so several threads or processes (the
 worker, two browser tabs' requests) can use the library at once without corrupting it. Files are written completely
 before the row that names them is committed; a track is deleted from the database before its files are unlinked, and
-:meth:`Library.sweep` removes whatever an interrupted write or delete left (temporaries, files no row names).
+:meth:`Library.sweep` removes whatever an interrupted write or delete left (temporaries, files no row names). An
+uploaded brief is kept while a track or a waiting job names it (``request["brief"]["id"]``); one that nothing names
+may be removed (:meth:`Library.prune_briefs`).
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-FILE_KINDS = ("mp3", "wav", "mid")
+FILE_KINDS = ("mp3", "wav", "mid", "mp4")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 MAX_ATTEMPTS = 2  # a job interrupted by a server stop is run again once, then marked failed
 _STEM = re.compile(r"[0-9]{6}-[0-9]{1,2}-[0-9a-f]{12}")
+_HASH = re.compile(r"[0-9a-f]{64}")
+BRIEF_KINDS = ("image", "video")
+BRIEF_GRACE_S = 24 * 3600.0  # an upload nothing names yet is kept this long (the page may be about to use it)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -69,6 +77,15 @@ CREATE TABLE IF NOT EXISTS tracks (
     starred INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tracks_created ON tracks (created);
+CREATE TABLE IF NOT EXISTS briefs (
+    hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ext TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL,
+    reading TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('rev', 0);
 """
@@ -97,6 +114,8 @@ class Library:
             raise ValueError(f"--library {self.root}: exists and is not a folder")
         self.audio_dir = self.root / "audio"
         self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.briefs_dir = self.root / "briefs"
+        self.briefs_dir.mkdir(exist_ok=True)
         self.db_path = self.root / "studio.sqlite3"
         self._lock_fd: int | None = None
         self.changes = 0  # counts this process's committed writes: the event stream looks at it before the database
@@ -300,6 +319,7 @@ class Library:
             con.execute("DELETE FROM tracks WHERE id = ?", (track_id,))
             con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
         self.remove_files(row["stem"])
+        self.prune_briefs()
         return True
 
     def remove_files(self, stem: str) -> None:
@@ -308,17 +328,89 @@ class Library:
             self.file_path(stem, kind).unlink(missing_ok=True)
 
     def sweep(self) -> list[str]:
-        """Delete what no track row names from ``audio/``: temporaries of an interrupted write, files of a track
-        whose row was never committed or already deleted. Returns the names removed. Run with the library locked."""
+        """Delete what no row names from ``audio/`` and ``briefs/``: temporaries of an interrupted write, files of a
+        track whose row was never committed or already deleted, uploads nothing has named for
+        :data:`BRIEF_GRACE_S`. Returns the names removed. Run with the library locked."""
+        self.prune_briefs()
         with self._connect() as con:
             stems = {r[0] for r in con.execute("SELECT stem FROM tracks")}
+            briefs = {r[0]: r[1] for r in con.execute("SELECT hash, ext FROM briefs")}
         removed = []
         for path in self.audio_dir.iterdir():
             stem, _, kind = path.name.partition(".")
             if path.is_file() and not (stem in stems and kind in FILE_KINDS):
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
+        for path in self.briefs_dir.iterdir():
+            digest, _, rest = path.name.partition(".")
+            if path.is_file() and not (digest in briefs and rest in (briefs[digest], "thumb.jpg")):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
         return removed
+
+    # -- briefs (uploaded pictures and videos) ------------------------------------------------------------------
+    def brief_path(self, digest: str, ext: str) -> Path:
+        """Where the upload with SHA-256 ``digest`` lives; refuses anything but a hex digest and an allowed
+        extension (``"thumb.jpg"``: its thumbnail)."""
+        from audiogen.brief.image import IMAGE_EXTENSIONS
+        from audiogen.brief.video import VIDEO_EXTENSIONS
+
+        allowed = {e.lstrip(".") for e in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS)} | {"thumb.jpg"}
+        if not _HASH.fullmatch(digest) or ext not in allowed:
+            raise ValueError(f"not a library brief: {digest!r}.{ext!r}")
+        return self.briefs_dir / f"{digest}.{ext}"
+
+    def add_brief(self, digest: str, kind: str, ext: str, name: str, size: int, reading: dict) -> dict:
+        """Record an upload whose file (and thumbnail) are complete under :meth:`brief_path`; an upload of the same
+        bytes again keeps the one row and takes the newer display ``name``. Returns the row."""
+        if kind not in BRIEF_KINDS:
+            raise ValueError(f"brief kind must be one of {BRIEF_KINDS}, got {kind!r}")
+        self.brief_path(digest, ext)  # checks the name
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO briefs (hash, kind, ext, name, size, created, reading) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(hash) DO UPDATE SET name = excluded.name, created = excluded.created",
+                (digest, kind, ext, name, size, time.time(), json.dumps(reading)),
+            )
+        return self.brief(digest)
+
+    def brief(self, digest: str) -> dict | None:
+        """One upload's row (``reading`` decoded), or None (also for anything that is not a digest)."""
+        if not isinstance(digest, str) or not _HASH.fullmatch(digest):
+            return None
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM briefs WHERE hash = ?", (digest,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["reading"] = json.loads(d["reading"])
+        return d
+
+    def brief_in_use(self, digest: str) -> bool:
+        """Whether a track or a queued or running job names the upload ``digest``."""
+        with self._connect() as con:
+            return _brief_in_use(con, digest)
+
+    def prune_briefs(self, min_age_s: float = BRIEF_GRACE_S) -> list[str]:
+        """Remove uploads that no track and no waiting job names and that are older than ``min_age_s``: the rows
+        (checked and deleted in one transaction, so a job queued meanwhile keeps its brief), then the files.
+        Returns their digests."""
+        with self._write() as con:
+            old = con.execute("SELECT hash, ext FROM briefs WHERE created <= ?", (time.time() - min_age_s,)).fetchall()
+            gone = [(h, e) for h, e in old if not _brief_in_use(con, h)]
+            con.executemany("DELETE FROM briefs WHERE hash = ?", [(h,) for h, _ in gone])
+        for digest, ext in gone:
+            for part in (ext, "thumb.jpg"):
+                self.brief_path(digest, part).unlink(missing_ok=True)
+        return [h for h, _ in gone]
+
+
+def _brief_in_use(con: sqlite3.Connection, digest: str) -> bool:
+    where = "json_extract(request, '$.brief.id') = ?"
+    if con.execute(f"SELECT 1 FROM tracks WHERE {where} LIMIT 1", (digest,)).fetchone():
+        return True
+    active = f"SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND {where} LIMIT 1"
+    return con.execute(active, (digest,)).fetchone() is not None
 
 
 def _job_dict(row: sqlite3.Row) -> dict:

@@ -4,7 +4,9 @@ Jobs live in the database, not in memory: the page can close, a second tab can w
 nothing (a job it interrupted is queued again at the next start, :meth:`Library.recover`). One job runs at a time.
 Variant ``i`` of a job with seed ``s`` is its own ``generate`` call with seed ``s + i``, so "again with this seed"
 (seed ``s + i``, one variant) gives the same track bit for bit; each variant joins the library as soon as its files
-are complete, and a failure removes the failed variant's files and says why on the job.
+are complete, and a failure removes the failed variant's files and says why on the job. A request with a brief
+passes its stored file as ``image=`` or ``video=``; a video's results also get the video with the track as its sound
+(``.mp4``, :func:`audiogen.brief.mux.mux`), written beside the track's other files before its row.
 """
 
 from __future__ import annotations
@@ -120,6 +122,10 @@ class Worker:
                 last[0] = time.monotonic()
                 self.library.set_progress(job["id"], progress)
 
+        brief = self.brief_kwargs(req)
+        kwargs = api_kwargs(req)
+        if "video" in brief:
+            kwargs["duration"] = None  # the video's length, read from the file again by generate
         for i in range(n):
             if i in done:
                 continue
@@ -127,14 +133,26 @@ class Worker:
                 raise _Stopped
             seed = job["seed"] + i
             track = self.generator.generate(
-                req["text"], **api_kwargs(req), seed=seed, mastering=_mastering(req),
+                req["text"], **kwargs, **brief, seed=seed, mastering=_mastering(req),
                 progress=lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1)),
             )  # fmt: skip
-            self._keep(job, i, seed, track)
+            self._keep(job, i, seed, track, brief.get("video"))
             report(i, 1.0, force=True)
 
-    def _keep(self, job: dict, variant: int, seed: int, track) -> int:
-        """Write the variant's files, then its library row; on any failure, no file of it stays."""
+    def brief_kwargs(self, req: dict) -> dict:
+        """``{"image": path}``, ``{"video": path}`` or ``{}``: the ``generate`` argument of a request's brief."""
+        brief = req.get("brief")
+        if not brief:
+            return {}
+        row = self.library.brief(brief["id"])
+        path = None if row is None else self.library.brief_path(row["hash"], row["ext"])
+        if path is None or not path.is_file():
+            raise ValueError(f"the brief {brief['name']} is no longer in the library; upload it again")
+        return {row["kind"]: str(path)}
+
+    def _keep(self, job: dict, variant: int, seed: int, track, video: str | None = None) -> int:
+        """Write the variant's files (with ``video``: also the video with the track as its sound), then its library
+        row; on any failure, no file of it stays."""
         lib = self.library
         stem = lib.new_stem(job["id"], variant)
         try:
@@ -144,6 +162,11 @@ class Worker:
             if track.plan is not None:
                 track.save_midi(lib.file_path(stem, "mid"))
                 kinds.append("mid")
+            if video is not None:
+                from audiogen.brief.mux import mux
+
+                mux(video, track.audio, track.sample_rate, lib.file_path(stem, "mp4"))
+                kinds.append("mp4")
             request = dict(job["request"], seed=seed, variants=1)
             return lib.add_track(
                 dict(

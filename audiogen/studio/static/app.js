@@ -2,7 +2,10 @@
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
-const state = { options: null, emoMode: "label", pad: { v: 0.4, a: -0.7 }, rev: -1, tracks: new Map(), current: null };
+const state = {
+  options: null, emoMode: "label", pad: { v: 0.4, a: -0.7 }, rev: -1, tracks: new Map(), current: null, brief: null,
+  durationBefore: null,
+};
 const player = new Audio();
 player.preload = "auto";
 window.studio = { player, state }; // for the browser tests
@@ -172,6 +175,7 @@ function formValues() {
     style: val("style").replace(/[,\s]+$/, "") || null,
     tempo: num("tempo"), key: val("key") || null, duration: num("duration"),
     ending: val("ending"), loudness: val("loudness"), variants: num("variants"), seed: num("seed"),
+    brief: state.brief ? state.brief.id : null,
   };
 }
 
@@ -186,11 +190,13 @@ function fillForm(req) {
   f.ending.value = req.ending || "fade"; f.loudness.value = req.loudness || "streaming";
   f.variants.value = req.variants ?? 1; f.seed.value = req.seed ?? "";
   showErrors({});
+  restoreBrief(req.brief);
 }
 
 function showErrors(errors) {
   for (const el of document.querySelectorAll(".err[data-for]")) el.textContent = errors[el.dataset.for] || "";
   for (const el of $("#request").querySelectorAll("[name]")) el.classList.toggle("invalid", Boolean(errors[el.name]));
+  $("#brief-drop").classList.toggle("invalid", Boolean(errors.brief));
   const first = Object.keys(errors)[0];
   if (first && $("#request").elements[first]) $("#request").elements[first].focus();
 }
@@ -226,11 +232,13 @@ function renderJobs(jobs) {
   $("#jobs-empty").hidden = shown.length > 0;
   list.replaceChildren(...shown.map((j) => {
     const r = j.request;
-    const label = [r.text || "(no text)", r.emotion || (r.valence !== null ? `v ${r.valence} a ${r.arousal}` : null),
+    const label = [r.brief ? `${r.brief.kind === "video" ? "video" : "picture"}: ${r.brief.name}` : null,
+      r.text || "(no text)", r.emotion || (r.valence !== null ? `v ${r.valence} a ${r.arousal}` : null),
       `${r.duration} s`].filter(Boolean).join(" · ");
     const bars = j.state === "failed" ? null : h("div", { class: "bars-progress" }, j.progress.map((p, i) =>
       h("div", { class: "progress", "data-variant": i },
-        `Variant ${i + 1} · seed ${j.seed + i} · ${Math.round(p * 100)}%`,
+        h("div", { class: "p-label" }, h("span", {}, `Variant ${i + 1} · seed ${j.seed + i}`),
+          h("span", { class: "pct" }, `${Math.round(p * 100)}%`)),
         h("div", { class: "bar", role: "progressbar", "aria-valuenow": Math.round(p * 100), "aria-valuemin": 0,
           "aria-valuemax": 100 }, h("i", { style: `width:${(p * 100).toFixed(1)}%` })))));
     const actions = j.state === "queued"
@@ -278,6 +286,7 @@ async function loadTracks() {
 
 function chips(t) {
   const out = [];
+  if (t.brief) out.push(`${t.brief.kind === "video" ? "video" : "picture"}: ${t.brief.name}`);
   if (t.emotion) out.push(t.emotion);
   else if (t.valence !== null) out.push(`v ${t.valence.toFixed(2)} · a ${t.arousal.toFixed(2)}`);
   if (t.tempo) out.push(`${Math.round(t.tempo)} BPM`);
@@ -285,7 +294,7 @@ function chips(t) {
   out.push(`${t.duration.toFixed(1)} s`);
   if (t.style) out.push(t.style);
   out.push(`seed ${t.seed}`);
-  return out.map((c) => h("span", { class: "chip" }, c));
+  return out.map((c, i) => h("span", { class: i === 0 && t.brief ? "chip brief-chip" : "chip", title: c }, c));
 }
 
 function chordName(label) {
@@ -319,7 +328,8 @@ function makeCard(t) {
       await api("PATCH", `/api/tracks/${t.id}`, { starred: !t.starred }); loadTracks();
     } }, t.starred ? "★" : "☆");
   const links = Object.entries(t.files).map(([kind, url]) => h("a", {
-    href: `${url}?download=1`, download: "", class: `dl-${kind}`, title: `download ${kind.toUpperCase()}`,
+    href: `${url}?download=1`, download: "", class: `dl-${kind}`,
+    title: kind === "mp4" ? "download the video with this track as its sound" : `download ${kind.toUpperCase()}`,
   }, kind === "mid" ? "MIDI" : kind.toUpperCase()));
   const params = JSON.stringify({ request: t.request, model: t.model, ...t.params }, null, 2);
   card.el = h("article", { class: "track", "data-id": t.id },
@@ -336,12 +346,12 @@ function makeCard(t) {
       h("button", { class: "reuse", title: "put this track's request into the form", onclick: () => {
         fillForm({ ...t.request, seed: t.seed, variants: 1 }); toast("Request copied into the form");
       } }, "Edit request"),
-      h("span", { class: "spacer" }), links,
-      h("button", { class: "danger delete", title: "delete this track and its files", onclick: async () => {
-        if (!confirm(`Delete "${t.title}" (seed ${t.seed}) and its files?`)) return;
-        const { ok } = await api("DELETE", `/api/tracks/${t.id}`);
-        toast(ok ? "Deleted" : "Could not delete"); loadTracks();
-      } }, "✕")));
+      h("span", { class: "downloads" }, links,
+        h("button", { class: "danger delete", title: "delete this track and its files", onclick: async () => {
+          if (!confirm(`Delete "${t.title}" (seed ${t.seed}) and its files?`)) return;
+          const { ok } = await api("DELETE", `/api/tracks/${t.id}`);
+          toast(ok ? "Deleted" : "Could not delete"); loadTracks();
+        } }, "✕"))));
   Object.assign(card, { playBtn, wave, pos: $(".pos", time) });
   return card;
 }
@@ -422,6 +432,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   pad.addEventListener("pointermove", (ev) => { if (pad.hasPointerCapture(ev.pointerId)) padPointer(ev); });
   $("#f-style").addEventListener("input", suggestTags);
   $("#seed-clear").addEventListener("click", () => { $("#f-seed").value = ""; });
+  $("#f-brief").addEventListener("change", (ev) => uploadBrief(ev.target.files));
+  $("#brief-clear").addEventListener("click", () => { showBrief(null); fieldError("brief", ""); });
+  const drop = $("#brief-drop");
+  drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); uploadBrief(ev.dataTransfer.files); });
   $("#request").addEventListener("submit", (ev) => { ev.preventDefault(); submit(formValues()); });
   $("#q").addEventListener("input", debounce(loadTracks, 200));
   $("#f-filter-emotion").addEventListener("change", loadTracks);
