@@ -9,12 +9,13 @@ diverged training run is reported at load time instead of producing noise. A fol
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import torch
+
+from audiogen.fileio import file_sha256
 
 CHECKSUMS_NAME = "checksums.json"
 
@@ -23,13 +24,7 @@ class WeightsError(ValueError):
     """A weights file that is damaged, unreadable, or holds non-finite values."""
 
 
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256 = file_sha256  # the name this module's callers know
 
 
 def write_checksums(directory: str | os.PathLike, names: list[str] | None = None) -> Path:

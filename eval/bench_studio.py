@@ -13,6 +13,7 @@ use one torch thread, one after the other (never at once), after a warm-up reque
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -138,25 +139,34 @@ def _seed_library(page, duration: float) -> None:
                            timeout=600_000)  # fmt: skip
 
 
-def _screenshots_only(args) -> int:
+@contextlib.contextmanager
+def _studio_page(model: str | None):
+    """``(server process, page)``: a studio on a temporary library and a headless Chromium page on it, ready."""
     from playwright.sync_api import sync_playwright
 
     from audiogen.studio.testing import StudioProcess, launch_chromium
 
-    if not args.screenshots:
-        raise SystemExit("--screenshots-only needs --screenshots DIR")
     with (
         tempfile.TemporaryDirectory() as tmp,
-        StudioProcess(Path(tmp) / "library", model=args.model, threads=1, timeout=300) as proc,
+        StudioProcess(Path(tmp) / "library", model=model, threads=1, timeout=300) as proc,
         sync_playwright() as p,
     ):
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(proc.url)
         page.wait_for_selector("#status.ready", timeout=300_000)
+        try:
+            yield proc, page
+        finally:
+            browser.close()
+
+
+def _screenshots_only(args) -> int:
+    if not args.screenshots:
+        raise SystemExit("--screenshots-only needs --screenshots DIR")
+    with _studio_page(args.model) as (_proc, page):
         _seed_library(page, args.duration)
         screenshots(page, Path(args.screenshots), args.duration)
-        browser.close()
     print(f"screenshots written to {args.screenshots}")
     return 0
 
@@ -174,25 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         return _screenshots_only(args)
 
     import torch
-    from playwright.sync_api import sync_playwright
 
     from audiogen.generator import MusicGenerator
-    from audiogen.studio.testing import StudioProcess, launch_chromium
 
     torch.set_num_threads(1)
     load = os.getloadavg()
     gen = MusicGenerator.from_pretrained(args.model)
     api, studio, server = [], [], []
     first_of_n = None
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        StudioProcess(Path(tmp) / "library", model=args.model, threads=1, timeout=300) as proc,
-        sync_playwright() as p,
-    ):
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(proc.url)
-        page.wait_for_selector("#status.ready", timeout=300_000)
+    with tempfile.TemporaryDirectory() as tmp, _studio_page(args.model) as (proc, page):
         _api_seconds(gen, 2.0, 0, Path(tmp) / "warm.mp3")  # warm-ups: first calls pay one-off costs
         _studio_seconds(page, 2.0, 0)
         for r in range(args.repeats):
@@ -205,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
                                    timeout=600_000)  # fmt: skip
         if args.screenshots:
             screenshots(page, Path(args.screenshots), args.duration)
-        browser.close()
     med = statistics.median
     print(f"\nCommand: `OMP_NUM_THREADS=1 python eval/bench_studio.py --repeats {args.repeats} "
           f"--duration {args.duration:g}{' --screenshots ' + args.screenshots if args.screenshots else ''}`  ")

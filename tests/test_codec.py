@@ -491,7 +491,7 @@ def test_a_codec_with_the_pitch_input_starts_as_the_codec_it_is_initialised_from
     assert again.cfg.pitch_bins == 84 and again.encode(x).shape == (2, 4, 10)
 
 
-def test_the_shipped_v2_codec_loads_by_name_and_every_codebook_reduces_the_residual():
+def test_the_shipped_v2_codec_loads_by_name_and_its_first_six_stages_each_reduce_the_residual():
     from audiogen.pretrained import named_codec_dir
 
     codec = load_codec("v2")

@@ -122,3 +122,19 @@ def test_codec_bench_heldout_compare_and_spectrogram(tmp_path, tiny_codec_dir):
     assert len(results["quality"]) == 1 + 2 * 2 + 6 and len(results["heldout"]) == 1 + 2 * 2 + 6
     assert results["meta"]["heldout_clips"] == 3  # every track of the held-out manifest, whatever its split
     assert (tmp_path / "spec.png").stat().st_size > 10_000
+
+
+def test_codec_diagnostics_writes_its_section(tmp_path, tiny_codec_dir):
+    from audiogen.eval import codec_diagnostics
+
+    manifest = corpus(tmp_path, seconds=7.0)
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n")
+    argv = ["--codec", str(tiny_codec_dir), "--manifest", str(manifest), "--crops", "1", "--plans", "1"]
+    argv += ["--n-q", "2", "--out", str(out)]
+    assert codec_diagnostics.main(argv) == 0
+    section = out.read_text().split("## Codec diagnostics", 1)[1]
+    rows = [r for r in section.splitlines() if r.startswith("| ")]
+    residual = rows[1].split("|")[2].split(" / ")
+    assert len(residual) == 2 and all(float(x) >= 0 for x in residual)  # one value per stage of the tiny codec
+    assert any(r.startswith("| render |") for r in rows) and any("render through" in r for r in rows)

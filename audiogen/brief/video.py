@@ -116,27 +116,33 @@ def open_video(path: str | Path):
     return container, stream
 
 
+def decoded_frames(container, stream):
+    """Yield the ``av.VideoFrame`` of every packet of ``stream`` that decodes (damaged packets are skipped)."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue
+        yield from frames
+
+
 def _frames(path: Path):
     """Yield ``(start s, end s, thumbnail (h, THUMB_W, 3) uint8)`` for every decodable frame (packets that fail to
     decode are skipped: a few damaged packets do not spoil a video; one with none decodable has no frames)."""
-    import av
 
     container, stream = open_video(path)
     stream.thread_type = "AUTO"
     rate = float(stream.average_rate) if stream.average_rate else 25.0
     height = max(2, round(THUMB_W * stream.height / max(stream.width, 1) / 2) * 2)
     try:
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.FFmpegError:
+        for frame in decoded_frames(container, stream):
+            if frame.time is None:
                 continue
-            for frame in frames:
-                if frame.time is None:
-                    continue
-                step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 1 / rate
-                rgb = frame.to_ndarray(format="rgb24", width=THUMB_W, height=height)
-                yield float(frame.time), float(frame.time) + step, rgb
+            step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 1 / rate
+            rgb = frame.to_ndarray(format="rgb24", width=THUMB_W, height=height)
+            yield float(frame.time), float(frame.time) + step, rgb
     finally:
         container.close()
 

@@ -43,6 +43,7 @@ from audiogen import request_fields
 from audiogen.audio import MP3_BITRATES, AudioError, audio_info
 from audiogen.conditioning.emotions import check_label, check_point
 from audiogen.conditioning.styles import check_tag
+from audiogen.fileio import file_sha256
 from audiogen.mastering.spec import ENDINGS, LOUDNESS_PRESETS, MasteringSpec, resolve_loudness
 from audiogen.render.names import check_output_name, name_from_id
 from audiogen.render.readers import Issue, JobsFileError, RawRecord, read_records
@@ -137,16 +138,9 @@ class Item:
         for name in ("reference", "image", "video"):
             source = getattr(self.job, name)
             if source is not None:
-                kw[f"{name}_sha256"] = _sha256(source)
+                kw[f"{name}_sha256"] = file_sha256(source)
         return json.dumps(kw, sort_keys=True)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def variant_seed(seed: int, variant: int) -> int:

@@ -9,7 +9,6 @@ file this batch writes (a track of the ledger or of the jobs, or a report); noth
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogen.audio import SAMPLE_RATE, AudioError, load_audio
+from audiogen.fileio import file_sha256
 from audiogen.mastering.measure import integrated_loudness, true_peak_db
 from audiogen.render.jobs import Item
 from audiogen.render.ledger import Ledger, Row
@@ -32,14 +32,6 @@ REPORT_FILES = ("manifest.csv", "manifest.json", "summary.json")
 class RenderCheckError(RuntimeError):
     """A written file does not hold what was asked for (wrong length, unreadable)."""
 
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def inspect_file(path: Path, requested_s: float, target_lufs: float | None) -> dict[str, Any]:

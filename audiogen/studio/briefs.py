@@ -273,19 +273,12 @@ def write_thumbnail(kind: str, path: Path, out: Path) -> bool:
 
 def _first_frame(path: Path):
     """The first frame of a video that decodes, as a PIL image (None if none of the first packets decode)."""
-    import av
-
-    from audiogen.brief.video import open_video
+    from audiogen.brief.video import decoded_frames, open_video
 
     container, stream = open_video(path)
     try:
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.FFmpegError:
-                continue
-            for frame in frames:
-                return frame.to_image()
+        for frame in decoded_frames(container, stream):
+            return frame.to_image()
     finally:
         container.close()
     return None

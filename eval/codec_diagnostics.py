@@ -1,0 +1,117 @@
+"""Codec diagnostics: where the notes go, for one or more codecs side by side.
+
+- the relative residual of the quantized latent after each stage (``ResidualVQ.residual_errors``) on valid crops;
+- CQT chroma cosine of the decoder fed the encoder's unquantized latent, beside the quantized one at ``--n-q``
+  codebooks (if both are low, the notes are lost in the encoder and decoder, not in the bits);
+- chord (major/minor) and key accuracy of composed plans rendered with the soundfont, before and after each codec at
+  ``--n-q`` codebooks, read as the plan-adherence benchmark reads them (``eval/bench_perform.py``).
+
+The "## Codec diagnostics" section of BENCHMARKS.md is rewritten.
+
+    python -m audiogen.eval.codec_diagnostics --codec audiogen/pretrained/default/codec v2 --manifest M.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+HEADING = "## Codec diagnostics"
+EMOTIONS = ("happy", "sad", "calm", "tense", "energetic", "romantic", "epic", "melancholic")
+
+
+def latent_readings(codec, wav, n_q: int) -> dict:
+    """Residual errors per stage and the chroma cosine of the unquantized / quantized latent through the decoder
+    for crops ``wav`` ``[N, T]`` (a tensor)."""
+    import torch
+
+    from audiogen.eval.metrics import chroma_cosine
+
+    with torch.no_grad():
+        z = codec.encoder(codec._pad(wav))
+        outs = {"unquantized": codec.decoder(z), "quantized": codec.decoder(codec.quantizer(z, n_q=n_q)["z_q"])}
+        errors = codec.quantizer.residual_errors(z)
+    chroma = {
+        k: float(np.mean([chroma_cosine(w.numpy(), o[i, : w.shape[-1]].numpy()) for i, w in enumerate(wav)]))
+        for k, o in outs.items()
+    }
+    return {"residual": errors, **chroma}
+
+
+def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0) -> dict:
+    """Mean chord and key accuracy of ``plans`` rendered plans: the render, then through every codec."""
+    import torch
+
+    from audiogen.compose.planner import compose_plan
+    from audiogen.data.render import render_midi
+    from audiogen.eval.bench_perform import master_to, readings
+
+    out: dict[str, list[dict]] = {"render": [], **{k: [] for k in codecs}}
+    for i in range(plans):
+        plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
+        render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
+        out["render"].append(readings(render, plan))
+        for name, codec in codecs.items():
+            with torch.inference_mode():
+                coded = codec.decode(codec.encode(torch.from_numpy(render)[None], n_q=n_q))[0].numpy()
+            out[name].append(readings(master_to(coded, plan.duration), plan))
+    return {k: {m: float(np.nanmean([r[m] for r in v])) for m in ("chord", "key", "beat_f")} for k, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from audiogen.codec.backends import load_codec
+    from audiogen.data.dataset import AudioDataset
+    from audiogen.eval.report import command_line, machine, replace_section, table, today
+
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="python -m audiogen.eval.codec_diagnostics", description=__doc__.split("\n")[0])
+    ap.add_argument("--codec", nargs="+", required=True, help="codec folders or names (e.g. v2)")
+    ap.add_argument("--manifest", nargs="+", required=True, help="real-music manifest(s); the valid split is used")
+    ap.add_argument("--crops", type=int, default=8, help="valid crops of 6 s for the latent readings (default 8)")
+    ap.add_argument("--plans", type=int, default=16, help="rendered plans of 10 s (default 16)")
+    ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
+    ap.add_argument("--out", default="BENCHMARKS.md", help="file whose section is rewritten ('' = none)")
+    args = ap.parse_args(argv)
+    if args.crops < 1 or args.plans < 1:
+        ap.error("--crops and --plans must be >= 1")
+    torch.set_num_threads(1)
+    codecs = {}
+    for spec in args.codec:
+        c = load_codec(spec).eval()
+        codecs[c.model_id] = c
+    ds = AudioDataset(args.manifest, 6.0, split="valid", deterministic=True)
+    picks = np.unique(np.linspace(0, len(ds) - 1, args.crops).round().astype(int))
+    wav = torch.stack([ds[int(i)]["audio"][0] for i in picks])
+    latent = {k: latent_readings(c, wav, args.n_q) for k, c in codecs.items()}
+    plans = plan_readings(codecs, args.plans, args.n_q)
+    kbps = next(iter(codecs.values())).cfg.kbps(args.n_q)
+    body = [
+        f"Command: `{command_line('python -m audiogen.eval.codec_diagnostics', argv)}`  ",
+        f"Machine: {machine()}; date {today()}. Latent readings on {len(picks)} valid crops of 6 s; plans: "
+        f"{args.plans} composed plans of 10 s rendered with the soundfont; codecs at {args.n_q} codebooks "
+        f"({kbps:g} kbps).",
+        "",
+        *table(
+            ["codec", "residual after stages 1..K", "chroma, unquantized latent", f"chroma, {args.n_q} codebooks"],
+            [[f"`{k}`", " / ".join(f"{e:.3f}" for e in v["residual"]), f"{v['unquantized']:.3f}",
+              f"{v['quantized']:.3f}"] for k, v in latent.items()],
+        ),
+        "",
+        *table(
+            ["audio", "chord accuracy (maj/min)", "key (tonic + mode)", "beat F"],
+            [[k if k == "render" else f"render through `{k}`", f"{v['chord']:.3f}", f"{v['key']:.2f}",
+              f"{v['beat_f']:.2f}"] for k, v in plans.items()],
+        ),
+    ]
+    if args.out:
+        replace_section(args.out, HEADING, body)
+    print("\n".join(body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
