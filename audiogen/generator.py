@@ -387,8 +387,7 @@ class MusicGenerator:
             else:
                 beats, controls = self._beats(reqs, n_frames / self.codec.frame_rate, prompt_audio), None
             codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats, controls)
-            with torch.inference_mode():
-                wavs = self.codec.decode(codes).numpy()
+            wavs = self.decode(codes, None if prompt_audio is not None else group_plans)
             for i, wav, req in zip(group, wavs, reqs, strict=True):
                 tracks[i] = self._finish(wav, req, mastering, params, plans[i])
         return tracks if isinstance(text, (list, tuple)) else tracks[0]
@@ -448,6 +447,23 @@ class MusicGenerator:
             tail = grid_beats(60.0 / float(b[-1] - b[-2]), seconds, start=float(b[-1]))
             out.append(np.concatenate([b, tail[1:]]))
         return out
+
+    def decode(self, codes: torch.Tensor, plans: list | None = None) -> np.ndarray:
+        """Tokens ``[B, K, F]`` → waveforms ``[B, F * frame_size]`` (numpy). A codec whose decoder reads the plan's
+        chords and melody (``CodecConfig.decoder_controls``) is given those of ``plans`` (one per row; None or a None
+        entry: the tokens alone)."""
+        controls = None
+        n = getattr(getattr(self.codec, "cfg", None), "decoder_controls", 0)
+        if n and plans is not None and any(p is not None for p in plans):
+            from audiogen.controls.from_plan import plan_controls
+            from audiogen.controls.layout import empty
+
+            f = codes.shape[-1]
+            rows = [empty(f) if p is None else plan_controls(p, f, self.codec.frame_rate)[:f] for p in plans]
+            controls = torch.from_numpy(np.stack(rows)[:, :, :n])
+        with torch.inference_mode():
+            wavs = self.codec.decode(codes) if controls is None else self.codec.decode(codes, controls)
+        return wavs.numpy()
 
     def _plan_controls(self, plans: list, n_frames: int) -> list | None:
         """The dense controls of every plan ``[n_frames + n_q, F]`` (None for a model without a control input)."""

@@ -132,7 +132,7 @@ def run_systems(
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
         with torch.inference_mode():
             codes = performer.codec.encode(torch.from_numpy(render)[None], n_q=performer.lm.config.n_q)
-            coded = master_to(performer.codec.decode(codes)[0].numpy(), plan.duration)
+            coded = master_to(performer.decode(codes, [plan])[0], plan.duration)  # a decoder that reads plans: given it
         audios = {"render": render, "render+codec": coded}
         for name, gen in (("performer", performer), ("baseline", baseline)):
             track = gen.generate(plan=plan, text=req.text, style=list(req.style) or None, seed=seed, progress=False,

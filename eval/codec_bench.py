@@ -145,7 +145,7 @@ def quality_rows(
         for k in range(1, model.cfg.n_q + 1):
             t0 = time.perf_counter()
             res = score(clips, codec_roundtrip(model, clips, k), visqol)
-            name = f"audiogen codec `{model.model_id}`, {k} codebook{'s' * (k > 1)}"
+            name = f"audiogen codec `{model.name}`, {k} codebook{'s' * (k > 1)}"
             rows.append({"system": name, "nominal_kbps": model.cfg.kbps(k), "kbps": file_kbps(model, clips, k), **res})
             log(f"  {name}: {_fmt_row(rows[-1])} ({time.perf_counter() - t0:.0f} s)")
     for name, fn in baseline_roundtrips(clips) if baselines else ():
@@ -308,7 +308,7 @@ def run(
     opt = {k: getattr(args, k, None) for k in ("compare", "heldout", "spectrogram")}  # callers may not set them
     compare = Codec.from_pretrained(opt["compare"]).eval() if opt["compare"] else None
     clips, titles = load_clips(args.manifest, args.seconds, args.clips)
-    log(f"codec {codec.model_id}: {len(clips)} clips of {args.seconds:g} s")
+    log(f"codec {codec.name}: {len(clips)} clips of {args.seconds:g} s")
     visqol = None if args.no_visqol else Visqol()
     quality = quality_rows(codec, clips, visqol, log, compare)
     heldout = None
@@ -330,7 +330,7 @@ def run(
                 f"decode RTF {r['decode_rtf']:.4f}"
             )
     meta.update(
-        model_id=codec.model_id,
+        model_id=codec.name,
         clips=len(clips),
         seconds=args.seconds,
         titles=titles,
@@ -358,7 +358,7 @@ def spectrogram_figure(clip: np.ndarray, codec, compare, path: str | os.PathLike
     for model in (compare, codec):
         if model is not None:
             k = min(n_q, model.cfg.n_q)
-            rows.append((f"{model.model_id}, {model.cfg.kbps(k):g} kbps", codec_roundtrip(model, clip[None], k)[0]))
+            rows.append((f"{model.name}, {model.cfg.kbps(k):g} kbps", codec_roundtrip(model, clip[None], k)[0]))
     plt, fig, axes = _figure(len(rows), 1, size=(9, 2.4 * len(rows)))
     fmin = librosa.note_to_hz("C1")
     for ax, (title, audio) in zip(axes[:, 0], rows, strict=True):

@@ -3,6 +3,9 @@
 - the relative residual of the quantized latent after each stage (``ResidualVQ.residual_errors``) on valid crops;
 - CQT chroma cosine of the decoder fed the encoder's unquantized latent, beside the quantized one at ``--n-q``
   codebooks (if both are low, the notes are lost in the encoder and decoder, not in the bits);
+- steady tones: chords of harmonic tones held for seconds (pitches off the frame-rate grid), coded and decoded; the
+  share of the decoded energy within 1 Hz of a multiple of the codec's frame rate (a decoder that cannot hold a
+  note turns it into that comb) and within 3 Hz of the input's partials (what a listener should hear);
 - chord (major/minor) and key accuracy of composed plans rendered with the soundfont, before and after each codec at
   ``--n-q`` codebooks, read as the plan-adherence benchmark reads them (``eval/bench_perform.py``).
 
@@ -40,22 +43,70 @@ def latent_readings(codec, wav, n_q: int) -> dict:
     return {"residual": errors, **chroma}
 
 
+def steady_chord(freqs, seconds: float, sr: int) -> np.ndarray:
+    """``[seconds * sr]`` float32: harmonic tones (5 partials, 1/k^1.5) at ``freqs`` Hz, held, with a soft onset."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * f * k * t + k) / k**1.5 for f in freqs for k in range(1, 6))
+    y = y * np.minimum(1.0, t / 0.05)
+    return (0.25 * y / np.abs(y).max()).astype(np.float32)
+
+
+def spectral_shares(y: np.ndarray, sr: int, frame_rate: float, partials, lo: float = 30.0, hi: float = 4000.0):
+    """``(comb, partial)``: shares of ``y``'s energy between ``lo`` and ``hi`` Hz within 1 Hz of a multiple of
+    ``frame_rate`` and within 3 Hz of one of ``partials`` (Hz), from one Hann-windowed FFT of the whole signal."""
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+    f = np.fft.rfftfreq(len(y), 1 / sr)
+    band = (f > lo) & (f < hi)
+    total = max(float(spec[band].sum()), 1e-20)
+    near_grid = np.abs(f - np.round(f / frame_rate) * frame_rate) < 1.0
+    near_partial = np.zeros_like(band)
+    for p in partials:
+        near_partial |= np.abs(f - p) < 3.0
+    return float(spec[band & near_grid].sum() / total), float(spec[band & near_partial].sum() / total)
+
+
+def steady_readings(codec, n_q: int, chords: int = 8, seconds: float = 4.0, seed: int = 0) -> dict:
+    """Mean comb and partial shares (see :func:`spectral_shares`) of ``chords`` random three-note chords (MIDI 48-84,
+    tuned 30 cents off equal temperament so no partial sits on the frame-rate grid) through ``codec``."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    sr, rate = codec.cfg.sample_rate, codec.cfg.frame_rate
+    rows = {"input": [], "coded": []}
+    for _ in range(chords):
+        freqs = 440.0 * 2 ** ((rng.choice(np.arange(48, 85), 3, replace=False) + 0.3 - 69) / 12)
+        partials = [f * k for f in freqs for k in range(1, 6)]
+        x = steady_chord(freqs, seconds, sr)
+        with torch.inference_mode():
+            y = codec.decode(codec.encode(torch.from_numpy(x)[None], n_q=n_q))[0, : len(x)].numpy()
+        keep = slice(sr // 2, len(x) - sr // 2)  # away from the edges
+        rows["input"].append(spectral_shares(x[keep], sr, rate, partials))
+        rows["coded"].append(spectral_shares(y[keep], sr, rate, partials))
+    return {k: tuple(float(np.mean([r[i] for r in v])) for i in range(2)) for k, v in rows.items()}
+
+
 def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0) -> dict:
     """Mean chord and key accuracy of ``plans`` rendered plans: the render, then through every codec."""
     import torch
 
     from audiogen.compose.planner import compose_plan
+    from audiogen.controls.from_plan import plan_controls
     from audiogen.data.render import render_midi
     from audiogen.eval.bench_perform import master_to, readings
 
-    out: dict[str, list[dict]] = {"render": [], **{k: [] for k in codecs}}
+    given = {k: f"{k}|plan" for k, c in codecs.items() if c.cfg.decoder_controls}
+    out: dict[str, list[dict]] = {"render": [], **{k: [] for k in codecs}, **{v: [] for v in given.values()}}
     for i in range(plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
         out["render"].append(readings(render, plan))
         for name, codec in codecs.items():
             with torch.inference_mode():
-                coded = codec.decode(codec.encode(torch.from_numpy(render)[None], n_q=n_q))[0].numpy()
+                codes = codec.encode(torch.from_numpy(render)[None], n_q=n_q)
+                coded = codec.decode(codes)[0].numpy()
+                if name in given:
+                    ctrl = torch.from_numpy(plan_controls(plan, codes.shape[-1], codec.cfg.frame_rate)[None])
+                    out[given[name]].append(readings(master_to(codec.decode(codes, ctrl)[0].numpy(), seconds), plan))
             out[name].append(readings(master_to(coded, plan.duration), plan))
     return {k: {m: float(np.nanmean([r[m] for r in v])) for m in ("chord", "key", "beat_f")} for k, v in out.items()}
 
@@ -82,11 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     codecs = {}
     for spec in args.codec:
         c = load_codec(spec).eval()
-        codecs[c.model_id] = c
+        codecs[c.name] = c
     ds = AudioDataset(args.manifest, 6.0, split="valid", deterministic=True)
     picks = np.unique(np.linspace(0, len(ds) - 1, args.crops).round().astype(int))
     wav = torch.stack([ds[int(i)]["audio"][0] for i in picks])
     latent = {k: latent_readings(c, wav, args.n_q) for k, c in codecs.items()}
+    steady = {k: steady_readings(c, args.n_q) for k, c in codecs.items()}
     plans = plan_readings(codecs, args.plans, args.n_q)
     kbps = next(iter(codecs.values())).cfg.kbps(args.n_q)
     body = [
@@ -101,9 +153,21 @@ def main(argv: list[str] | None = None) -> int:
               f"{v['quantized']:.3f}"] for k, v in latent.items()],
         ),
         "",
+        "Steady tones (8 held three-note chords of harmonic tones, 4 s each, pitches 30 cents off the frame-rate "
+        "grid): share of the decoded energy (30 Hz-4 kHz) on the comb of the frame rate's multiples, and on the "
+        "input's partials.",
+        "",
+        *table(
+            ["codec", "on the frame-rate comb (input: {:.3f})".format(next(iter(steady.values()))["input"][0]),
+             "on the input's partials (input: {:.3f})".format(next(iter(steady.values()))["input"][1])],
+            [[f"`{k}`", f"{v['coded'][0]:.3f}", f"{v['coded'][1]:.3f}"] for k, v in steady.items()],
+        ),
+        "",
         *table(
             ["audio", "chord accuracy (maj/min)", "key (tonic + mode)", "beat F"],
-            [[k if k == "render" else f"render through `{k}`", f"{v['chord']:.3f}", f"{v['key']:.2f}",
+            [[k if k == "render" else f"render through `{k.removesuffix('|plan')}`"
+              + (", given the plan's chords and melody" if k.endswith("|plan") else ""), f"{v['chord']:.3f}",
+              f"{v['key']:.2f}",
               f"{v['beat_f']:.2f}"] for k, v in plans.items()],
         ),
     ]

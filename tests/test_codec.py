@@ -14,7 +14,7 @@ from audiogen.codec.cli import decode_file, encode_file
 from audiogen.codec.discriminator import MultiScaleSTFTDiscriminator
 from audiogen.codec.losses import MultiScaleMelLoss, feature_matching, multi_resolution_stft_distance, si_sdr
 from audiogen.codec.model import Codec, CodecConfig
-from audiogen.codec.modules import ISTFTHead
+from audiogen.codec.modules import PHASE_REFS, ISTFTHead, phase_advance_table
 from audiogen.codec.quantizer import ResidualVQ
 from audiogen.codec.tokenfile import TokenFileError, read_tokens
 from audiogen.train.codec import CodecTrainConfig, CodecTrainer, perplexity
@@ -100,8 +100,10 @@ def test_fast_decoder_matches_reference(tiny_codec, onednn):
         _assert_close_to_max(block.infer_frames(x.transpose(1, 2)), block(x).transpose(1, 2))
     # the head alone, with a hop that divides n_fft (shifted adds) and one that does not (fold fallback); chunks of 5
     # frames put chunk borders inside the overlap-add
-    for n_fft, hop in ((1280, 320), (1000, 320)):
-        head = ISTFTHead(16, n_fft, hop).eval()
+    for (n_fft, hop), ref_kind, rate in itertools.product(((1280, 320), (1000, 320)), PHASE_REFS, (False, True)):
+        head = ISTFTHead(16, n_fft, hop, ref_kind, rate).eval()
+        with torch.no_grad():
+            head.proj.weight.add_(0.05 * torch.randn_like(head.proj.weight))  # rate rows off zero too
         x = torch.randn(2, 16, 23)
         with torch.no_grad():
             out = head(x)
@@ -110,6 +112,78 @@ def test_fast_decoder_matches_reference(tiny_codec, onednn):
             _assert_close_to_max(head.infer_frames(x.transpose(1, 2), chunk=5), ref)
             _assert_close_to_max(head.infer_frames(x.transpose(1, 2)), ref)
         assert out.shape == (2, 23 * hop)
+
+
+def test_a_time_referenced_decoder_matches_its_reference(onednn):
+    torch.manual_seed(2)
+    dec = _perturbed_decoder(Codec(CodecConfig(**TINY, phase_ref="time")).eval())
+    z = torch.randn(1, TINY["latent_dim"], 41)
+    with torch.no_grad():
+        ref = dec.reference_forward(z)
+        _assert_close_to_max(dec(z), ref)
+    _assert_close_to_max(dec(z).detach(), ref)
+    with pytest.raises(ValueError, match="phase_ref"):
+        CodecConfig(phase_ref="sample")
+    with pytest.raises(ValueError, match="phase_rate"):
+        CodecConfig(phase_rate="yes")
+
+
+def _one_bin_head(phase_ref: str, k: int, rate: bool = False) -> ISTFTHead:
+    """A 1280/320 head whose output spectrum is bin ``k`` alone, at phase 0, whatever its input."""
+    head = ISTFTHead(4, 1280, 320, phase_ref, rate)
+    with torch.no_grad():
+        head.proj.weight.zero_()
+        head.proj.bias.zero_()
+        head.proj.bias[:641] = -30.0
+        head.proj.bias[k] = 0.0
+    return head
+
+
+@pytest.mark.parametrize("k", [21, 22, 24])
+def test_a_time_referenced_head_holds_any_bin_where_a_frame_referenced_one_holds_only_multiples_of_four(k):
+    # An unchanging input (as near-constant tokens give for a held note) must decode to a steady tone. Read against
+    # each frame's start, the same phase in every frame cancels in the overlap-add unless the bin is a multiple of
+    # n_fft / hop = 4 (multiples of 100 Hz at 32 kHz); read against a running sinusoid, every bin holds.
+    sr, hz = 32000, k * 25.0
+    for phase_ref in PHASE_REFS:
+        with torch.no_grad():
+            y = _one_bin_head(phase_ref, k)(torch.zeros(1, 4, 400))[0].numpy()[sr : 3 * sr]
+        spec = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+        f = np.fft.rfftfreq(len(y), 1 / sr)
+        share = spec[np.abs(f - hz) < 3].sum() / max(spec.sum(), 1e-30)
+        if phase_ref == "time" or k % 4 == 0:
+            assert share > 0.99 and y.std() > 1e-3, (phase_ref, k, share)
+        else:
+            assert share < 0.01 or y.std() < 1e-4, (phase_ref, k, share)
+
+
+def test_a_phase_rate_head_holds_a_tone_between_bin_centres():
+    # 535 Hz is 0.4 of a bin above bin 21 (525 Hz): the time reference alone puts it at 525 Hz; an increment of
+    # 2 pi * 0.4 * hop / n_fft per frame, summed over frames, moves it to where it belongs, across inference chunks
+    sr, k, frac = 32000, 21, 0.4
+    head = _one_bin_head("time", k, rate=True)
+    with torch.no_grad():
+        head.proj.bias[2 * 641 + k] = 2 * np.pi * frac * 320 / 1280
+        y = head(torch.zeros(1, 4, 400))[0].numpy()
+        chunked = head.infer_frames(torch.zeros(1, 400, 4), chunk=37)[0].numpy()
+    np.testing.assert_allclose(chunked, y, atol=1e-4 * np.abs(y).max())
+    seg = y[sr : 3 * sr]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
+    f = np.fft.rfftfreq(len(seg), 1 / sr)
+    assert spec[np.abs(f - (k + frac) * 25) < 3].sum() / spec.sum() > 0.95
+    assert spec[np.abs(f - k * 25) < 3].sum() / spec.sum() < 0.02
+
+
+def test_phase_advance_table_is_exact_over_its_period():
+    table = phase_advance_table(1280, 320)
+    assert table.shape == (4, 641)
+    k = torch.arange(641, dtype=torch.float64)
+    for p in range(4):
+        expect = 2 * torch.pi * k * p * 320 / 1280
+        got = table[p].double()
+        assert ((got >= 0) & (got < 2 * torch.pi)).all()
+        torch.testing.assert_close(torch.polar(torch.ones_like(got), got), torch.polar(torch.ones_like(k), expect))
+    assert phase_advance_table(1000, 320).shape == (25, 501)  # 1000 / gcd(1000, 320) frames
 
 
 def test_quantizer_decode_tables_match_stages():
@@ -443,9 +517,27 @@ def test_a_new_decoder_for_the_same_token_space(tmp_path, tiny_codec):
     trainer.fit()
     model = trainer.acc.unwrap_model(trainer.model)
     model.save_pretrained(tmp_path / "out", half=False)
-    assert Codec.from_pretrained(tmp_path / "out").model_id == Codec.from_pretrained(tmp_path / "start").model_id
+    new, old = Codec.from_pretrained(tmp_path / "out"), Codec.from_pretrained(tmp_path / "start")
+    assert new.model_id == old.model_id  # the same token space
+    assert new.cfg.decoder_id and new.name != old.name  # a new decoder, named apart in benchmarks
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("valid_chroma_cos_q4" in r for r in log)
+
+
+def test_a_phase_rate_decoder_starts_as_the_codec_it_is_initialised_from(tmp_path):
+    torch.manual_seed(3)
+    start = Codec(CodecConfig(**TINY, phase_ref="time")).eval()
+    start.save_pretrained(tmp_path / "start", half=False)
+    cfg = CodecTrainConfig(
+        run_dir=str(tmp_path / "run"), manifests=[str(sine_manifest(tmp_path))],
+        model=CodecConfig(**TINY, phase_ref="time", phase_rate=True), max_steps=1, freeze_encoder_at=0,
+        init_from=str(tmp_path / "start"), num_workers=0,
+    )  # fmt: skip
+    trainer = CodecTrainer(cfg)
+    grown = trainer.acc.unwrap_model(trainer.model).eval()
+    assert grown.decoder.head.proj.weight.shape[0] == 3 * 641
+    codes = torch.randint(0, TINY["codebook_size"], (1, TINY["n_q"], 30))
+    torch.testing.assert_close(grown.decode(codes), start.decode(codes))
 
 
 def test_pitch_features_tell_a_semitone_apart_where_the_codec_stft_cannot():
@@ -505,3 +597,38 @@ def test_the_shipped_v2_codec_loads_by_name_and_its_first_six_stages_each_reduce
     assert all(b < a for a, b in itertools.pairwise(errors[:6])), errors
     with pytest.raises(ValueError, match="unknown codec name"):
         named_codec_dir("v9")
+
+
+def test_a_decoder_reading_the_plans_chords_starts_as_the_one_it_is_initialised_from_and_learns_them(tmp_path):
+    torch.manual_seed(4)
+    start = Codec(CodecConfig(**TINY)).eval()
+    start.save_pretrained(tmp_path / "start", half=False)
+    cfg = CodecTrainConfig(
+        run_dir=str(tmp_path / "run"), manifests=[str(sine_manifest(tmp_path))],
+        model=CodecConfig(**TINY, decoder_controls=26), segment_seconds=0.5, batch_size=2, lr=3e-3, warmup_steps=1,
+        max_steps=3, gan_start=100, freeze_encoder_at=0, init_from=str(tmp_path / "start"), lambda_chroma=1.0,
+        log_every=1, ckpt_every=10, valid_every=3, valid_crops=1, num_workers=0,
+    )  # fmt: skip
+    trainer = CodecTrainer(cfg)
+    model = trainer.acc.unwrap_model(trainer.model)
+    codes = torch.randint(0, TINY["codebook_size"], (1, TINY["n_q"], 30))
+    chords = torch.zeros(1, 30, 35)
+    chords[:, :, [0, 4, 7, 12]] = 1.0  # C major, present
+    model.eval()
+    torch.testing.assert_close(model.decode(codes, chords), start.decode(codes))  # zero-initialised: no change yet
+    with torch.no_grad():
+        _perturbed_decoder(model)
+        ref = model.decoder.reference_forward(model.quantizer.decode_frames(codes).transpose(1, 2), chords)
+        _assert_close_to_max(model.decode(codes, chords), ref)
+        assert not torch.allclose(model.decode(codes, chords), model.decode(codes))
+        _assert_close_to_max(model.decode(codes, chords[:, :20]), model.decode(codes, torch.cat([chords[:, :20],
+                             torch.zeros(1, 10, 35)], 1)))  # fmt: skip
+    with pytest.raises(ValueError, match="decoder controls"):
+        model.decode(codes, torch.zeros(1, 30, 5))
+    model.train()
+    trainer.fit()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert any("valid_chroma_cos_q4_controls" in r for r in log)
+    assert trainer.crop_controls(torch.zeros(2, 16000), dropout=1.0).abs().sum() == 0
+    with pytest.raises(ValueError, match="decoder_controls"):
+        CodecConfig(decoder_controls=36)

@@ -72,8 +72,8 @@ def test_codec_bench_writes_a_well_formed_section(tmp_path, tiny_codec_dir):
     assert len(tables) == 2 and tables[0].startswith("| system | kbps | chroma cosine")
     assert tables[1].startswith("| model |")
     quality = [r.split("|")[1].strip() for r in tables[0].splitlines()[2:]]
-    model_id = Codec.from_pretrained(tiny_codec_dir).model_id
-    ours = [f"audiogen codec `{model_id}`, {k}" for k in ("1 codebook", "2 codebooks")]
+    name = Codec.from_pretrained(tiny_codec_dir).name  # the token space's id and the decoder's
+    ours = [f"audiogen codec `{name}`, {k}" for k in ("1 codebook", "2 codebooks")]
     assert quality[:3] == ["original", *ours]
     assert any(s.startswith("Opus 6 kbps") for s in quality) and any(s.startswith("Opus 12 kbps") for s in quality)
     assert sum(s.startswith("MP3") for s in quality) == 4

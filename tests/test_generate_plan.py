@@ -60,6 +60,34 @@ def test_generate_composes_then_performs_the_plan(tmp_path, controls_seen):
     assert batch[0].plan != batch[1].plan  # variants of a batch are composed with their own seeds
 
 
+def test_a_decoder_that_reads_plans_is_given_the_plans_chords_and_melody(monkeypatch):
+    from audiogen.codec.model import Codec
+    from audiogen.controls.from_plan import plan_controls
+
+    g = control_generator()
+    cfg = g.codec.cfg
+    torch.manual_seed(1)
+    codec = Codec(type(cfg)(**{**cfg.__dict__, "decoder_controls": 26})).eval()
+    codec.load_state_dict(g.codec.state_dict(), strict=False)
+    torch.nn.init.normal_(codec.decoder.ctrl.weight, std=0.5)
+    g = MusicGenerator(codec, g.lm, name="audiogen-debug", version="debug")
+    seen = []
+    real = codec.decode
+
+    def spy(codes, controls=None):
+        seen.append(controls)
+        return real(codes, controls)
+
+    monkeypatch.setattr(codec, "decode", spy)
+    track = g.generate("calm piano", emotion="calm", duration=2.0, seed=3, progress=False)
+    (ctl,) = seen[-1]
+    expect = plan_controls(track.plan, ctl.shape[0], codec.frame_rate)[: ctl.shape[0], :26]
+    assert ctl.shape[1] == 26 and np.array_equal(ctl.numpy(), expect) and ctl[:, 12].all()
+    codes = torch.randint(0, codec.codebook_size, (1, 4, 100))
+    assert not np.allclose(g.decode(codes, [track.plan]), g.decode(codes))  # the plan changes what is heard
+    assert np.array_equal(g.decode(codes, [None]), g.decode(codes))
+
+
 def test_an_edited_plan_is_performed_as_given(tmp_path, controls_seen):
     g = control_generator()
     plan = g.generate("x", emotion="happy", duration=2.0, seed=2, progress=False).plan

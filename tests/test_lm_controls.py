@@ -362,6 +362,57 @@ def test_a_warm_body_with_fresh_token_embeddings_and_heads(tmp_path):
         LMTrainer(LMTrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "c"), "init_fresh": ["nothing."]}))
 
 
+def test_count_pairs_and_mapped_rows():
+    from audiogen.train.token_map import count_pairs, map_rows
+
+    src = np.array([[0, 0, 1, 2, 2, 2]])
+    tgt = np.array([[3, 3, 3, 0, 0, 1]])
+    counts = count_pairs(src, tgt, source_card=3, target_card=4)
+    assert counts.shape == (1, 4, 3) and counts[0, 3].tolist() == [2, 1, 0] and counts[0, 0].tolist() == [0, 0, 2]
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [4.0, 4.0], [9.0, 9.0]])  # 3 codes + one special row
+    fresh = torch.full((5, 2), -7.0)
+    out = map_rows(rows, counts[0], fresh, keep_norm=False)
+    torch.testing.assert_close(out[3], torch.tensor([2 / 3, 1 / 3]))  # code 3 = 2/3 of code 0 + 1/3 of code 1
+    torch.testing.assert_close(out[0], rows[2])
+    torch.testing.assert_close(out[2], fresh[2])  # never seen: stays fresh
+    torch.testing.assert_close(out[4], rows[3])  # the special token is copied
+    normed = map_rows(rows, counts[0], fresh, keep_norm=True)
+    assert abs(float(normed[3].norm()) - 1.0) < 1e-6  # the mean norm of its source rows (both 1)
+    with pytest.raises(ValueError, match="do not fit"):
+        map_rows(rows, counts[0], fresh[:3], keep_norm=False)
+
+
+def test_a_token_map_starts_the_embeddings_and_heads_from_the_source_rows(tmp_path):
+    """init_token_map: each new code starts at the count-weighted mean of the source's rows it co-occurs with."""
+    cache = tiny_cache(tmp_path)
+    base = dict(cache=str(cache), model=dict(MODEL), batch_size=4, warmup_steps=2, log_every=10, ckpt_every=10,
+                valid_batches=0)  # fmt: skip
+    LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "a"), lr=3e-3, max_steps=4, **base)).fit()
+    source = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    card, n_q = MODEL["card"], LMConfig(**MODEL).n_q
+    counts = np.zeros((n_q, card, card), dtype=np.int64)
+    perm = np.random.default_rng(0).permutation(card)
+    counts[:, np.arange(card), perm] = 5  # a pure relabelling: new code c is old code perm[c]
+    counts[:, 7] = 0  # one code never seen
+    np.savez(tmp_path / "map.npz", counts=counts)
+    cfg = LMTrainConfig(run_dir=str(tmp_path / "b"), init_from=str(tmp_path / "a" / "last.pt"),
+                        init_fresh=["emb.", "heads."], init_token_map=str(tmp_path / "map.npz"), max_steps=1,
+                        **base)  # fmt: skip
+    state = LMTrainer(cfg).model.state_dict()
+    seen = [c for c in range(card) if c != 7]
+    for k in range(n_q):
+        torch.testing.assert_close(state[f"heads.{k}.weight"][seen], source[f"heads.{k}.weight"][perm[seen]])
+        torch.testing.assert_close(state[f"emb.{k}.weight"][seen], source[f"emb.{k}.weight"][perm[seen]])
+        torch.testing.assert_close(state[f"emb.{k}.weight"][card], source[f"emb.{k}.weight"][card])
+        assert not torch.equal(state[f"heads.{k}.weight"][7], source[f"heads.{k}.weight"][perm[7]])
+    np.savez(tmp_path / "bad.npz", counts=counts[:, :10])
+    with pytest.raises(ValueError, match="do not fit the model"):
+        LMTrainer(LMTrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "c"),
+                                   "init_token_map": str(tmp_path / "bad.npz")}))  # fmt: skip
+    with pytest.raises(ValueError, match="needs init_from"):
+        LMTrainConfig(**{**cfg.__dict__, "init_from": ""})
+
+
 # -- the facade -------------------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ import math
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from audiogen.brief.align import shot_bounds, window
 from audiogen.compose.plan import Plan
@@ -63,8 +62,7 @@ def perform_shots(gen, request, plan: Plan, params, progress: bool = False) -> n
         controls = gen._plan_controls([sub], n_frames)
         codes = gen._sample([replace(request, attributes=attrs)], n_frames, replace(params, seed=params.seed + i),
                             None, progress, beats, controls)  # fmt: skip
-        with torch.inference_mode():
-            wav = gen.codec.decode(codes).numpy()[0]
+        wav = gen.decode(codes, [sub])[0]
         begin = int(round(start * sr))
         seg = np.zeros(int(round(stop * sr)) - begin, dtype=np.float32)
         seg[: min(len(seg), len(wav))] = wav[: len(seg)]

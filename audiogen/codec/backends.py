@@ -56,6 +56,10 @@ class EncodecBackend(nn.Module):
     def model_id(self) -> str:
         return self._id
 
+    @property
+    def name(self) -> str:
+        return self._id
+
     def kbps(self, n_q: int) -> float:
         return n_q * math.log2(self.codebook_size) * self.frame_rate / 1000
 

@@ -7,6 +7,12 @@ latent ─► RVQ (K × N codes, factorised) ─► codes [B, K, F]
 codes ─► ConvNeXt ×m ─► ×2 transposed conv ─► ConvNeXt ×m' ─► iSTFT (hop h) ─► wav [B, F · 2h]
 ```
 At 32 kHz with h = 320 the token rate is 50 frames/s; 8 codebooks of 1024 entries give 0.5 kbps each (4 kbps max).
+
+The iSTFT head predicts a log-magnitude and a phase per bin and frame. How that phase is read decides whether a held
+note can come out (``modules.ISTFTHead``): ``phase_ref="frame"`` (v1, v2) reads it against each frame's own start,
+so the near-constant tokens of a held note decode to a frame-periodic signal, a comb at multiples of 50 Hz;
+``phase_ref="time"`` reads it against a sinusoid per bin that runs on across frames, and ``phase_rate`` adds a
+predicted per-frame phase increment summed over frames, so a constant input can hold a tone at any frequency (v2.1).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from audiogen.codec.inference import conv_frames
-from audiogen.codec.modules import ConvNeXtBlock, ISTFTHead, PitchFeatures, STFTFeatures
+from audiogen.codec.modules import PHASE_REFS, ConvNeXtBlock, ISTFTHead, PitchFeatures, STFTFeatures
 from audiogen.codec.quantizer import ResidualVQ
 
 
@@ -46,7 +52,13 @@ class CodecConfig:
     quantizer_dropout: float = 0.5
     restart_after: int = 200
     pitch_bins: int = 0  # > 0: the encoder also reads a semitone-resolving spectrum (modules.PitchFeatures); v1: 0
+    phase_ref: str = "frame"  # the decoder head's phase reference (modules.ISTFTHead): "time" holds steady notes
+    phase_rate: bool = False  # the head also predicts a per-frame phase increment, summed over frames (any pitch)
+    # > 0: the decoder also reads the first N columns of the plan's dense controls (audiogen.controls.layout) at the
+    # token rate: 26 = the chord and melody groups, the notes the tokens of a small codec do not hold
+    decoder_controls: int = 0
     model_id: str = ""
+    decoder_id: str = ""  # names the decoder's weights (set on save): two decoders of one token space differ here
 
     def __post_init__(self) -> None:
         for name in ("sample_rate", "n_fft", "hop", "enc_dim", "latent_dim", "dec_dim", "up_dim", "codebook_dim"):
@@ -60,6 +72,12 @@ class CodecConfig:
             raise ValueError(f"codebook_size must be in [2, 65536], got {self.codebook_size}")
         if not 0.0 <= self.quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
+        if self.phase_ref not in PHASE_REFS:
+            raise ValueError(f"phase_ref must be one of {PHASE_REFS}, got {self.phase_ref!r}")
+        if not 0 <= self.decoder_controls <= 35:
+            raise ValueError(f"decoder_controls must be 0..35 control columns, got {self.decoder_controls}")
+        if not isinstance(self.phase_rate, bool):
+            raise ValueError(f"phase_rate must be true or false, got {self.phase_rate!r}")
         if self.pitch_bins < 0 or self.pitch_bins % 12 or self.pitch_bins > 12 * 7 * 4:
             raise ValueError(f"pitch_bins must be 0 or a multiple of 12 up to 336, got {self.pitch_bins}")
 
@@ -121,45 +139,90 @@ class Decoder(nn.Module):
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
         self.inp = nn.Conv1d(cfg.latent_dim, cfg.dec_dim, 7, padding=3)
+        self.n_controls = cfg.decoder_controls
+        if cfg.decoder_controls:
+            # zero at the start: a decoder fine-tuned with the controls begins as the one it starts from
+            self.ctrl = nn.Conv1d(cfg.decoder_controls, cfg.dec_dim, 3, padding=1)
+            nn.init.zeros_(self.ctrl.weight)
+            nn.init.zeros_(self.ctrl.bias)
+            # and a direct path: which bins' log-magnitude each note raises or lowers (a linear map, learnt fast)
+            self.ctrl_mag = nn.Linear(cfg.decoder_controls, cfg.n_fft // 2 + 1, bias=False)
+            nn.init.zeros_(self.ctrl_mag.weight)
         self.blocks = nn.Sequential(*[ConvNeXtBlock(cfg.dec_dim) for _ in range(cfg.dec_layers)])
         self.up = nn.ConvTranspose1d(cfg.dec_dim, cfg.up_dim, 4, stride=2, padding=1)
         self.up_blocks = nn.Sequential(*[ConvNeXtBlock(cfg.up_dim) for _ in range(cfg.up_layers)])
         self.norm = nn.LayerNorm(cfg.up_dim)
-        self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop)
+        self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop, cfg.phase_ref, cfg.phase_rate)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent ``[B, latent_dim, F]`` → waveform ``[B, F * 2 * hop]``, computed frames-first (``[B, F, C]``) between
-        the convolutions; without gradients it is :meth:`infer`. :meth:`reference_forward` is the same network in the
-        plain layout (tested equal)."""
+    def check_controls(self, controls: torch.Tensor | None, batch: int, frames: int) -> torch.Tensor | None:
+        """Controls ``[B, F', N]`` (N = ``decoder_controls``) fitted to ``frames`` (cut, or padded with absent
+        controls), or None when this decoder reads none or none are given; a clear error for the wrong shape."""
+        if controls is None or not self.n_controls:
+            return None
+        if controls.dim() != 3 or controls.shape[0] != batch or controls.shape[2] < self.n_controls:
+            raise ValueError(f"decoder controls must be [batch={batch}, frames, >= {self.n_controls}], "
+                             f"got {tuple(controls.shape)}")  # fmt: skip
+        controls = controls[:, :frames, : self.n_controls].float()
+        if controls.shape[1] < frames:
+            controls = nn.functional.pad(controls, (0, 0, 0, frames - controls.shape[1]))
+        return controls
+
+    def forward(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
+        """Latent ``[B, latent_dim, F]`` (and, for a decoder with ``decoder_controls``, controls ``[B, F, N]`` or
+        None) → waveform ``[B, F * 2 * hop]``, computed frames-first (``[B, F, C]``) between the convolutions;
+        without gradients it is :meth:`infer`. :meth:`reference_forward` is the same network in the plain layout
+        (tested equal)."""
         if not torch.is_grad_enabled():
-            return self.infer(z.transpose(1, 2))
-        x = self.inp(z).transpose(1, 2).contiguous()  # (B, F, dec_dim)
+            return self.infer(z.transpose(1, 2), controls)
+        controls = self.check_controls(controls, z.shape[0], z.shape[2])
+        x = self.inp(z)
+        if controls is not None:
+            x = x + self.ctrl(controls.transpose(1, 2))
+        x = x.transpose(1, 2).contiguous()  # (B, F, dec_dim)
         for block in self.blocks:
             x = block.forward_frames(x)
         x = self.up(x.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, 2F, up_dim)
         for block in self.up_blocks:
             x = block.forward_frames(x)
-        return self.head.forward_frames(self.norm(x))
+        return self.head.forward_frames(self.norm(x), self._mag_bias(controls))
+
+    def _mag_bias(self, controls: torch.Tensor | None) -> torch.Tensor | None:
+        """Controls ``[B, F, N]`` → the head's log-magnitude bias ``[B, 2F, n_fft/2+1]`` (each token frame covers two
+        STFT frames), or None."""
+        if controls is None:
+            return None
+        return self.ctrl_mag(controls).repeat_interleave(2, dim=1)
 
     @torch.no_grad()
-    def infer(self, z: torch.Tensor) -> torch.Tensor:
-        """Inference on a frames-first latent ``[B, F, latent_dim]`` → waveform ``[B, F * 2 * hop]`` (no autograd).
+    def infer(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
+        """Inference on a frames-first latent ``[B, F, latent_dim]`` (and controls ``[B, F, N]`` or None) → waveform
+        ``[B, F * 2 * hop]`` (no autograd).
 
         Frames-first throughout (convolutions read channels-last), folded ConvNeXt weights and the chunked iSTFT head:
         :meth:`forward`'s result up to float rounding, at about 1.2× its speed on one CPU thread.
         """
         x = conv_frames(self.inp, z)  # (B, F, dec_dim)
+        controls = self.check_controls(controls, z.shape[0], z.shape[1])
+        if controls is not None:
+            x = x + conv_frames(self.ctrl, controls)
         for block in self.blocks:
             x = block.infer_frames(x)
         x = conv_frames(self.up, x)  # (B, 2F, up_dim)
         for block in self.up_blocks:
             x = block.infer_frames(x)
-        return self.head.infer_frames(self.norm(x))
+        return self.head.infer_frames(self.norm(x), mag_bias=self._mag_bias(controls))
 
-    def reference_forward(self, z: torch.Tensor) -> torch.Tensor:
+    def reference_forward(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`forward` computed the plain way (channels-first blocks, 1×1-conv head, ``fold`` overlap-add)."""
-        x = self.up_blocks(self.up(self.blocks(self.inp(z))))  # (B, up_dim, 2F)
-        return self.head.reference_forward(self.norm(x.transpose(1, 2)).transpose(1, 2))
+        x = self.inp(z)
+        controls = self.check_controls(controls, z.shape[0], z.shape[2])
+        if controls is not None:
+            x = x + self.ctrl(controls.transpose(1, 2))
+        x = self.up_blocks(self.up(self.blocks(x)))  # (B, up_dim, 2F)
+        bias = self._mag_bias(controls)
+        return self.head.reference_forward(
+            self.norm(x.transpose(1, 2)).transpose(1, 2), None if bias is None else bias.transpose(1, 2)
+        )
 
 
 class Codec(nn.Module):
@@ -173,6 +236,12 @@ class Codec(nn.Module):
             cfg.latent_dim, cfg.n_q, cfg.codebook_size, cfg.codebook_dim, cfg.quantizer_dropout, cfg.restart_after
         )
         self.decoder = Decoder(cfg)
+
+    @property
+    def name(self) -> str:
+        """The token space's id plus the decoder's (``audiogen-codec-<12 hex>/<8 hex>``; the id alone before a save
+        or for configs written before decoders had ids): what a benchmark row names."""
+        return f"{self.model_id}/{self.cfg.decoder_id}" if self.cfg.decoder_id else self.model_id
 
     @property
     def model_id(self) -> str:
@@ -207,7 +276,12 @@ class Codec(nn.Module):
         return nn.functional.pad(wav, (0, rem)) if rem else wav
 
     def forward(
-        self, wav: torch.Tensor, n_q: int | None = None, step: int | None = None, train_encoder: bool = True
+        self,
+        wav: torch.Tensor,
+        n_q: int | None = None,
+        step: int | None = None,
+        train_encoder: bool = True,
+        controls: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Training pass. ``wav`` ``[B, T]`` or ``[B, 1, T]`` → dict with ``recon`` ``[B, T']`` (T' = T padded to
         whole frames), ``codes`` ``[B, K, F]`` and the quantizer losses.
@@ -222,7 +296,7 @@ class Codec(nn.Module):
             with torch.no_grad():
                 q = self.quantizer(self.encoder(wav), n_q=n_q, step=None)
             q["z_q"] = q["z_q"].detach()
-        q["recon"] = self.decoder(q["z_q"])
+        q["recon"] = self.decoder(q["z_q"], controls)
         q["target"] = wav
         return q
 
@@ -232,9 +306,13 @@ class Codec(nn.Module):
         return self.quantizer(self.encoder(self._pad(wav)), n_q=n_q)["codes"]
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes ``[B, K', F]`` (any K' ≤ n_q) → waveform ``[B, F * frame_size]``."""
-        return self.decoder.infer(self.quantizer.decode_frames(codes))
+    def decode(self, codes: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes ``[B, K', F]`` (any K' ≤ n_q) → waveform ``[B, F * frame_size]``.
+
+        controls: for a codec with ``decoder_controls``, the plan's dense controls ``[B, F', >= N]`` at the token rate
+        (``audiogen.controls``; cut or padded to ``F``), which tell the decoder the chords and melody; None decodes
+        the tokens alone. Ignored by a codec without them."""
+        return self.decoder.infer(self.quantizer.decode_frames(codes), controls)
 
     def save_pretrained(self, directory: str | Path, half: bool = True) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (fp16 unless ``half=False``); sets ``model_id``."""
@@ -251,6 +329,11 @@ class Codec(nn.Module):
                 state[k].float().numpy().tobytes() if state[k].is_floating_point() else state[k].numpy().tobytes()
             )
         self.cfg.model_id = f"audiogen-codec-{digest.hexdigest()[:12]}"
+        digest = hashlib.sha256()
+        for k in sorted(k for k in state if k.startswith("decoder.")):
+            digest.update(k.encode())
+            digest.update(state[k].float().numpy().tobytes())
+        self.cfg.decoder_id = digest.hexdigest()[:8]
         tmp = directory / ".model.safetensors.part"
         save_file(state, str(tmp))
         tmp.replace(directory / "model.safetensors")

@@ -12,6 +12,8 @@ inverse-STFT head run in chunks of frames that stay in cache. See :mod:`audiogen
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -115,6 +117,20 @@ class PitchFeatures(nn.Module):
         return torch.log((self.fold @ spec).clamp(min=1e-5))  # (B, n_bins, frames)
 
 
+PHASE_REFS = ("frame", "time")
+
+
+def phase_advance_table(n_fft: int, hop: int) -> torch.Tensor:
+    """``[P, n_fft/2+1]``: the phase (radians, in [0, 2 pi)) that a sinusoid at bin ``k``'s frequency gains over
+    ``p`` hops, for ``p`` in one period ``P = n_fft / gcd(n_fft, hop)`` of the pattern (4 for 1280/320). Computed in
+    integers, so it is exact for any frame index taken modulo ``P``."""
+    period = n_fft // math.gcd(n_fft, hop)
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.int64)
+    p = torch.arange(period, dtype=torch.int64)
+    cycles = (k[None, :] * ((p[:, None] * hop) % n_fft)) % n_fft
+    return cycles.to(torch.float32) * (2 * math.pi / n_fft)
+
+
 class ISTFTHead(nn.Module):
     """Features ``[B, C, F]`` → waveform ``[B, F * hop]``: predicts log-magnitude and phase per bin, then iSTFT.
 
@@ -124,22 +140,69 @@ class ISTFTHead(nn.Module):
     plain computation both are tested against (``nn.functional.fold`` overlap-add).
     """
 
-    def __init__(self, dim: int, n_fft: int, hop: int) -> None:
+    def __init__(self, dim: int, n_fft: int, hop: int, phase_ref: str = "frame", phase_rate: bool = False) -> None:
         super().__init__()
-        self.n_fft, self.hop = n_fft, hop
-        self.proj = nn.Conv1d(dim, n_fft + 2, 1)
+        if phase_ref not in PHASE_REFS:
+            raise ValueError(f"phase_ref must be one of {PHASE_REFS}, got {phase_ref!r}")
+        self.n_fft, self.hop, self.phase_ref, self.phase_rate = n_fft, hop, phase_ref, phase_rate
+        nb = n_fft // 2 + 1
+        self.proj = nn.Conv1d(dim, 3 * nb if phase_rate else 2 * nb, 1)
+        if phase_rate:  # the rate rows start at zero: the head starts as the one without them
+            with torch.no_grad():
+                self.proj.weight[2 * nb :].zero_()
+                self.proj.bias[2 * nb :].zero_()
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer("phase_advance", phase_advance_table(n_fft, hop), persistent=False)
+
+    def _phase_offset(self, start: int, n: int) -> torch.Tensor | None:
+        """The phase added to frames ``start .. start + n - 1`` ``[n, n_fft/2+1]``, or None (``phase_ref="frame"``).
+
+        With ``phase_ref="time"`` the predicted phase of bin ``k`` in frame ``m`` is read against a sinusoid at the
+        bin's frequency that runs on from frame to frame (``2 pi k m hop / n_fft``), so an unchanging input decodes
+        to a steady tone. With ``"frame"`` (v1) it is read against each frame's own start, which makes a steady note
+        need a phase that changes from frame to frame, something a convolution over near-constant tokens cannot
+        produce: such a decoder turns held notes into a comb at multiples of the frame rate.
+        """
+        if self.phase_ref == "frame":
+            return None
+        period = self.phase_advance.shape[0]
+        return self.phase_advance[(start + torch.arange(n, device=self.phase_advance.device)) % period]
+
+    def _phase(self, phase: torch.Tensor, rate: torch.Tensor | None, start: int = 0, carry=None):
+        """Total phase ``[B, F, N]`` of frames ``start ..``: the predicted phase, plus the reference's offset, plus
+        (``phase_rate``) the running sum of the predicted per-frame phase increments ``rate`` ``[B, F, N]``, which
+        lets an unchanging input hold a tone anywhere inside a bin, not only at the bin's centre frequency.
+        ``carry`` ``[B, N]`` (float64) is the sum over the frames before ``start``. Returns ``(phase, carry)``."""
+        offset = self._phase_offset(start, phase.shape[1])
+        if offset is not None:
+            phase = phase + offset
+        if rate is None:
+            return phase, carry
+        run = torch.cumsum(rate.double(), dim=1)
+        if carry is not None:
+            run = run + carry[:, None]
+        carry = run[:, -1]
+        return phase + torch.remainder(run, 2 * math.pi).to(phase.dtype), carry
+
+    def _parts(self, h: torch.Tensor, dim: int):
+        """Split a projection ``[.., 2N or 3N, ..]`` along ``dim`` into (log-magnitude, phase, rate or None)."""
+        parts = h.chunk(3 if self.phase_rate else 2, dim=dim)
+        return parts[0], parts[1], parts[2] if self.phase_rate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, F]`` → ``[B, F * hop]``."""
         return self.forward_frames(x.transpose(1, 2))
 
-    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``[B, F, C]`` (frames first) → waveform ``[B, F * hop]``."""
+    def forward_frames(self, x: torch.Tensor, mag_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Features ``[B, F, C]`` (frames first) → waveform ``[B, F * hop]``. ``mag_bias`` ``[B, F, n_fft/2+1]`` is
+        added to the predicted log-magnitude (a decoder's direct path from the plan's notes to the spectrum)."""
         if self.n_fft % self.hop:
-            return self.reference_forward(x.transpose(1, 2))
-        h = nn.functional.linear(x, self.proj.weight[:, :, 0], self.proj.bias)  # (B, F, n_fft + 2)
-        mag, phase = h.chunk(2, dim=-1)
+            return self.reference_forward(x.transpose(1, 2), None if mag_bias is None else mag_bias.transpose(1, 2))
+        h = nn.functional.linear(x, self.proj.weight[:, :, 0], self.proj.bias)  # (B, F, 2 or 3 × (n_fft/2+1))
+        mag, phase, rate = self._parts(h, -1)
+        if mag_bias is not None:
+            mag = mag + mag_bias
+        phase, _ = self._phase(phase, rate)
         spec = torch.polar(torch.exp(mag).clamp(max=1e2), phase)  # (B, F, n_fft/2+1)
         frames = torch.fft.irfft(spec, self.n_fft, dim=-1) * self.window  # (B, F, n_fft), each frame contiguous
         return self._normalise(self._overlap_add(frames))
@@ -157,15 +220,17 @@ class ISTFTHead(nn.Module):
         pad = (self.n_fft - self.hop) // 2
         return y[:, pad : y.shape[1] - pad] / env[pad : env.shape[0] - pad].clamp(min=1e-11)
 
-    def _split_proj(self) -> tuple[PackedLinear, PackedLinear, torch.Tensor]:
-        """The 1×1 conv as two linear layers (log-magnitude, phase; ``C → n_fft/2+1`` each), and the window
-        ``[n_fft / hop, hop]`` scaled by ``1 / n_fft`` so the unnormalised inverse FFT (faster) can be used."""
+    def _split_proj(self) -> tuple[PackedLinear, PackedLinear, PackedLinear | None, torch.Tensor]:
+        """The 1×1 conv as linear layers (log-magnitude, phase and, with ``phase_rate``, phase rate; ``C → n_fft/2+1``
+        each), and the window ``[n_fft / hop, hop]`` scaled by ``1 / n_fft`` so the unnormalised inverse FFT (faster)
+        can be used."""
         w, b = self.proj.weight[:, :, 0], self.proj.bias
         nb = self.n_fft // 2 + 1
         win = (self.window / self.n_fft).view(-1, self.hop)
-        return PackedLinear(w[:nb], b[:nb]), PackedLinear(w[nb:], b[nb:]), win
+        rate = PackedLinear(w[2 * nb :], b[2 * nb :]) if self.phase_rate else None
+        return PackedLinear(w[:nb], b[:nb]), PackedLinear(w[nb : 2 * nb], b[nb : 2 * nb]), rate, win
 
-    def infer_frames(self, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    def infer_frames(self, x: torch.Tensor, chunk: int = 256, mag_bias: torch.Tensor | None = None) -> torch.Tensor:
         """Inference-only :meth:`forward_frames` (no autograd): ``[B, F, C]`` → ``[B, F * hop]``, equal up to rounding.
 
         Works through ``chunk`` frames at a time, so the projection, spectrum and frames (``chunk × n_fft`` each) stay
@@ -174,16 +239,22 @@ class ISTFTHead(nn.Module):
         overlap-adding.
         """
         if self.n_fft % self.hop:
-            return self.reference_forward(x.transpose(1, 2))
-        proj_mag, proj_phase, win = inference_cache(self, self._split_proj)
+            return self.reference_forward(x.transpose(1, 2), None if mag_bias is None else mag_bias.transpose(1, 2))
+        proj_mag, proj_phase, proj_rate, win = inference_cache(self, self._split_proj)
         b, n, c = x.shape
         r = self.n_fft // self.hop
         out = x.new_zeros(b, n + r - 1, self.hop)
+        carry = None
         for s in range(0, n, chunk):
             xc = x[:, s : s + chunk].reshape(-1, c)  # (B*m, C)
             m = xc.shape[0] // b
-            amp = proj_mag(xc).exp_().clamp_(max=1e2).view(b, m, -1)  # (B, m, N)
+            amp = proj_mag(xc).view(b, m, -1)  # (B, m, N) log-magnitude
+            if mag_bias is not None:
+                amp = amp + mag_bias[:, s : s + m]
+            amp = amp.exp_().clamp_(max=1e2)
             phase = proj_phase(xc).view(b, m, -1)
+            rate = None if proj_rate is None else proj_rate(xc).view(b, m, -1)
+            phase, carry = self._phase(phase, rate, s, carry)
             spec = torch.empty(amp.shape, dtype=torch.promote_types(amp.dtype, torch.complex64))
             re_im = torch.view_as_real(spec)  # (B, m, N, 2)
             torch.mul(amp, torch.cos(phase), out=re_im[..., 0])
@@ -203,9 +274,14 @@ class ISTFTHead(nn.Module):
             out[:, k : k + n] += parts[:, :, k]
         return out.reshape(b, -1)
 
-    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The plain computation ``[B, C, F]`` → ``[B, F * hop]`` (1×1 conv, complex spectrum, ``fold``)."""
-        mag, phase = self.proj(x).chunk(2, dim=1)  # (B, n_fft/2+1, F) each
+    def reference_forward(self, x: torch.Tensor, mag_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """The plain computation ``[B, C, F]`` → ``[B, F * hop]`` (1×1 conv, complex spectrum, ``fold``);
+        ``mag_bias`` ``[B, n_fft/2+1, F]``."""
+        mag, phase, rate = self._parts(self.proj(x), 1)  # (B, n_fft/2+1, F) each
+        if mag_bias is not None:
+            mag = mag + mag_bias
+        phase, _ = self._phase(phase.transpose(1, 2), None if rate is None else rate.transpose(1, 2))
+        phase = phase.transpose(1, 2)
         mag = torch.exp(mag).clamp(max=1e2)
         spec = torch.polar(mag, phase)
         return self._istft_same(spec)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
@@ -35,6 +36,9 @@ from audiogen.codec.losses import (
 from audiogen.codec.model import Codec, CodecConfig
 from audiogen.data.dataset import AudioDataset, collate_segments
 from audiogen.train.config import load_recipe, recipe_to_dict
+
+# weights a run may start without (zero-initialised inputs): the encoder's pitch input, the decoder's controls
+NEW_INPUTS = ("encoder.pitch_inp.", "decoder.ctrl.", "decoder.ctrl_mag.")
 
 
 @dataclass
@@ -66,6 +70,11 @@ class CodecTrainConfig:
     disc_periods: list[int] = field(default_factory=list)  # period discriminators (e.g. [2, 3, 5, 7, 11]); [] = v1
     init_from: str = ""  # a codec folder whose weights start the run (with freeze_encoder_at=0: a new decoder
     # for the same token space, so an LM trained on it keeps working)
+    # a decoder with decoder_controls reads the chords and melody of each crop, read from its audio the way the
+    # token cache's controls are (audiogen.controls.extract, chord spans on a 0.5 s grid); this share of crops goes
+    # without, so the decoder still decodes tokens alone
+    decoder_control_dropout: float = 0.3
+    control_lr: float = 0.0  # learning rate of the decoder's direct path from notes to log-magnitude (0 = lr)
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -80,6 +89,8 @@ class CodecTrainConfig:
             self.model = CodecConfig(**self.model)
         if self.batch_size < 1 or self.max_steps < 1:
             raise ValueError("batch_size and max_steps must be >= 1")
+        if not 0 <= self.decoder_control_dropout <= 1:
+            raise ValueError(f"decoder_control_dropout must lie in [0, 1], got {self.decoder_control_dropout}")
         if not 0 < self.segment_seconds <= 30:
             raise ValueError(f"segment_seconds must be in (0, 30], got {self.segment_seconds}")
 
@@ -111,7 +122,12 @@ class CodecTrainer:
         self.mel = MultiScaleMelLoss(cfg.model.sample_rate)
         self.pitch = PitchLoss(cfg.model.sample_rate) if cfg.lambda_pitch or cfg.lambda_chroma else None
         self._valid_pitch = None
-        self.opt_g = torch.optim.AdamW(self.model.parameters(), cfg.lr, betas=(0.8, 0.99))
+        ctrl = [p for n, p in self.model.named_parameters() if n.startswith("decoder.ctrl_mag.")]
+        rest = [p for n, p in self.model.named_parameters() if not n.startswith("decoder.ctrl_mag.")]
+        groups = [{"params": rest, "base_lr": cfg.lr}]
+        if ctrl:  # the notes' direct path starts at zero and must move by whole nats of log-magnitude: a larger rate
+            groups.append({"params": ctrl, "base_lr": cfg.control_lr or cfg.lr})
+        self.opt_g = torch.optim.AdamW(groups, cfg.lr, betas=(0.8, 0.99))
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.disc_lr, betas=(0.8, 0.99))
         self.step = 0
         self._resume()
@@ -128,9 +144,9 @@ class CodecTrainer:
                 source = Codec.from_pretrained(self.cfg.init_from)
                 if source.cfg.n_q != self.cfg.model.n_q or source.cfg.codebook_size != self.cfg.model.codebook_size:
                     raise ValueError(f"init_from={self.cfg.init_from}: its codebooks do not match the recipe's model")
-                missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
-                # a new input of the encoder (zero-initialised) is the only thing the source may lack
-                if unexpected or any(not k.startswith("encoder.pitch_inp.") for k in missing):
+                missing, unexpected = self.model.load_state_dict(self._grown(source.state_dict()), strict=False)
+                # new zero-initialised inputs (the encoder's pitch input, the decoder's controls) are all it may lack
+                if unexpected or any(not k.startswith(NEW_INPUTS) for k in missing):
                     raise ValueError(f"init_from={self.cfg.init_from}: weights do not match the recipe's model "
                                      f"(missing {missing[:4]}, unexpected {unexpected[:4]})")  # fmt: skip
                 print(f"initialised from {self.cfg.init_from} ({source.model_id})", flush=True)
@@ -142,6 +158,19 @@ class CodecTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["step"])
         print(f"resumed from {ckpt} at step {self.step}", flush=True)
+
+    def _grown(self, state: dict) -> dict:
+        """A source state whose decoder head lacks the phase-rate rows (``phase_rate``) given this model's own,
+        zero-initialised ones, so the run starts exactly at the source; everything else as it is."""
+        own = self.model.state_dict()
+        out = dict(state)
+        for key in ("decoder.head.proj.weight", "decoder.head.proj.bias"):
+            if key in state and key in own and state[key].shape[0] < own[key].shape[0]:
+                if state[key].shape[1:] != own[key].shape[1:] or not self.cfg.model.phase_rate:
+                    raise ValueError(f"init_from: {key} has shape {tuple(state[key].shape)}, the recipe's model "
+                                     f"{tuple(own[key].shape)}")  # fmt: skip
+                out[key] = torch.cat([state[key].to(own[key].dtype), own[key][state[key].shape[0] :]])
+        return out
 
     def save(self) -> None:
         if not self.acc.is_main_process:
@@ -176,9 +205,10 @@ class CodecTrainer:
         cfg, gan = self.cfg, self.step >= self.cfg.gan_start
         for opt, base in ((self.opt_g, cfg.lr), (self.opt_d, cfg.disc_lr)):
             for group in opt.param_groups:
-                group["lr"] = base * self._lr_scale()
+                group["lr"] = group.get("base_lr", base) * self._lr_scale()
         frozen = cfg.freeze_encoder_at is not None and self.step >= cfg.freeze_encoder_at
-        out = self.model(wav, step=self.step, train_encoder=not frozen)
+        controls = self.crop_controls(wav, cfg.decoder_control_dropout)
+        out = self.model(wav, step=self.step, train_encoder=not frozen, controls=controls)
         recon, target = out["recon"], out["target"]
         mel = self.mel(recon, target)
         loss = cfg.lambda_mel * mel + cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
@@ -201,6 +231,25 @@ class CodecTrainer:
         logs["latent"] = out["latent"].item()
         self._codes = out["codes"].detach().cpu()
         return logs
+
+    def crop_controls(self, wav: torch.Tensor, dropout: float = 0.0) -> torch.Tensor | None:
+        """The chord and melody controls ``[B, F, N]`` of crops ``wav`` ``[B, T]`` read from their audio (None for a
+        decoder without controls); each crop's are zeroed with probability ``dropout``."""
+        n = self.cfg.model.decoder_controls
+        if not n:
+            return None
+        from audiogen.controls.extract import read_controls
+
+        sr, frame = self.cfg.model.sample_rate, self.cfg.model.frame_size
+        frames = -(-wav.shape[-1] // frame)
+        grid = np.arange(0.0, wav.shape[-1] / sr, 0.5)
+        rows = []
+        for y in wav.detach().cpu().numpy():
+            if dropout and float(torch.rand(())) < dropout:
+                rows.append(np.zeros((frames, n), dtype=np.float32))
+                continue
+            rows.append(read_controls(y, sr, n_frames=frames, beats=grid).controls[:, :n])
+        return torch.from_numpy(np.stack(rows)).to(wav.device)
 
     def _adversarial(self, recon: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Update the discriminator on a random ``disc_seconds`` sub-crop, return the generator's GAN loss.
@@ -231,6 +280,10 @@ class CodecTrainer:
         for batch in loader:
             wav = batch["audio"][:, 0].to(self.acc.device)
             z = model.encoder(model._pad(wav))
+            controls = self.crop_controls(wav)
+            if controls is not None:  # the chords and melody given: the decoder's use of them
+                recon = model.decoder(model.quantizer(z, n_q=4)["z_q"], controls)[:, : wav.shape[-1]]
+                res.setdefault("valid_chroma_cos_q4_controls", []).append(1 - self._chroma(recon, wav))
             for n_q in sorted({4, model.cfg.n_q}):
                 recon = model.decoder(model.quantizer(z, n_q=n_q)["z_q"])[:, : wav.shape[-1]]
                 res.setdefault(f"valid_mel_q{n_q}", []).append(self.mel(recon, wav).item())
@@ -296,7 +349,11 @@ def export(run_dir: str | Path, out_dir: str | Path) -> Path:
     raw = json.loads((run / "config.json").read_text())
     model = Codec(CodecConfig(**raw["model"]))
     state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
+    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    # a run from before a zero-initialised input existed exports with that input at zero (what it was trained as)
+    if unexpected or any(not k.startswith("decoder.ctrl_mag.") for k in missing):
+        raise ValueError(f"{run}: checkpoint does not fit its config (missing {missing[:4]}, "
+                         f"unexpected {unexpected[:4]})")  # fmt: skip
     return model.save_pretrained(out_dir)
 
 

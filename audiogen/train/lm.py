@@ -63,6 +63,9 @@ class LMTrainConfig:
     # weights (key prefixes) that keep their fresh initialisation instead of the source's, e.g. ["emb.", "heads."]
     # for a new codec's token space: the body is warm-started, the token embeddings and output heads learn anew
     init_fresh: list[str] = field(default_factory=list)
+    # a token map (audiogen.train.token_map) from init_from's token space to this cache's: the token embeddings and
+    # output heads start as count-weighted means of the source's rows instead of fresh (needs init_from)
+    init_token_map: str = ""
     control_dropout: float = 0.5
     control_dropout_all: float = 0.2
 
@@ -84,6 +87,8 @@ class LMTrainConfig:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
+        if self.init_token_map and not self.init_from:
+            raise ValueError("init_token_map needs init_from (the LM whose token space the map starts from)")
 
     @property
     def window(self) -> int:
@@ -195,10 +200,20 @@ class LMTrainer:
         if "clock.weight" in state and self.model.controls is not None:
             state = upgrade_state(state, self.cfg.model)
         fresh = tuple(self.cfg.init_fresh)
+        source_state = state
         if fresh:
             if not any(k.startswith(fresh) for k in state):
                 raise ValueError(f"init_fresh={list(fresh)}: no weight of init_from={source} starts with these")
             state = {k: v for k, v in state.items() if not k.startswith(fresh)}
+        if self.cfg.init_token_map:
+            from audiogen.train.token_map import apply_token_map, load_token_map
+
+            counts = load_token_map(self.cfg.init_token_map)
+            m = self.cfg.model
+            if counts.shape != (m.n_q, m.card, m.card):
+                raise ValueError(f"init_token_map={self.cfg.init_token_map}: counts {counts.shape} do not fit the "
+                                 f"model ({m.n_q} codebooks of {m.card})")  # fmt: skip
+            state.update(apply_token_map(source_state, self.model.state_dict(), counts))
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         bad = [k for k in missing if not k.startswith(("controls.", *fresh))]
         if bad or unexpected:
