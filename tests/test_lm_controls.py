@@ -343,13 +343,18 @@ def test_training_from_a_run_without_controls_learns_the_beat(tmp_path):
         LMTrainer(bad)
 
 
+def _source_run(tmp_path, steps: int = 4) -> tuple[dict, dict]:
+    """A few steps of a tiny LM in ``tmp_path / "a"``: the recipe fields shared with runs started from it, and its
+    weights."""
+    base = dict(cache=str(tiny_cache(tmp_path)), model=dict(MODEL), batch_size=4, warmup_steps=2, log_every=10,
+                ckpt_every=10, valid_batches=0)  # fmt: skip
+    LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "a"), lr=3e-3, max_steps=steps, **base)).fit()
+    return base, torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+
+
 def test_a_warm_body_with_fresh_token_embeddings_and_heads(tmp_path):
     """init_fresh: a new codec's token space keeps the source's body but learns its embeddings and heads anew."""
-    cache = tiny_cache(tmp_path)
-    base = dict(cache=str(cache), model=dict(MODEL), batch_size=4, warmup_steps=2, log_every=10, ckpt_every=10,
-                valid_batches=0)  # fmt: skip
-    LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "a"), lr=3e-3, max_steps=10, **base)).fit()
-    source = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    base, source = _source_run(tmp_path)
     torch.manual_seed(5)
     cfg = LMTrainConfig(run_dir=str(tmp_path / "b"), init_from=str(tmp_path / "a" / "last.pt"),
                         init_fresh=["emb.", "heads."], max_steps=1, **base)  # fmt: skip
@@ -384,11 +389,7 @@ def test_count_pairs_and_mapped_rows():
 
 def test_a_token_map_starts_the_embeddings_and_heads_from_the_source_rows(tmp_path):
     """init_token_map: each new code starts at the count-weighted mean of the source's rows it co-occurs with."""
-    cache = tiny_cache(tmp_path)
-    base = dict(cache=str(cache), model=dict(MODEL), batch_size=4, warmup_steps=2, log_every=10, ckpt_every=10,
-                valid_batches=0)  # fmt: skip
-    LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "a"), lr=3e-3, max_steps=4, **base)).fit()
-    source = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    base, source = _source_run(tmp_path)
     card, n_q = MODEL["card"], LMConfig(**MODEL).n_q
     counts = np.zeros((n_q, card, card), dtype=np.int64)
     perm = np.random.default_rng(0).permutation(card)
