@@ -7,7 +7,11 @@
   share of the decoded energy within 1 Hz of a multiple of the codec's frame rate (a decoder that cannot hold a
   note turns it into that comb) and within 3 Hz of the input's partials (what a listener should hear);
 - chord (major/minor) and key accuracy of composed plans rendered with the soundfont, before and after each codec at
-  ``--n-q`` codebooks, read as the plan-adherence benchmark reads them (``eval/bench_perform.py``).
+  ``--n-q`` codebooks, read as the plan-adherence benchmark reads them (``eval/bench_perform.py``);
+- what the tokens hold of the chords: a linear probe (multinomial logistic regression) from one frame's quantized
+  latent at ``--n-q`` codebooks (and from the unquantized latent) to the plan's chord at that frame, trained on the
+  first three quarters of the rendered plans and scored on the rest (frame accuracy; chance = the most frequent
+  chord of the scored plans). A decoder can only play the chords its input holds, or that it is given.
 
 The "## Codec diagnostics" section of BENCHMARKS.md is rewritten.
 
@@ -85,8 +89,29 @@ def steady_readings(codec, n_q: int, chords: int = 8, seconds: float = 4.0, seed
     return {k: tuple(float(np.mean([r[i] for r in v])) for i in range(2)) for k, v in rows.items()}
 
 
+def chord_probe(feats: list[np.ndarray], labels: list[list[str]]) -> dict:
+    """Frame accuracy of a linear probe from features to chord labels, one ``[F_i, D]`` array and ``F_i`` labels per
+    plan: trained on the first three quarters of the plans, scored on the rest. Returns ``{"accuracy", "chance"}``
+    (chance: the share of the most frequent label among the scored frames)."""
+    from collections import Counter
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    n_train = max(1, (3 * len(feats)) // 4)
+    if n_train >= len(feats):
+        raise ValueError(f"the chord probe needs at least 2 plans, got {len(feats)}")
+    xtr, ytr = np.concatenate(feats[:n_train]), [x for lab in labels[:n_train] for x in lab]
+    xva, yva = np.concatenate(feats[n_train:]), [x for lab in labels[n_train:] for x in lab]
+    scale = StandardScaler().fit(xtr)
+    model = LogisticRegression(C=0.1, max_iter=500).fit(scale.transform(xtr), ytr)
+    accuracy = float(np.mean(model.predict(scale.transform(xva)) == np.asarray(yva)))
+    return {"accuracy": accuracy, "chance": Counter(yva).most_common(1)[0][1] / len(yva)}
+
+
 def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0) -> dict:
-    """Mean chord and key accuracy of ``plans`` rendered plans: the render, then through every codec."""
+    """Mean chord and key accuracy of ``plans`` rendered plans: the render, then through every codec; under
+    ``"probe"``, :func:`chord_probe` of each codec's quantized (``name``) and unquantized (``name|latent``) latent."""
     import torch
 
     from audiogen.compose.planner import compose_plan
@@ -96,19 +121,28 @@ def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0) -> 
 
     given = {k: f"{k}|plan" for k, c in codecs.items() if c.cfg.decoder_controls}
     out: dict[str, list[dict]] = {"render": [], **{k: [] for k in codecs}, **{v: [] for v in given.values()}}
+    feats: dict[str, list[np.ndarray]] = {k: [] for name in codecs for k in (name, f"{name}|latent")}
+    labels: dict[str, list[list[str]]] = {name: [] for name in codecs}
     for i in range(plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
         out["render"].append(readings(render, plan))
         for name, codec in codecs.items():
             with torch.inference_mode():
-                codes = codec.encode(torch.from_numpy(render)[None], n_q=n_q)
+                wav = torch.from_numpy(render)[None]
+                z = codec.encoder(codec._pad(wav))  # [1, D, F]
+                feats[f"{name}|latent"].append(z[0].T.numpy())
+                feats[name].append(codec.quantizer(z, n_q=n_q)["z_q"][0].T.numpy())
+                labels[name].append(plan.chord_labels_at((np.arange(z.shape[-1]) + 0.5) / codec.cfg.frame_rate))
+                codes = codec.encode(wav, n_q=n_q)
                 coded = codec.decode(codes)[0].numpy()
                 if name in given:
                     ctrl = torch.from_numpy(plan_controls(plan, codes.shape[-1], codec.cfg.frame_rate)[None])
                     out[given[name]].append(readings(master_to(codec.decode(codes, ctrl)[0].numpy(), seconds), plan))
             out[name].append(readings(master_to(coded, plan.duration), plan))
-    return {k: {m: float(np.nanmean([r[m] for r in v])) for m in ("chord", "key", "beat_f")} for k, v in out.items()}
+    result = {k: {m: float(np.nanmean([r[m] for r in v])) for m in ("chord", "key", "beat_f")} for k, v in out.items()}
+    probe = {k: chord_probe(v, labels[k.removesuffix("|latent")]) for k, v in feats.items()} if plans >= 2 else {}
+    return {**result, "probe": probe}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     latent = {k: latent_readings(c, wav, args.n_q) for k, c in codecs.items()}
     steady = {k: steady_readings(c, args.n_q) for k, c in codecs.items()}
     plans = plan_readings(codecs, args.plans, args.n_q)
+    probe = plans.pop("probe")
     kbps = next(iter(codecs.values())).cfg.kbps(args.n_q)
     body = [
         f"Command: `{command_line('python -m audiogen.eval.codec_diagnostics', argv)}`  ",
@@ -169,6 +204,16 @@ def main(argv: list[str] | None = None) -> int:
               + (", given the plan's chords and melody" if k.endswith("|plan") else ""), f"{v['chord']:.3f}",
               f"{v['key']:.2f}",
               f"{v['beat_f']:.2f}"] for k, v in plans.items()],
+        ),
+        "",
+        f"What the codes hold of the chords: a linear probe from one frame's latent to the plan's chord at that frame "
+        f"(major/minor label or N), trained on {max(1, 3 * args.plans // 4)} of the "
+        f"rendered plans and scored on the others (frame accuracy).",
+        "",
+        *table(
+            ["codec", f"quantized latent, {args.n_q} codebooks", "unquantized latent", "chance (most frequent chord)"],
+            [[f"`{k}`", f"{probe[k]['accuracy']:.3f}", f"{probe[k + '|latent']['accuracy']:.3f}",
+              f"{probe[k]['chance']:.3f}"] for k in codecs if k in probe],
         ),
     ]
     if args.out:

@@ -138,3 +138,19 @@ def test_codec_diagnostics_writes_its_section(tmp_path, tiny_codec_dir):
     residual = rows[1].split("|")[2].split(" / ")
     assert len(residual) == 2 and all(float(x) >= 0 for x in residual)  # one value per stage of the tiny codec
     assert any(r.startswith("| render |") for r in rows) and any("render through" in r for r in rows)
+
+
+def test_chord_probe_reads_chords_from_features_that_hold_them_and_not_from_noise():
+    from audiogen.eval.codec_diagnostics import chord_probe
+
+    rng = np.random.default_rng(0)
+    names = ["C:maj", "A:min", "F:maj", "G:maj"]
+    labels = [[names[k] for k in rng.integers(0, 4, 200)] for _ in range(8)]
+    holding = [np.eye(4)[[names.index(x) for x in lab]] + 0.3 * rng.normal(size=(200, 4)) for lab in labels]
+    noise = [rng.normal(size=(200, 4)) for _ in labels]
+    held = chord_probe(holding, labels)
+    blind = chord_probe(noise, labels)
+    assert held["accuracy"] > 0.95
+    assert blind["accuracy"] < held["chance"] + 0.1 and 0.2 < blind["chance"] < 0.4
+    with pytest.raises(ValueError, match="at least 2 plans"):
+        chord_probe(holding[:1], labels[:1])

@@ -169,3 +169,15 @@ def test_bad_clips_are_refused(tmp_path):
     sf.write(tmp_path / "drone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 32000)
     with pytest.raises(ValueError, match="no steady beat"):
         plan_from_clip(tmp_path / "drone.wav")
+
+
+@pytest.mark.parametrize("duration,emotion", [(10.0, "sad"), (10.0, "happy"), (30.0, "calm"), (30.0, "energetic")])
+def test_the_plan_keeps_its_tempo_until_the_closing_ritardando(duration, emotion):
+    plan = compose_plan("a piece", emotion=emotion, duration=duration, seed=3, use_minilm=False)
+    gaps = np.diff(plan.beats)
+    rit_bars = 1 if len(plan.downbeats) < 8 else 2
+    steady = gaps[: len(gaps) - rit_bars * plan.meter]
+    assert len(steady) >= len(gaps) / 2  # most of the piece is at the asked tempo
+    assert np.allclose(60.0 / steady, plan.tempo, rtol=0.01)
+    assert 60.0 / np.median(gaps) == pytest.approx(plan.tempo, rel=0.02)
+    assert 60.0 / gaps[-1] < plan.tempo  # and it does slow down into the final chord
