@@ -29,11 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from audiogen.eval.tempo_reference import BANDS
+
 SR = 32000
 TRIM_S = 2.0  # beats in the first seconds are not scored (the tracker settles; mir_eval's default is 5 s)
 SYSTEMS = ("render", "render+codec", "performer", "baseline")
 HEADING = "## Plan adherence (compose, then perform)"
-SLOW_BPM = 85.0  # below it the beat tracker often reads double time (tempo_reference)
+SLOW_BPM = BANDS[0][1]  # tempo_reference's slow band: below it the beat tracker often reads double time
 HEADER = ["system", "beat F (goal ≥ 0.80)", "chord maj/min (≥ 0.70)", "key (≥ 0.80)", "tempo ±4 % (≥ 0.90)",
           "pulse clarity", "musicnn pairs (≥ 0.85)", "Fréchet musicnn", "probe AUC vs real"]  # fmt: skip
 

@@ -136,10 +136,11 @@ def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0) -> 
             with torch.inference_mode():
                 wav = torch.from_numpy(render)[None]
                 z = codec.encoder(codec._pad(wav))  # [1, D, F]
+                q = codec.quantizer(z, n_q=n_q)  # what codec.encode computes, latent and codes together
                 feats[f"{name}|latent"].append(z[0].T.numpy())
-                feats[name].append(codec.quantizer(z, n_q=n_q)["z_q"][0].T.numpy())
+                feats[name].append(q["z_q"][0].T.numpy())
                 labels[name].append(plan.chord_labels_at((np.arange(z.shape[-1]) + 0.5) / codec.cfg.frame_rate))
-                codes = codec.encode(wav, n_q=n_q)
+                codes = q["codes"]
                 coded = codec.decode(codes)[0].numpy()
                 if name in given:
                     ctrl = torch.from_numpy(plan_controls(plan, codes.shape[-1], codec.cfg.frame_rate)[None])
