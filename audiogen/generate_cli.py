@@ -71,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         emotion_scale=args.emotion_cfg,
         seed=args.seed,
         beat_scale=args.beat_guidance,
+        sketch_strength=args.sketch_strength,
     )
     loudness = float(args.loudness) if args.loudness.lstrip("-").replace(".", "", 1).isdigit() else args.loudness
     spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=args.ending)
@@ -206,6 +207,13 @@ def register(sub) -> None:
         default=None,
         help="how hard sampling is pushed onto the requested beat (0 = off; default: the model's own, 3 for the "
         "shipped model); acts only with --tempo or --prompt-audio",
+    )
+    s.add_argument(
+        "--sketch-strength",
+        type=float,
+        default=None,
+        help="how far the performance leans on the plan's sketch (the plan played by the soundfont, as codec "
+        "tokens): 0 = the LM plays from the plan's controls alone, large = the sketch itself; default: the model's",
     )
     m = p.add_argument_group("output")
     m.add_argument("-o", "--output", default="out.mp3", help="output file (.mp3, .wav, .flac, .ogg)")

@@ -13,7 +13,8 @@ chords, melody, bass, drums, dynamics and ending) → **perform** (the LM, condi
 dense controls at 50 frames/s) → **decode** (the codec) → **master** (loudness, true peak, exact length) → file.
 
 A model folder holds ``codec/`` and ``lm/`` (each ``config.json`` + ``model.safetensors``) and ``model.json``
-(name and version). Everything a request asks for is validated before any work starts.
+(name, version, and the default ``sketch_strength``: how far the LM leans on the plan's sketch,
+:mod:`audiogen.compose.sketch`). Everything a request asks for is validated before any work starts.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class MusicGenerator:
         self.codec, self.lm = codec.eval(), lm.eval()
         self.name, self.version = name, version
         self.style_dir: Path | None = None  # style encoder + index for reference clips (None: the shipped one)
+        self.sketch_strength = 0.0  # the default lean on the plan's sketch (model.json "sketch_strength")
 
     # -- loading and saving -------------------------------------------------------------------------------------
     @classmethod
@@ -211,6 +213,7 @@ class MusicGenerator:
         codec = Codec.from_pretrained(path / "codec")
         lm = MusicLM.from_pretrained(path / "lm")
         gen = cls(codec, lm, meta.get("name", path.name), meta.get("version", "dev"))
+        gen.sketch_strength = float(meta.get("sketch_strength", 0.0))
         if (path / "style" / "index.json").is_file():
             gen.style_dir = path / "style"
         return gen
@@ -222,7 +225,10 @@ class MusicGenerator:
         self.lm.save_pretrained(path / "lm")
         if self.style_dir is not None and self.style_dir.resolve() != (path / "style").resolve():
             shutil.copytree(self.style_dir, path / "style", dirs_exist_ok=True)
-        (path / "model.json").write_text(json.dumps({"name": self.name, "version": self.version}, indent=2) + "\n")
+        meta = {"name": self.name, "version": self.version}
+        if self.sketch_strength:
+            meta["sketch_strength"] = self.sketch_strength
+        (path / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
         return path
 
     @classmethod
@@ -325,6 +331,8 @@ class MusicGenerator:
             raise ValueError("give at most one of plan=, melody_from= and prompt= (each sets what is performed)")
         mastering = mastering or MasteringSpec()
         params = _seeded(params, seed)  # drawn once: the plan is composed and performed with one seed
+        if params.sketch_strength is None:
+            params = replace(params, sketch_strength=self.sketch_strength)
         seed = params.seed
         if image is not None or video is not None:
             from audiogen.brief.request import check_brief
@@ -381,12 +389,14 @@ class MusicGenerator:
             group_plans = [plans[i] for i in group]
             if prompt_audio is None and self._by_shots(group, requests, plans, params, mastering, progress, tracks):
                 continue  # a plan aligned to a video's cuts: performed shot by shot
+            sketch = None
             if prompt_audio is None:
                 beats = self._plan_beats(group_plans, n_frames)
                 controls = self._plan_controls(group_plans, n_frames)
+                sketch = self._sketch(group_plans, n_frames, params)
             else:
                 beats, controls = self._beats(reqs, n_frames / self.codec.frame_rate, prompt_audio), None
-            codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats, controls)
+            codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats, controls, sketch)
             wavs = self.decode(codes, None if prompt_audio is not None else group_plans)
             for i, wav, req in zip(group, wavs, reqs, strict=True):
                 tracks[i] = self._finish(wav, req, mastering, params, plans[i])
@@ -447,6 +457,15 @@ class MusicGenerator:
             tail = grid_beats(60.0 / float(b[-1] - b[-2]), seconds, start=float(b[-1]))
             out.append(np.concatenate([b, tail[1:]]))
         return out
+
+    def _sketch(self, plans: list, n_frames: int, params: GenerationParams) -> torch.Tensor | None:
+        """Codes ``[B, n_q, n_frames]`` of the plans' sketches (:mod:`audiogen.compose.sketch`), or None when the
+        sampling does not lean on them (``params.sketch_strength == 0``)."""
+        if not params.sketch_strength:
+            return None
+        from audiogen.compose.sketch import sketch_codes
+
+        return sketch_codes(self.codec, plans, n_frames, self.lm.config.n_q)
 
     def decode(self, codes: torch.Tensor, plans: list | None = None) -> np.ndarray:
         """Tokens ``[B, K, F]`` → waveforms ``[B, F * frame_size]`` (numpy). A codec whose decoder reads the plan's
@@ -530,7 +549,9 @@ class MusicGenerator:
             out.append(np.concatenate([found, tail]))
         return out
 
-    def _sample(self, requests, n_frames, params, prompt_codes, progress, beats=None, controls=None) -> torch.Tensor:
+    def _sample(
+        self, requests, n_frames, params, prompt_codes, progress, beats=None, controls=None, sketch=None
+    ) -> torch.Tensor:
         bar, report = None, progress if callable(progress) else None
         if progress and report is None:
             from tqdm.auto import tqdm
@@ -556,6 +577,7 @@ class MusicGenerator:
                 callback=callback,
                 beats=beats,
                 controls=controls,
+                sketch=sketch,
             )
         finally:
             if bar is not None:

@@ -116,17 +116,20 @@ def compose_for(gen, req, seed: int, duration: float | None = None):
 
 
 def run_systems(
-    items, performer, baseline, duration: float | None = None, beat_scale: float | None = None, log=print
+    items, performer, baseline, duration: float | None = None, beat_scale: float | None = None, log=print,
+    sketch_strength: float | None = None,
 ) -> tuple[list[dict], list[float]]:
     """Every system on every item: one record per (item, system) with its audio and readings, and the seconds each
-    plan took to compose. ``beat_scale`` is the performer's beat guidance (None: the model's default)."""
+    plan took to compose. ``beat_scale`` is the performer's beat guidance and ``sketch_strength`` its lean on the
+    plan's sketch (None: the model's default, for both)."""
     import torch
 
     from audiogen.data.render import render_midi
     from audiogen.lm.sampling import GenerationParams
 
     out, compose_s = [], []
-    params = {"performer": GenerationParams(beat_scale=beat_scale), "baseline": GenerationParams()}
+    params = {"performer": GenerationParams(beat_scale=beat_scale, sketch_strength=sketch_strength),
+              "baseline": GenerationParams()}  # fmt: skip
     for i, (req, seed) in enumerate(items):
         t0 = time.perf_counter()
         plan = compose_for(performer, req, seed, duration)
@@ -301,7 +304,8 @@ def section(meta: dict, summary: dict, judged: dict | None, plot: str | None) ->
         f"Command: `{meta['command']}`  ",
         f"Machine: {meta['machine']}; date {meta['date']}; {meta['items']} plans ({meta['seconds']:.0f} s each), "
         f"{meta['wall']:.0f} s wall.  ",
-        f"Performer: {meta['performer']} (beat guidance {guidance}); baseline: {meta['baseline']}. "
+        f"Performer: {meta['performer']} (beat guidance {guidance}, sketch strength "
+        f"{meta.get('sketch_strength', 0.0):g}); baseline: {meta['baseline']}. "
         f"Composing a plan: median {meta['compose_ms'][0]:.0f} ms, at most {meta['compose_ms'][1]:.0f} ms.",
         "",
         *table(HEADER, rows),
@@ -348,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="keep only the first N items (a quick run)")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per track (default 15)")
     ap.add_argument("--beat-scale", type=float, default=None, help="the performer's beat guidance (default: its own)")
+    ap.add_argument("--sketch-strength", type=float, default=None,
+                    help="the performer's lean on the plan's sketch (default: its model.json's)")
     ap.add_argument("--ref-clips", type=int, default=48, help="real valid crops of 10 s (default 48)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-judge", action="store_true")
@@ -381,9 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     meta["valid_ce"] = ce
     items = requests(args.pair_seeds, args.extra, args.limit)
     t0 = time.perf_counter()
-    records, compose_s = run_systems(items, performer, baseline, args.duration, args.beat_scale)
+    records, compose_s = run_systems(items, performer, baseline, args.duration, args.beat_scale,
+                                     sketch_strength=args.sketch_strength)  # fmt: skip
     meta["compose_ms"] = (1000 * float(np.median(compose_s)), 1000 * float(np.max(compose_s)))
     meta["beat_scale"] = args.beat_scale
+    meta["sketch_strength"] = performer.sketch_strength if args.sketch_strength is None else args.sketch_strength
     summary = summarise(records)
     judged = None
     if not args.no_judge and args.manifest:

@@ -22,19 +22,45 @@ def one_thread():
 
 
 @pytest.fixture
-def beats_seen(monkeypatch):
-    """The ``beats`` the facade hands to the LM's generate, one entry per call (the call itself goes through)."""
+def lm_calls(monkeypatch):
+    """The keyword arguments the facade hands to the LM's generate, one dict per call (the call itself goes
+    through)."""
     import audiogen.generator as gen
 
     seen = []
     real = gen.lm_generate
 
     def spy(*args, **kw):
-        seen.append(kw["beats"])
+        seen.append(kw)
         return real(*args, **kw)
 
     monkeypatch.setattr(gen, "lm_generate", spy)
     return seen
+
+
+class _Field:
+    """One keyword of every recorded call, read when indexed (``calls`` grows as the test runs)."""
+
+    def __init__(self, calls: list, name: str):
+        self.calls, self.name = calls, name
+
+    def __getitem__(self, i):
+        return [c[self.name] for c in self.calls][i]
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+
+@pytest.fixture
+def beats_seen(lm_calls):
+    """The ``beats`` the facade hands to the LM's generate, one entry per call."""
+    return _Field(lm_calls, "beats")
+
+
+@pytest.fixture
+def controls_seen(lm_calls):
+    """The ``controls`` the facade hands to the LM's generate, one entry per call."""
+    return _Field(lm_calls, "controls")
 
 
 @pytest.fixture

@@ -28,21 +28,6 @@ def control_generator() -> MusicGenerator:
     return MusicGenerator(g.codec, lm, name="audiogen-debug", version="debug")
 
 
-@pytest.fixture
-def controls_seen(monkeypatch):
-    import audiogen.generator as gen
-
-    seen = []
-    real = gen.lm_generate
-
-    def spy(*args, **kw):
-        seen.append(kw["controls"])
-        return real(*args, **kw)
-
-    monkeypatch.setattr(gen, "lm_generate", spy)
-    return seen
-
-
 def test_generate_composes_then_performs_the_plan(tmp_path, controls_seen):
     g = control_generator()
     track = g.generate("calm piano", emotion="calm", duration=3.0, seed=5, progress=False)

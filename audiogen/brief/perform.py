@@ -60,8 +60,9 @@ def perform_shots(gen, request, plan: Plan, params, progress: bool = False) -> n
         attrs = replace(a, duration=n_frames / fr, **mood)
         beats = gen._plan_beats([sub], n_frames)
         controls = gen._plan_controls([sub], n_frames)
+        sketch = gen._sketch([sub], n_frames, params)
         codes = gen._sample([replace(request, attributes=attrs)], n_frames, replace(params, seed=params.seed + i),
-                            None, progress, beats, controls)  # fmt: skip
+                            None, progress, beats, controls, sketch)  # fmt: skip
         wav = gen.decode(codes, [sub])[0]
         begin = int(round(start * sr))
         seg = np.zeros(int(round(stop * sr)) - begin, dtype=np.float32)

@@ -14,6 +14,11 @@ unconditional rows run without controls (``GenerationParams.control_guidance``),
 A model with a beat prior (:mod:`audiogen.lm.beat_prior`) adds ``beat_scale * pmi[band, k, phase bin]`` to the
 guided, filtered logits of codebook ``k`` of every frame of a row with beats (``GenerationParams.beat_scale``), with or
 without a clock.
+
+A plan's sketch (``sketch``: codes of the plan played by the soundfont and encoded by the codec, see
+:mod:`audiogen.compose.sketch`) adds ``GenerationParams.sketch_strength`` to the guided logits of the sketch's code at
+every position sampled (before the filters): the LM performs the sketch, keeping its notes where it finds them
+plausible and playing its own where not. Strength 0 is the plain performance, a large one copies the sketch.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ def generate(
     use_cache: bool = True,
     beats: Sequence[Sequence[float] | None] | None = None,
     controls: Sequence[np.ndarray | None] | None = None,
+    sketch: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate codes for a batch of requests.
 
@@ -82,7 +88,8 @@ def generate(
     controls or a beat prior, one list of beat times (seconds from the first frame, prompt included) or None per
     row; by default a steady grid at each row's ``tempo`` (no beat for a row without one). controls: for a model
     with controls, one ``[>= n_frames, CONTROL_FEATURES]`` array (a plan's, :func:`audiogen.controls.from_plan.
-    plan_controls`) or None per row; a row without one gets the beat group from its beats.
+    plan_controls`) or None per row; a row without one gets the beat group from its beats. sketch: codes
+    ``[B, >= n_q, >= n_frames]`` the sampling leans towards by ``params.sketch_strength`` (None or strength 0: off).
     Returns ``[B, n_q, n_frames]`` long codes, frame-aligned (the delay reverted), the prompt first.
     """
     params = params or GenerationParams()
@@ -108,6 +115,7 @@ def generate(
     request_beats = _request_beats(model, attributes, beats, params, duration)
     row_controls = _control_rows(model, controls, request_beats, kinds, params, n_frames, device)
     beat_scale, frame_bins, bands = _beat_guidance(model, request_beats, params, n_frames, device)
+    sketch = _check_sketch(sketch, params, batch, cfg.n_q, cfg.card, n_frames, device)
     with _eval_mode(model, provider):
         for start, end in segments:
             timed = [
@@ -120,11 +128,27 @@ def generate(
                 ctl = row_controls[:, start : start + delay_steps(end - start, cfg.n_q)]
             context, n_new = out[..., start:], end - out.shape[-1]
             guide = None if frame_bins is None else (model.beat_prior, beat_scale, frame_bins[:, start:end], bands)
+            lean = None if sketch is None else build_delayed(sketch[..., start:end], UNKNOWN)
             segment = _generate_segment(
-                model, conditions, rows, context, n_new, params, generator, progress, use_cache, ctl, guide
+                model, conditions, rows, context, n_new, params, generator, progress, use_cache, ctl, guide, lean
             )
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
+
+
+def _check_sketch(sketch, params: GenerationParams, batch: int, n_q: int, card: int, n_frames: int, device):
+    """The sketch's first ``n_q`` codebooks ``[B, n_q, n_frames]`` on ``device``, or None when it is off (none given,
+    or strength 0); codebooks past ``params.sketch_codebooks`` are marked unknown (no bonus)."""
+    if sketch is None or not params.sketch_strength:
+        return None
+    if sketch.dim() != 3 or sketch.shape[0] != batch or sketch.shape[1] < n_q or sketch.shape[2] < n_frames:
+        raise ValueError(f"sketch must be [{batch}, >= {n_q}, >= {n_frames}] codes, got shape {tuple(sketch.shape)}")
+    sketch = sketch[:, :n_q, :n_frames].to(device=device, dtype=torch.long).clone()
+    if int(sketch.min()) < 0 or int(sketch.max()) >= card:
+        raise ValueError(f"sketch codes must lie in [0, {card - 1}]")
+    if params.sketch_codebooks is not None:
+        sketch[:, params.sketch_codebooks :] = UNKNOWN
+    return sketch
 
 
 def _request_beats(model, attributes, beats, params: GenerationParams, duration: float) -> list | None:
@@ -247,13 +271,15 @@ def _to_device(cond: Conditions, device) -> Conditions:
 
 
 def _generate_segment(
-    model, conditions, rows, context, n_new, params, generator, progress, use_cache, controls=None, guide=None
+    model, conditions, rows, context, n_new, params, generator, progress, use_cache, controls=None, guide=None,
+    sketch=None,
 ):
     """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
 
     controls: ``[rows * B, delay_steps(C + n_new), F]`` controls of the segment's steps, or None. guide: beat
     guidance ``(prior, scale, bins [B, C + n_new], bands [B])`` (phase bin of every frame of the segment, -1 =
-    none; tempo band of every row) or None."""
+    none; tempo band of every row) or None. sketch: the sketch's codes in the delay pattern ``[B, K, delay_steps(C +
+    n_new)]`` (:data:`UNKNOWN` = no bonus there), or None."""
     b, k, c = context.shape
     special = model.config.special_token
     frames = c + n_new
@@ -277,7 +303,10 @@ def _generate_segment(
         if guide is not None:
             prior, scale, bins, bands = guide
             bias = scale * prior.bias(_step_bins(bins, step, k), bands)
-        tokens = sample_next(combine_guidance(logits, params, rows), params, generator, bias)
+        guided = combine_guidance(logits, params, rows)
+        if sketch is not None:
+            guided = _lean(guided, sketch[..., step], params.sketch_strength)
+        tokens = sample_next(guided, params, generator, bias)
         column = seq[..., step]
         seq[..., step] = torch.where(column == UNKNOWN, tokens, column)
         progress.step()
@@ -288,6 +317,14 @@ def _generate_segment(
         else:
             logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, clk(0, step + 1))[:, :, -1]
     return revert_delayed(seq, frames)
+
+
+def _lean(logits: torch.Tensor, codes: torch.Tensor, strength: float) -> torch.Tensor:
+    """``logits`` ``[B, K, card]`` with ``strength`` added at ``codes`` ``[B, K]`` (nothing where a code is
+    :data:`UNKNOWN`)."""
+    known = codes >= 0
+    bonus = torch.zeros_like(logits).scatter_(-1, codes.clamp(min=0)[..., None], strength)
+    return logits + bonus * known[..., None]
 
 
 def _step_bins(frame_bins: torch.Tensor, step: int, k: int) -> torch.Tensor:

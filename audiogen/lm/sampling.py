@@ -44,7 +44,12 @@ class GenerationParams:
     (guidance then strengthens the plan as it does the other conditions) or with them. control_scale >= 0 or None:
     the controls' own guidance (see the module docstring). beat_scale >= 0: weight of
     beat guidance (:mod:`audiogen.lm.beat_prior`) on rows with a tempo or beats; None = the model's default (0
-    for a model without a beat prior), 0 = off.
+    for a model without a beat prior), 0 = off. sketch_strength >= 0: a bonus (in logits, added to the guided
+    logits before the filters) for the code of the plan's sketch (:mod:`audiogen.compose.sketch`: the plan played
+    by the soundfont, encoded by the codec) at each position the LM samples; 0 = off (the LM performs from the
+    controls alone), a large value copies the sketch; None = the model folder's default (``model.json``), 0 for
+    :func:`audiogen.lm.generate.generate` called directly. sketch_codebooks: how many codebooks, from the first, get the
+    bonus (None = all).
     """
 
     temperature: float = 1.0
@@ -59,6 +64,8 @@ class GenerationParams:
     control_guidance: bool = True
     control_scale: float | None = None
     beat_scale: float | None = None
+    sketch_strength: float | None = None
+    sketch_codebooks: int | None = None
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -79,6 +86,13 @@ class GenerationParams:
             raise ValueError(f"beat_scale must be a finite number >= 0 or None (model default), got {self.beat_scale}")
         if self.control_scale is not None and not (self.control_scale >= 0 and math.isfinite(self.control_scale)):
             raise ValueError(f"control_scale must be a finite number >= 0 or None, got {self.control_scale}")
+        if self.sketch_strength is not None and not (self.sketch_strength >= 0 and math.isfinite(self.sketch_strength)):
+            raise ValueError(
+                f"sketch_strength must be a finite number >= 0 (0 = off) or None (the model's default), "
+                f"got {self.sketch_strength}"
+            )
+        if self.sketch_codebooks is not None and self.sketch_codebooks < 1:
+            raise ValueError(f"sketch_codebooks must be >= 1 or None (all), got {self.sketch_codebooks}")
         if self.extend_stride is not None and self.extend_stride < 1:
             raise ValueError(f"extend_stride must be >= 1 frame or None, got {self.extend_stride}")
 
