@@ -5,6 +5,10 @@ No external tools are needed: soundfile's libsndfile 1.2 encodes Ogg/Opus (its c
 onto 256..6 kbps) and MPEG layer III (the level maps onto the bitrate range of the MPEG version the sample rate
 selects: 320..32 kbps at 32-48 kHz, 160..8 at 16-24 kHz, 64..8 at 8-12 kHz). Every round trip reports the bitrate
 actually spent, from the encoded file's size.
+
+libopus picks the audio band it codes itself (libsndfile exposes no bandwidth setting, and ffmpeg's libopus makes
+the same choice): on mono music at 12 kbps it codes 0-8 kHz (SILK wideband), at 6 kbps 0-4 kHz (SILK narrowband),
+not the full band. The Opus round trip reports that band, read from the TOC byte of every packet (RFC 6716, 3.1).
 """
 
 from __future__ import annotations
@@ -24,14 +28,55 @@ MP3_RANGES = {  # lowest sample rate of an MPEG version -> (max, min) kbps
 # Lowest MP3 bitrates benchmarked and the sample rate each is encoded at: per bitrate, the MPEG rate with the lowest
 # mel distance on valid-split music (a lower rate trades bandwidth for fewer coding artefacts).
 MP3_SETTINGS = ((8, 12000), (16, 11025), (24, 12000), (32, 22050))
+OPUS_BANDS_HZ = (4000, 6000, 8000, 12000, 20000)  # audio bandwidth of NB, MB, WB, SWB, FB Opus packets
 
 
 @dataclass
 class RoundTrip:
-    """Decoded audio ``(T,)`` at the caller's rate and the bitrate the encoded stream actually used."""
+    """Decoded audio ``(T,)`` at the caller's rate, the bitrate the encoded stream actually used and, where the
+    stream says it, the widest audio band (Hz) it codes."""
 
     audio: np.ndarray
     kbps: float
+    bandwidth_hz: int | None = None
+
+
+def _ogg_packets(data: bytes) -> list[bytes]:
+    """The packets of a single-stream Ogg file, in order."""
+    packets, packet, pos = [], b"", 0
+    while pos < len(data):
+        if data[pos : pos + 4] != b"OggS" or pos + 27 > len(data):
+            raise ValueError(f"not an Ogg page at byte {pos}")
+        lacing = data[pos + 27 : pos + 27 + data[pos + 26]]
+        pos += 27 + len(lacing)
+        for size in lacing:
+            packet += data[pos : pos + size]
+            pos += size
+            if size < 255:
+                packets.append(packet)
+                packet = b""
+    return packets
+
+
+def opus_bandwidth(ogg: bytes) -> int:
+    """The widest audio bandwidth (Hz: 4000 narrowband .. 20000 fullband) that any audio packet of the Ogg/Opus
+    stream ``ogg`` codes, from the configuration number in each packet's TOC byte (RFC 6716, section 3.1)."""
+    packets = _ogg_packets(ogg)
+    if not packets or not packets[0].startswith(b"OpusHead"):
+        raise ValueError("not an Ogg/Opus stream")
+    widest = 0
+    for packet in packets[2:]:  # after the OpusHead and OpusTags headers
+        if not packet:
+            continue
+        config = packet[0] >> 3
+        if config < 12:  # SILK only: NB, MB, WB
+            band = config // 4
+        elif config < 16:  # hybrid: SWB, FB
+            band = 3 + (config - 12) // 2
+        else:  # CELT only: NB, WB, SWB, FB
+            band = (0, 2, 3, 4)[(config - 16) // 4]
+        widest = max(widest, OPUS_BANDS_HZ[band])
+    return widest
 
 
 def _resample(audio: np.ndarray, orig: int, target: int) -> np.ndarray:
@@ -42,7 +87,8 @@ def _resample(audio: np.ndarray, orig: int, target: int) -> np.ndarray:
 
 def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: float = 6.0) -> RoundTrip:
     """Encode mono ``audio`` ``(T,)`` to Ogg/Opus at about ``kbps`` (48 kHz inside) and decode it back to
-    ``sample_rate``. ``kbps`` must lie in [6, 256]."""
+    ``sample_rate``. ``kbps`` must lie in [6, 256]. The result carries the audio band the encoder chose to code
+    (``bandwidth_hz``); the decoder drops the pre-skip, so the output is aligned with the input."""
     import soundfile as sf
 
     lo, hi = OPUS_KBPS
@@ -53,9 +99,10 @@ def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: float = 6.0) -> Ro
     buf = io.BytesIO()
     sf.write(buf, x, OPUS_RATE, format="OGG", subtype="OPUS", compression_level=level)
     spent = len(buf.getvalue()) * 8 / (len(x) / OPUS_RATE) / 1000
+    band = opus_bandwidth(buf.getvalue())
     buf.seek(0)
     y, sr = sf.read(buf, dtype="float32")
-    return RoundTrip(_resample(y.reshape(len(y), -1).mean(1), sr, sample_rate), spent)
+    return RoundTrip(_resample(y.reshape(len(y), -1).mean(1), sr, sample_rate), spent, band)
 
 
 def mp3_roundtrip(audio: np.ndarray, sample_rate: int, kbps: float, mp3_rate: int) -> RoundTrip:

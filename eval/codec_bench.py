@@ -3,17 +3,21 @@
 Quality is measured on fixed crops of the valid split of a real-music manifest (the centre ``--seconds`` of each
 track, RMS-normalised to -20 dBFS like the training crops), and with ``--heldout`` on every track of a second set of
 real music that no training run has seen: the pitch kept (frame-wise cosine of CQT chroma against the original), the
-harmonic share of the energy (HPSS), mel distance, multi-resolution STFT distance, SI-SDR and ViSQOL (audio mode,
-48 kHz; PyPI ``visqol-python``, extra ``codec-eval``). The codec's bitrate is measured from the size of the ``.agc``
-token file it writes (header included). ``--compare`` measures a second codec (e.g. the shipped one) in the same run,
-and ``--spectrogram`` draws one clip before and after both. Speed is the real-time factor of encoding
-and decoding one clip (compute time / audio duration), measured in the same run for the ``encodec`` package's 24 kHz
-architecture with random weights, with 1 and 2 threads. The "## Codec" section of BENCHMARKS.md is rewritten.
+harmonic share of the energy (HPSS), mel distance (over the whole band, and over 0-8 kHz), multi-resolution STFT
+distance, SI-SDR and ViSQOL (audio mode, 48 kHz; PyPI ``visqol-python``, extra ``codec-eval``). The codec's
+bitrate is measured from the size of the ``.agc`` token file it writes (header included). ``--compare`` measures a
+second codec (e.g. the shipped one) in the same run, and ``--spectrogram`` draws one clip before and after both.
+Speed is the real-time factor of encoding and decoding one clip (compute time / audio duration), measured in the
+same run for the ``encodec`` package's 24 kHz architecture with random weights, with 1 and 2 threads. The
+"## Codec" section of BENCHMARKS.md is rewritten.
 
     python -m audiogen.eval.codec_bench --codec DIR --manifest MANIFEST [--heldout MANIFEST] [--compare DIR]
         [--spectrogram PNG] [--clips N] [--out BENCHMARKS.md]
 
-Opus and MP3 go through the libsndfile bundled with soundfile; no command-line encoder is needed.
+Opus and MP3 go through the libsndfile bundled with soundfile; no command-line encoder is needed. libopus chooses
+the band it codes (0-8 kHz at 12 kbps mono, 0-4 kHz at 6 kbps); the Opus rows name it. The mel distance weighs every
+mel band up to 16 kHz alike, so the bands a codec leaves out dominate it (about 2 log10 units each); the 0-8 kHz
+column, the same distance on both signals resampled to 16 kHz, compares codecs inside the band that Opus codes.
 """
 
 from __future__ import annotations
@@ -67,13 +71,19 @@ class Visqol:
         return float(self.api.measure_from_arrays(ref, deg, 48000).moslqo)
 
 
+LOW_BAND_RATE = 16000  # ``mel_8k``: the mel distance of both signals resampled to this rate (0-8 kHz)
+
+
 def score(reference: np.ndarray, decoded: np.ndarray, visqol: Visqol | None) -> dict[str, float]:
     """All quality metrics of ``decoded`` ``[N, T]`` against ``reference`` ``[N, T]``, averaged over clips."""
+    from audiogen.audio import resample
     from audiogen.eval.metrics import chroma_cosine, codec_distances, harmonic_share
 
     rows = [codec_distances(r[None], d[None]) for r, d in zip(reference, decoded, strict=True)]
     out = {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
     pairs = list(zip(reference, decoded, strict=True))
+    low = [resample(np.stack(p), SR, LOW_BAND_RATE) for p in pairs]
+    out["mel_8k"] = float(np.mean([codec_distances(r[None], d[None], LOW_BAND_RATE)["mel"] for r, d in low]))
     out["chroma"] = float(np.nanmean([chroma_cosine(r, d, SR) for r, d in pairs]))
     out["harmonic"] = float(np.nanmean([harmonic_share(d) for d in decoded]))
     out["visqol"] = float(np.mean([visqol(r, d) for r, d in pairs])) if visqol else float("nan")
@@ -134,7 +144,7 @@ def quality_rows(
     codec, clips: np.ndarray, visqol: Visqol | None, log=print, compare=None, baselines: bool = True
 ) -> list[dict]:
     """One result dict per system: the original (its harmonic share), the codec at 1..n_q codebooks, the
-    ``compare`` codec likewise, then the baselines."""
+    ``compare`` codec likewise, then the baselines (a baseline that reports the band it codes, Opus, names it)."""
     from audiogen.eval.metrics import align, harmonic_share
 
     original = float(np.mean([harmonic_share(c) for c in clips]))
@@ -150,6 +160,9 @@ def quality_rows(
             log(f"  {name}: {_fmt_row(rows[-1])} ({time.perf_counter() - t0:.0f} s)")
     for name, fn in baseline_roundtrips(clips) if baselines else ():
         trips = [fn(c) for c in clips]
+        band = max(t.bandwidth_hz or 0 for t in trips)
+        if band:
+            name = f"{name}, codes 0-{band / 1000:g} kHz"
         decoded = np.stack([align(c, t.audio) for c, t in zip(clips, trips, strict=True)])
         rows.append({"system": name, "kbps": float(np.mean([t.kbps for t in trips])), **score(clips, decoded, visqol)})
         log(f"  {name}: {_fmt_row(rows[-1])}")
@@ -159,7 +172,8 @@ def quality_rows(
 def _fmt_row(r: dict) -> str:
     vq = "n/a" if np.isnan(r["visqol"]) else f"{r['visqol']:.2f}"
     return (
-        f"{r['kbps']:.2f} kbps, chroma {r['chroma']:.3f}, harmonic {r['harmonic']:.3f}, mel {r['mel']:.3f}, "
+        f"{r['kbps']:.2f} kbps, chroma {r['chroma']:.3f}, harmonic {r['harmonic']:.3f}, mel {r['mel']:.3f} "
+        f"(0-8 kHz {r['mel_8k']:.3f}), "
         f"stft {r['stft']:.3f}, si-sdr {r['si_sdr']:.2f} dB, visqol {vq}"
     )
 
@@ -226,11 +240,11 @@ def _quality_table(quality: list[dict]) -> list[str]:
     def num(v, fmt):
         return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
 
-    keys = ("kbps", "chroma", "harmonic", "mel", "stft", "si_sdr", "visqol")
-    formats = (".2f", ".3f", ".3f", ".3f", ".3f", ".2f", ".2f")
+    keys = ("kbps", "chroma", "harmonic", "mel", "mel_8k", "stft", "si_sdr", "visqol")
+    formats = (".2f", ".3f", ".3f", ".3f", ".3f", ".3f", ".2f", ".2f")
     return table(
-        ["system", "kbps", "chroma cosine ↑", "harmonic share", "mel distance ↓", "STFT distance ↓",
-         "SI-SDR (dB) ↑", "ViSQOL ↑"],
+        ["system", "kbps", "chroma cosine ↑", "harmonic share", "mel distance ↓", "mel distance 0-8 kHz ↓",
+         "STFT distance ↓", "SI-SDR (dB) ↑", "ViSQOL ↑"],
         [[r["system"], *(num(r.get(k), f) for k, f in zip(keys, formats, strict=True))] for r in quality],
     )  # fmt: skip
 
@@ -251,10 +265,14 @@ def section_lines(meta: dict, quality: list[dict], speed: list[dict], heldout: l
         "",
         "kbps is measured from the encoded size: the `.agc` token file for our codec (bit-packed codes and its "
         "header), the Ogg/MP3 stream for the others. Opus and MP3 are encoded with the libsndfile bundled with "
-        "soundfile (libopus, full band; LAME). Chroma cosine: frame-wise cosine of CQT chroma against the original "
-        "(the notes kept, 1 = all). Harmonic share: the energy share of the harmonic part of an HPSS separation of "
-        "the decoded audio (the original's is in its row). ViSQOL: `visqol-python` audio mode at 48 kHz "
-        "(MOS-LQO, 1..5).",
+        "soundfile (libopus; LAME). libopus chooses the band it codes, not the full band: each Opus row names the "
+        "band read from its packets (0-8 kHz at 12 kbps, 0-4 kHz at 6 kbps on mono music); MP3 codes at most half "
+        "its sample rate. Mel distance: L1 of log10 mel spectrograms at three scales, every mel band up to 16 kHz "
+        "weighed alike, so the bands a codec leaves out dominate it (about 2 log10 units each); mel distance "
+        "0-8 kHz: the same on both signals resampled to 16 kHz. Chroma cosine: frame-wise cosine of CQT chroma "
+        "against the original (the notes kept, 1 = all). Harmonic share: the energy share of the harmonic part of "
+        "an HPSS separation of the decoded audio (the original's is in its row). ViSQOL: `visqol-python` audio "
+        "mode at 48 kHz (MOS-LQO, 1..5).",
         "",
     ]
     lines += _quality_table(quality)

@@ -29,7 +29,10 @@ from torch import nn
 
 from audiogen.codec.inference import conv_frames
 from audiogen.codec.modules import PHASE_REFS, ConvNeXtBlock, ISTFTHead, PitchFeatures, STFTFeatures
+from audiogen.codec.phase import MagnitudeSynth
 from audiogen.codec.quantizer import ResidualVQ
+
+HEADS = ("istft", "magnitude")
 
 
 @dataclass
@@ -57,6 +60,14 @@ class CodecConfig:
     # > 0: the decoder also reads the first N columns of the plan's dense controls (audiogen.controls.layout) at the
     # token rate: 26 = the chord and melody groups, the notes the tokens of a small codec do not hold
     decoder_controls: int = 0
+    # the decoder's output: "istft" (v1, v2: a log-magnitude and a phase per bin of an ``n_fft`` STFT) or "magnitude"
+    # (v3: only the log-magnitude of a Gaussian-window ``synth_n_fft`` STFT; the phase is rebuilt, codec.phase)
+    head: str = "istft"
+    synth_n_fft: int = 2048
+    # > 0: a magnitude head with a hidden layer this wide (GELU) before its projection to the bins. A linear head
+    # from up_dim features keeps every predicted spectrum in an up_dim-dimensional subspace of log-magnitudes, which
+    # cannot hold sharp partials anywhere (BENCHMARKS.md, "Codec v3: the magnitude head's rank")
+    head_hidden: int = 0
     model_id: str = ""
     decoder_id: str = ""  # names the decoder's weights (set on save): two decoders of one token space differ here
 
@@ -78,8 +89,19 @@ class CodecConfig:
             raise ValueError(f"decoder_controls must be 0..35 control columns, got {self.decoder_controls}")
         if not isinstance(self.phase_rate, bool):
             raise ValueError(f"phase_rate must be true or false, got {self.phase_rate!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.synth_n_fft % 2 or self.synth_n_fft < 2 * self.hop:
+            raise ValueError(f"synth_n_fft must be even and >= 2 * hop ({2 * self.hop}), got {self.synth_n_fft}")
+        if self.head_hidden < 0:
+            raise ValueError(f"head_hidden must be >= 0, got {self.head_hidden}")
         if self.pitch_bins < 0 or self.pitch_bins % 12 or self.pitch_bins > 12 * 7 * 4:
             raise ValueError(f"pitch_bins must be 0 or a multiple of 12 up to 336, got {self.pitch_bins}")
+
+    @property
+    def out_bins(self) -> int:
+        """Frequency bins of the decoder's log-magnitude."""
+        return (self.synth_n_fft if self.head == "magnitude" else self.n_fft) // 2 + 1
 
     @property
     def frame_size(self) -> int:
@@ -146,13 +168,17 @@ class Decoder(nn.Module):
             nn.init.zeros_(self.ctrl.weight)
             nn.init.zeros_(self.ctrl.bias)
             # and a direct path: which bins' log-magnitude each note raises or lowers (a linear map, learnt fast)
-            self.ctrl_mag = nn.Linear(cfg.decoder_controls, cfg.n_fft // 2 + 1, bias=False)
+            self.ctrl_mag = nn.Linear(cfg.decoder_controls, cfg.out_bins, bias=False)
             nn.init.zeros_(self.ctrl_mag.weight)
         self.blocks = nn.Sequential(*[ConvNeXtBlock(cfg.dec_dim) for _ in range(cfg.dec_layers)])
         self.up = nn.ConvTranspose1d(cfg.dec_dim, cfg.up_dim, 4, stride=2, padding=1)
         self.up_blocks = nn.Sequential(*[ConvNeXtBlock(cfg.up_dim) for _ in range(cfg.up_layers)])
         self.norm = nn.LayerNorm(cfg.up_dim)
-        self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop, cfg.phase_ref, cfg.phase_rate)
+        self.magnitude = cfg.head == "magnitude"
+        if self.magnitude:
+            self.head = MagnitudeHead(cfg.up_dim, cfg.synth_n_fft, cfg.hop, cfg.head_hidden)
+        else:
+            self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop, cfg.phase_ref, cfg.phase_rate)
 
     def check_controls(self, controls: torch.Tensor | None, batch: int, frames: int) -> torch.Tensor | None:
         """Controls ``[B, F', N]`` (N = ``decoder_controls``) fitted to ``frames`` (cut, or padded with absent
@@ -174,6 +200,8 @@ class Decoder(nn.Module):
         (tested equal)."""
         if not torch.is_grad_enabled():
             return self.infer(z.transpose(1, 2), controls)
+        if self.magnitude:
+            return self.head.synth(self.logmag(z, controls))
         controls = self.check_controls(controls, z.shape[0], z.shape[2])
         x = self.inp(z)
         if controls is not None:
@@ -185,6 +213,25 @@ class Decoder(nn.Module):
         for block in self.up_blocks:
             x = block.forward_frames(x)
         return self.head.forward_frames(self.norm(x), self._mag_bias(controls))
+
+    def logmag(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
+        """A magnitude decoder's (``head="magnitude"``) output before the phase: latent ``[B, latent_dim, F]`` →
+        natural-log magnitude ``[B, 2F, synth_n_fft/2+1]`` of the Gaussian-window STFT (what training compares)."""
+        if not self.magnitude:
+            raise ValueError("logmag() is for a decoder with head='magnitude'")
+        controls = self.check_controls(controls, z.shape[0], z.shape[2])
+        x = self.inp(z)
+        if controls is not None:
+            x = x + self.ctrl(controls.transpose(1, 2))
+        x = x.transpose(1, 2).contiguous()  # (B, F, dec_dim)
+        for block in self.blocks:
+            x = block.forward_frames(x)
+        x = self.up(x.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, 2F, up_dim)
+        for block in self.up_blocks:
+            x = block.forward_frames(x)
+        out = self.head(self.norm(x))
+        bias = self._mag_bias(controls)
+        return out if bias is None else out + bias
 
     def _mag_bias(self, controls: torch.Tensor | None) -> torch.Tensor | None:
         """Controls ``[B, F, N]`` → the head's log-magnitude bias ``[B, 2F, n_fft/2+1]`` (each token frame covers two
@@ -210,10 +257,17 @@ class Decoder(nn.Module):
         x = conv_frames(self.up, x)  # (B, 2F, up_dim)
         for block in self.up_blocks:
             x = block.infer_frames(x)
+        if self.magnitude:
+            out = self.head(self.norm(x))
+            bias = self._mag_bias(controls)
+            return self.head.synth(out if bias is None else out + bias)
         return self.head.infer_frames(self.norm(x), mag_bias=self._mag_bias(controls))
 
     def reference_forward(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`forward` computed the plain way (channels-first blocks, 1×1-conv head, ``fold`` overlap-add)."""
+        if self.magnitude:
+            with torch.enable_grad() if torch.is_grad_enabled() else torch.no_grad():
+                return self.head.synth(self.logmag(z, controls))
         x = self.inp(z)
         controls = self.check_controls(controls, z.shape[0], z.shape[2])
         if controls is not None:
@@ -223,6 +277,34 @@ class Decoder(nn.Module):
         return self.head.reference_forward(
             self.norm(x.transpose(1, 2)).transpose(1, 2), None if bias is None else bias.transpose(1, 2)
         )
+
+
+class MagnitudeHead(nn.Module):
+    """Frames-first features ``[B, F, C]`` → natural-log magnitude ``[B, F, n_fft/2+1]`` of a Gaussian-window STFT
+    (codec v3); :meth:`synth` turns such a spectrogram into a waveform ``[B, F * hop]`` with a rebuilt phase
+    (:mod:`audiogen.codec.phase`), :meth:`analyse` reads a waveform's own (the training target)."""
+
+    def __init__(self, dim: int, n_fft: int, hop: int, hidden: int = 0) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(dim, hidden) if hidden else None
+        self.proj = nn.Linear(hidden or dim, n_fft // 2 + 1)
+        with torch.no_grad():  # start near silence (log-magnitude -5) rather than at 0 dB in every bin
+            self.proj.bias.fill_(-5.0)
+        self.synthesiser = MagnitudeSynth(n_fft, hop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``[B, F, C]`` → log-magnitude ``[B, F, n_fft/2+1]`` (at most 8 nats)."""
+        if self.hidden is not None:
+            x = nn.functional.gelu(self.hidden(x))
+        return self.proj(x).clamp(max=8.0)
+
+    def synth(self, logmag: torch.Tensor) -> torch.Tensor:
+        """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]`` (no gradient flows through the phase)."""
+        return self.synthesiser(logmag)
+
+    def analyse(self, wav: torch.Tensor) -> torch.Tensor:
+        """Waveform ``[B, T]`` (T a multiple of hop) → its log-magnitude ``[B, T / hop, N]``, framed as decoded."""
+        return self.synthesiser.analyse(wav)
 
 
 class Codec(nn.Module):
@@ -282,21 +364,30 @@ class Codec(nn.Module):
         step: int | None = None,
         train_encoder: bool = True,
         controls: torch.Tensor | None = None,
+        first: int = 0,
     ) -> dict[str, torch.Tensor]:
         """Training pass. ``wav`` ``[B, T]`` or ``[B, 1, T]`` → dict with ``recon`` ``[B, T']`` (T' = T padded to
         whole frames), ``codes`` ``[B, K, F]`` and the quantizer losses.
 
         ``train_encoder=False`` freezes the token space (encoder and quantizer run without gradients or codebook
         updates) so only the decoder learns: tokens cached for the LM stay valid while the decoder improves.
+        ``first`` > 0 adds ``z_first`` ``[B, D, F]``, the latent of the first ``first`` codebooks alone (every item,
+        whatever its quantizer dropout): what a pitch teacher reads. A magnitude decoder (v3) returns ``logmag``
+        ``[B, 2F, N]`` and the target's ``target_logmag`` instead of a waveform.
         """
         wav = self._pad(wav)
         if train_encoder:
-            q = self.quantizer(self.encoder(wav), n_q=n_q, step=step)
+            q = self.quantizer(self.encoder(wav), n_q=n_q, step=step, first=first)
         else:
             with torch.no_grad():
-                q = self.quantizer(self.encoder(wav), n_q=n_q, step=None)
+                q = self.quantizer(self.encoder(wav), n_q=n_q, step=None, first=first)
             q["z_q"] = q["z_q"].detach()
-        q["recon"] = self.decoder(q["z_q"], controls)
+        if self.decoder.magnitude:
+            q["logmag"] = self.decoder.logmag(q["z_q"], controls)
+            with torch.no_grad():
+                q["target_logmag"] = self.decoder.head.analyse(wav)
+        else:
+            q["recon"] = self.decoder(q["z_q"], controls)
         q["target"] = wav
         return q
 

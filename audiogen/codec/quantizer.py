@@ -108,7 +108,11 @@ class ResidualVQ(nn.Module):
         self.n_q, self.dropout, self.restart_after = n_q, dropout, restart_after
         self.layers = nn.ModuleList(FactorizedVQ(dim, codebook_size, codebook_dim) for _ in range(n_q))
 
-    def forward(self, z: torch.Tensor, n_q: int | None = None, step: int | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, z: torch.Tensor, n_q: int | None = None, step: int | None = None, first: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """See the class docstring; ``first`` > 0 also returns ``z_first`` ``[B, D, T]``, the sum of the first
+        ``first`` stages' outputs for every item (quantizer dropout does not apply to it)."""
         n_q = self.n_q if n_q is None else n_q
         if not 1 <= n_q <= self.n_q:
             raise ValueError(f"n_q must be in [1, {self.n_q}], got {n_q}")
@@ -117,12 +121,16 @@ class ResidualVQ(nn.Module):
         if self.training and self.dropout > 0:
             drop = torch.rand(b, device=z.device) < self.dropout
             keep = torch.where(drop, torch.randint(1, n_q + 1, (b,), device=z.device), keep)
-        residual, z_q = z, torch.zeros_like(z)
+        residual, z_q, z_first = z, torch.zeros_like(z), torch.zeros_like(z)
+        if first > n_q:
+            raise ValueError(f"first must be <= n_q={n_q}, got {first}")
         codes, commit, cb, latent = [], z.new_zeros(()), z.new_zeros(()), z.new_zeros(())
         for i, layer in enumerate(self.layers[:n_q]):
             q, c, lc, lq = layer(residual, step=step, restart_after=self.restart_after)
             active = (keep > i).to(z.dtype)  # (B,)
             z_q = z_q + q * active[:, None, None]
+            if i < first:
+                z_first = z_first + q
             energy = residual.detach().pow(2).mean(dim=(1, 2)).clamp(min=1e-8)  # (B,)
             rel = (residual - q).pow(2).mean(dim=(1, 2)) / energy  # (B,) stage i's share of its residual left
             residual = residual - q.detach()
@@ -132,7 +140,8 @@ class ResidualVQ(nn.Module):
             cb = cb + (lq * active).sum() / denom
             latent = latent + (rel * active).sum() / denom
         latent = latent / n_q
-        return {
+        extra = {"z_first": z_first} if first else {}
+        return extra | {
             "z_q": z_q, "codes": torch.stack(codes, 1), "commit": commit, "codebook": cb, "latent": latent, "n_q": keep,
         }  # fmt: skip
 

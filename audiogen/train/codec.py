@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from audiogen.codec.losses import (
     si_sdr,
 )
 from audiogen.codec.model import Codec, CodecConfig
+from audiogen.codec.teacher import PitchTeacher
 from audiogen.data.dataset import AudioDataset, collate_segments
 from audiogen.train.config import load_recipe, recipe_to_dict
 
@@ -56,6 +58,9 @@ class CodecTrainConfig:
     max_steps: int = 50000
     gan_start: int = 10000
     freeze_encoder_at: int | None = None
+    # the encoder and quantizer stay frozen for this many first steps, while a fresh decoder head finds its feet (its
+    # first, large gradients otherwise collapse the codebooks' usage)
+    encoder_warmup: int = 0
     disc_filters: int = 16
     disc_seconds: float = 0.5
     disc_n_ffts: list[int] = field(default_factory=lambda: [2048, 1024, 512])
@@ -68,6 +73,16 @@ class CodecTrainConfig:
     lambda_pitch: float = 0.0  # long-window linear-STFT log-magnitude L1 (audiogen.codec.losses.PitchLoss); 0 = v1
     lambda_chroma: float = 0.0  # 1 - chroma cosine from those spectra; 0 = the v1 recipe
     disc_periods: list[int] = field(default_factory=list)  # period discriminators (e.g. [2, 3, 5, 7, 11]); [] = v1
+    # a magnitude decoder (model.head="magnitude", v3): L1 between its log-magnitude and the target's (both floored at
+    # logmag_floor nats) and the spectral convergence of the linear magnitudes; the mel loss needs a waveform, so a
+    # magnitude run leaves it out until its GAN stage
+    lambda_logmag: float = 1.0
+    lambda_sc: float = 1.0
+    logmag_floor: float = -9.0
+    # the pitch teacher: a linear read-out of the first ``teacher_codebooks`` codebooks' latent must give the crop's
+    # semitone spectrum (audiogen.codec.teacher), so the codebooks an LM models first hold the notes; 0 = off
+    lambda_teacher: float = 0.0
+    teacher_codebooks: int = 2
     init_from: str = ""  # a codec folder whose weights start the run (with freeze_encoder_at=0: a new decoder
     # for the same token space, so an LM trained on it keeps working)
     # a decoder with decoder_controls reads the chords and melody of each crop, read from its audio the way the
@@ -78,6 +93,7 @@ class CodecTrainConfig:
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
+    ckpt_minutes: float = 10.0  # also checkpoint when this long has passed since the last one
     valid_every: int = 1000
     valid_crops: int = 48
     num_threads: int = 1
@@ -91,8 +107,29 @@ class CodecTrainConfig:
             raise ValueError("batch_size and max_steps must be >= 1")
         if not 0 <= self.decoder_control_dropout <= 1:
             raise ValueError(f"decoder_control_dropout must lie in [0, 1], got {self.decoder_control_dropout}")
+        if self.lambda_teacher and not 1 <= self.teacher_codebooks <= self.model.n_q:
+            raise ValueError(f"teacher_codebooks must be in [1, {self.model.n_q}], got {self.teacher_codebooks}")
         if not 0 < self.segment_seconds <= 30:
             raise ValueError(f"segment_seconds must be in (0, 30], got {self.segment_seconds}")
+
+
+def magnitude_losses(pred: torch.Tensor, target: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-magnitudes ``pred``, ``target`` ``[B, F, N]`` (nats) → (mean L1 of both floored at ``floor``, spectral
+    convergence ``||T - P|| / ||T||`` of the linear magnitudes, per item then averaged)."""
+    l1 = (pred.clamp(min=floor) - target.clamp(min=floor)).abs().mean()
+    p, t = pred.exp(), target.exp()
+    sc = torch.linalg.vector_norm(t - p, dim=(1, 2)) / torch.linalg.vector_norm(t, dim=(1, 2)).clamp(min=1e-5)
+    return l1, sc.mean()
+
+
+def cqt_chroma(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int) -> float:
+    """Mean frame-wise CQT-chroma cosine (the codec benchmark's reading) of decoded crops ``[B, T]`` against theirs."""
+    from audiogen.eval.metrics import chroma_cosine
+
+    pairs = zip(reference.cpu(), decoded.cpu(), strict=True)
+    vals = [chroma_cosine(r.numpy(), d.numpy(), sample_rate) for r, d in pairs]
+    vals = [v for v in vals if v == v]
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def perplexity(codes: torch.Tensor, size: int) -> torch.Tensor:
@@ -122,16 +159,22 @@ class CodecTrainer:
         self.mel = MultiScaleMelLoss(cfg.model.sample_rate)
         self.pitch = PitchLoss(cfg.model.sample_rate) if cfg.lambda_pitch or cfg.lambda_chroma else None
         self._valid_pitch = None
+        self.teacher = PitchTeacher(cfg.model) if cfg.lambda_teacher else None
         ctrl = [p for n, p in self.model.named_parameters() if n.startswith("decoder.ctrl_mag.")]
         rest = [p for n, p in self.model.named_parameters() if not n.startswith("decoder.ctrl_mag.")]
+        if self.teacher is not None:
+            rest += list(self.teacher.parameters())
         groups = [{"params": rest, "base_lr": cfg.lr}]
         if ctrl:  # the notes' direct path starts at zero and must move by whole nats of log-magnitude: a larger rate
             groups.append({"params": ctrl, "base_lr": cfg.control_lr or cfg.lr})
         self.opt_g = torch.optim.AdamW(groups, cfg.lr, betas=(0.8, 0.99))
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.disc_lr, betas=(0.8, 0.99))
         self.step = 0
+        self._last_save = time.time()
         self._resume()
         self.model, self.disc, self.opt_g, self.opt_d = self.acc.prepare(self.model, self.disc, self.opt_g, self.opt_d)
+        if self.teacher is not None:
+            self.teacher = self.teacher.to(self.acc.device)
         self.mel = self.mel.to(self.acc.device)
         self.pitch = None if self.pitch is None else self.pitch.to(self.acc.device)
 
@@ -144,9 +187,14 @@ class CodecTrainer:
                 source = Codec.from_pretrained(self.cfg.init_from)
                 if source.cfg.n_q != self.cfg.model.n_q or source.cfg.codebook_size != self.cfg.model.codebook_size:
                     raise ValueError(f"init_from={self.cfg.init_from}: its codebooks do not match the recipe's model")
-                missing, unexpected = self.model.load_state_dict(self._grown(source.state_dict()), strict=False)
+                state = self._grown(source.state_dict())
+                fresh: tuple[str, ...] = ()
+                if source.cfg.head != self.cfg.model.head:  # a new kind of decoder output: a fresh head, same body
+                    fresh = ("decoder.head.",)
+                    state = {k: v for k, v in state.items() if not k.startswith(fresh)}
+                missing, unexpected = self.model.load_state_dict(state, strict=False)
                 # new zero-initialised inputs (the encoder's pitch input, the decoder's controls) are all it may lack
-                if unexpected or any(not k.startswith(NEW_INPUTS) for k in missing):
+                if unexpected or any(not k.startswith(NEW_INPUTS + fresh) for k in missing):
                     raise ValueError(f"init_from={self.cfg.init_from}: weights do not match the recipe's model "
                                      f"(missing {missing[:4]}, unexpected {unexpected[:4]})")  # fmt: skip
                 print(f"initialised from {self.cfg.init_from} ({source.model_id})", flush=True)
@@ -156,6 +204,10 @@ class CodecTrainer:
         self.disc.load_state_dict(state["disc"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.teacher is not None and "teacher" in state:
+            self.teacher.load_state_dict(state["teacher"])
+        if "rng" in state:  # the random stream (quantizer dropout, code restarts) goes on where it stopped
+            torch.set_rng_state(state["rng"])
         self.step = int(state["step"])
         print(f"resumed from {ckpt} at step {self.step}", flush=True)
 
@@ -182,10 +234,16 @@ class CodecTrainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "step": self.step,
+            "rng": torch.get_rng_state(),
         }
+        if self.teacher is not None:
+            state["teacher"] = self.teacher.state_dict()
         tmp = self.run / "last.pt.part"
         torch.save(state, tmp)
+        with tmp.open("rb") as f:  # on disk before the rename makes it the checkpoint
+            os.fsync(f.fileno())
         tmp.replace(self.run / "last.pt")
+        self._last_save = time.time()
 
     def log(self, record: dict) -> None:
         if self.acc.is_main_process:
@@ -207,14 +265,29 @@ class CodecTrainer:
             for group in opt.param_groups:
                 group["lr"] = group.get("base_lr", base) * self._lr_scale()
         frozen = cfg.freeze_encoder_at is not None and self.step >= cfg.freeze_encoder_at
+        frozen = frozen or self.step < cfg.encoder_warmup
         controls = self.crop_controls(wav, cfg.decoder_control_dropout)
-        out = self.model(wav, step=self.step, train_encoder=not frozen, controls=controls)
-        recon, target = out["recon"], out["target"]
-        mel = self.mel(recon, target)
-        loss = cfg.lambda_mel * mel + cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
+        first = cfg.teacher_codebooks if self.teacher is not None else 0
+        out = self.model(wav, step=self.step, train_encoder=not frozen, controls=controls, first=first)
+        target = out["target"]
+        loss = cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
+        logs = {}
+        if "logmag" in out:  # a magnitude decoder: compared as spectra; a waveform only for the discriminator
+            logmag, sc = magnitude_losses(out["logmag"], out["target_logmag"], cfg.logmag_floor)
+            loss = loss + cfg.lambda_logmag * logmag + cfg.lambda_sc * sc
+            logs.update(logmag=logmag.item(), sc=sc.item())
+            recon = self.acc.unwrap_model(self.model).decoder.head.synth(out["logmag"]) if gan else None
+            mel = None
+        else:
+            recon = out["recon"]
+            mel = self.mel(recon, target)
+            loss = loss + cfg.lambda_mel * mel
         if cfg.lambda_latent:
             loss = loss + cfg.lambda_latent * out["latent"]
-        logs = {}
+        if self.teacher is not None:
+            teach = self.teacher.loss(out["z_first"], target)
+            loss = loss + cfg.lambda_teacher * teach
+            logs["teacher"] = teach.item()
         if self.pitch is not None:
             spectral, chroma = self.pitch(recon, target)
             loss = loss + cfg.lambda_pitch * spectral + cfg.lambda_chroma * chroma
@@ -225,9 +298,12 @@ class CodecTrainer:
             logs.update(adv_logs)
         self.opt_g.zero_grad(set_to_none=True)
         self.acc.backward(loss)
-        self.acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        params = list(self.model.parameters()) + ([] if self.teacher is None else list(self.teacher.parameters()))
+        self.acc.clip_grad_norm_(params, cfg.grad_clip)
         self.opt_g.step()
-        logs.update(mel=mel.item(), commit=out["commit"].item(), codebook=out["codebook"].item())
+        if mel is not None:
+            logs["mel"] = mel.item()
+        logs.update(commit=out["commit"].item(), codebook=out["codebook"].item())
         logs["latent"] = out["latent"].item()
         self._codes = out["codes"].detach().cpu()
         return logs
@@ -284,8 +360,18 @@ class CodecTrainer:
             if controls is not None:  # the chords and melody given: the decoder's use of them
                 recon = model.decoder(model.quantizer(z, n_q=4)["z_q"], controls)[:, : wav.shape[-1]]
                 res.setdefault("valid_chroma_cos_q4_controls", []).append(1 - self._chroma(recon, wav))
+            if model.decoder.magnitude:
+                target = model.decoder.head.analyse(model._pad(wav))
+                pred = model.decoder.logmag(model.quantizer(z, n_q=4)["z_q"])
+                res.setdefault("valid_logmag_q4", []).append(
+                    magnitude_losses(pred, target, self.cfg.logmag_floor)[0].item())
+            if self.teacher is not None:
+                z_first = model.quantizer(z, first=self.cfg.teacher_codebooks)["z_first"]
+                res.setdefault("valid_teacher", []).append(self.teacher.loss(z_first, model._pad(wav)).item())
             for n_q in sorted({4, model.cfg.n_q}):
                 recon = model.decoder(model.quantizer(z, n_q=n_q)["z_q"])[:, : wav.shape[-1]]
+                if n_q == 4:
+                    res.setdefault("valid_cqt_chroma_q4", []).append(cqt_chroma(wav, recon, model.sample_rate))
                 res.setdefault(f"valid_mel_q{n_q}", []).append(self.mel(recon, wav).item())
                 res.setdefault(f"valid_stft_q{n_q}", []).append(multi_resolution_stft_distance(recon, wav).item())
                 res.setdefault(f"valid_sisdr_q{n_q}", []).append(si_sdr(recon, wav).mean().item())
@@ -299,26 +385,37 @@ class CodecTrainer:
             self._valid_pitch = PitchLoss(self.cfg.model.sample_rate).to(wav.device)
         return self._valid_pitch(recon, wav)[1].item()
 
-    def loaders(self) -> tuple[DataLoader, DataLoader]:
+    def loaders(self) -> tuple[AudioDataset, DataLoader]:
         cfg = self.cfg
         train = AudioDataset(cfg.manifests, cfg.segment_seconds, split="train", seed=cfg.seed)
         valid = AudioDataset(cfg.manifests, 2.0, split="valid", crops_per_track=2)
         # keep validation cheap: an evenly spread subset of the fixed crops
         valid._fixed = valid._fixed[:: max(1, len(valid._fixed) // cfg.valid_crops)][: cfg.valid_crops]
-        kw = {"num_workers": cfg.num_workers, "collate_fn": collate_segments}
-        train_loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=False, drop_last=True, **kw)
-        valid_loader = DataLoader(valid, batch_size=8, **kw)
-        return train_loader, valid_loader
+        valid_loader = DataLoader(valid, batch_size=8, num_workers=cfg.num_workers, collate_fn=collate_segments,
+                                  generator=torch.Generator().manual_seed(cfg.seed))  # fmt: skip
+        return train, valid_loader
+
+    def epoch_loader(self, train: AudioDataset, epoch: int, skip: int) -> DataLoader:
+        """The batches of ``epoch`` from its ``skip``-th on (a resumed run goes on with the very crops it would have
+        seen next); each epoch's crops are fixed by (seed, epoch, index)."""
+        train.set_epoch(epoch)
+        bs = self.cfg.batch_size
+        order = range(skip * bs, (len(train) // bs) * bs)
+        # its own generator: starting a loader must not draw from the global stream a resumed run restores
+        gen = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch)
+        return DataLoader(train, batch_size=bs, sampler=list(order), drop_last=True, generator=gen,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_segments)  # fmt: skip
 
     def fit(self) -> None:
-        train_loader, valid_loader = self.loaders()
-        cfg, epoch = self.cfg, self.step // max(1, len(train_loader))
+        train, valid_loader = self.loaders()
+        cfg = self.cfg
+        per_epoch = max(1, len(train) // cfg.batch_size)
+        epoch, skip = divmod(self.step, per_epoch)
         acc_logs: dict[str, float] = {}
         usage = None
         t0 = time.time()
         while self.step < cfg.max_steps:
-            train_loader.dataset.set_epoch(epoch)
-            for batch in train_loader:
+            for batch in self.epoch_loader(train, epoch, skip):
                 logs = self.train_step(batch["audio"][:, 0].to(self.acc.device))
                 for k, v in logs.items():
                     acc_logs[k] = acc_logs.get(k, 0.0) + v
@@ -332,13 +429,14 @@ class CodecTrainer:
                     rec["sec_per_step"] = round((time.time() - t0) / n, 3)
                     self.log(rec)
                     acc_logs, usage, t0 = {}, None, time.time()
-                if self.step % cfg.ckpt_every == 0:
+                due = time.time() - self._last_save >= 60 * cfg.ckpt_minutes
+                if self.step % cfg.ckpt_every == 0 or due:
                     self.save()
                 if self.step % cfg.valid_every == 0:
                     self.log(self.validate(valid_loader))
                 if self.step >= cfg.max_steps:
                     break
-            epoch += 1
+            epoch, skip = epoch + 1, 0
         self.save()
         self.log(self.validate(valid_loader))
 

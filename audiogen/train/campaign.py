@@ -1,0 +1,212 @@
+"""Long training that accumulates over many sittings: one work folder, one command to resume.
+
+A good codec and LM need more CPU-hours than one sitting gives, so every run lives outside the source tree, in the
+work folder named by ``$AUDIOGEN_WORK`` (default ``~/audiogen-work``)::
+
+    WORK/data/debian/manifest.jsonl     real music (rebuilt by ``audiogen data build-debian`` when missing)
+    WORK/data/symbolic/manifest.jsonl   rendered scores (``audiogen data build-symbolic``, two SoundFonts)
+    WORK/data/heldout/manifest.jsonl    real music for evaluation only (DATA.md, "Held-out real music")
+    WORK/runs/STAGE/                    each stage's run folder: last.pt, log.jsonl, config.json, stdout.log, pid
+
+Commands::
+
+    python -m audiogen.train.campaign start     # resume the current stage in the background (or start it)
+    python -m audiogen.train.campaign status    # which stage, its step, its last log line, running or not
+    python -m audiogen.train.campaign stop      # stop it (it resumes from its last checkpoint at the next start)
+
+``start`` is safe to run at any time: it does nothing while the stage's process is alive. A stage whose run folder
+is gone (a new machine) starts again from the last weights committed to the package (``init_from``), not from
+zero. Each trainer checkpoints atomically (every 200 steps or 10 minutes) and resumes exactly where it stopped.
+Runs take one thread (``num_threads: 1``) and a lower priority, so the machine's other core stays free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def work_dir() -> Path:
+    """The work folder: ``$AUDIOGEN_WORK`` or ``~/audiogen-work``."""
+    return Path(os.environ.get("AUDIOGEN_WORK") or Path.home() / "audiogen-work").expanduser()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One run of the campaign: a trainer module, its recipe, and the weights it starts from when new."""
+
+    name: str
+    module: str
+    recipe: str
+    init_from: tuple[str, ...]  # the first of these folders that exists (package-relative paths first)
+
+    def run_dir(self, work: Path) -> Path:
+        return work / "runs" / self.name
+
+    def command(self, work: Path) -> list[str]:
+        manifests = ",".join(str(m) for m in corpus_manifests(work))
+        cmd = [sys.executable, "-m", self.module, str(REPO / self.recipe), f"run_dir={self.run_dir(work)}",
+               f"manifests=[{manifests}]"]  # fmt: skip
+        start = next((p for p in self.init_from if (REPO / p / "config.json").is_file()), None)
+        if start:
+            cmd.append(f"init_from={REPO / start}")
+        return cmd
+
+
+# In order: each stage trains what the next depends on. The codec v3 run starts from the last committed v3 weights
+# when they exist, else from codec v2.
+STAGES = (
+    Stage("codec-v3", "audiogen.train.codec", "recipes/cpu-small/codec-v3.yaml",
+          ("audiogen/pretrained/codec-v3", "audiogen/pretrained/codec-v2")),
+)  # fmt: skip
+
+
+def _alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"audiogen.train" in cmdline else None
+
+
+def last_step(run: Path) -> tuple[int, dict | None]:
+    """The last logged step of a run folder and its last training line (or ``(0, None)``)."""
+    log = run / "log.jsonl"
+    if not log.is_file():
+        return 0, None
+    last = None
+    for line in log.read_text().splitlines():
+        try:
+            last = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+    return (int(last["step"]), last) if last else (0, None)
+
+
+def corpus_manifests(work: Path) -> list[Path]:
+    """The corpus every stage trains on: real music, then rendered scores."""
+    return [work / "data" / "debian" / "manifest.jsonl", work / "data" / "symbolic" / "manifest.jsonl"]
+
+
+def ensure_corpus(work: Path) -> list[Path]:
+    """Build what is missing of the corpus in ``WORK/data`` (as DATA.md describes; downloads from the Debian
+    archive, no labels needed for the codec): the game-music index (under a minute) and the rendered scores (576
+    composer pieces and an hour of music21's corpus, over two SoundFonts; about half an hour on one core)."""
+    debian, symbolic = corpus_manifests(work)
+    data = work / "data"
+    if not debian.is_file():
+        print(f"campaign: building the real-music corpus in {data}", flush=True)
+        subprocess.run([sys.executable, "-m", "audiogen.cli", "data", "build-debian", "--work", str(data),
+                        "--out", str(debian), "--no-analysis"], check=True)  # fmt: skip
+    sf2 = data / "sf" / "fluid" / "usr" / "share" / "sounds" / "sf2" / "FluidR3_GM.sf2"
+    if not symbolic.is_file() or not (data / "symbolic" / "done").is_file():
+        if not sf2.is_file():
+            (data / "sf").mkdir(parents=True, exist_ok=True)
+            subprocess.run(["apt-get", "download", "fluid-soundfont-gm"], cwd=data / "sf", check=True)
+            deb = next((data / "sf").glob("fluid-soundfont-gm_*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(data / "sf" / "fluid")], check=True)
+        print(f"campaign: rendering the symbolic corpus in {symbolic.parent}", flush=True)
+        subprocess.run([sys.executable, "-m", "audiogen.cli", "data", "build-symbolic", "--out", str(symbolic.parent),
+                        "--pieces", "576", "--music21-hours", "1", "--seed", "0", "--soundfont", "default",
+                        "--soundfont", str(sf2), "--jobs", "1"], check=True)  # fmt: skip
+        (data / "symbolic" / "done").write_text("built\n")
+    ensure_heldout(data / "heldout")
+    return [debian, symbolic]
+
+
+HELDOUT_PACKAGES = ("asc-music", "fillets-ng-data", "hedgewars-data", "lincity-ng-data", "supertux-data")
+
+
+def ensure_heldout(folder: Path) -> Path:
+    """The held-out real music (evaluation only; DATA.md): five more Debian game packages' music, indexed."""
+    manifest = folder / "manifest.jsonl"
+    if manifest.is_file():
+        return manifest
+    music = folder / "music"
+    music.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", *HELDOUT_PACKAGES], cwd=folder, check=True)
+    for deb in folder.glob("*.deb"):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(folder / "x")], check=True)
+    for path in (folder / "x").rglob("*"):
+        rel = path.relative_to(folder / "x")
+        if path.is_file() and path.suffix.lower() in (".ogg", ".mp3") and "music" in str(rel).lower():
+            # PACKAGE-folder__NAME, as DATA.md's shell lines name them (the fourth path component, usr/share/games/X)
+            parts = rel.parts
+            (music / f"{parts[3] if len(parts) > 4 else parts[0]}__{path.name}").write_bytes(path.read_bytes())
+    subprocess.run([sys.executable, "-m", "audiogen.cli", "data", "scan", str(music), "--out", str(manifest),
+                    "--source", "heldout", "--licence", "GPL / CC-BY-SA (Debian game packages)",
+                    "--min-duration", "30", "--no-analysis"], check=True)  # fmt: skip
+    return manifest
+
+
+def start(work: Path, stage: Stage) -> int:
+    """Start ``stage`` in the background (unless it is running): a detached ``run`` that builds what is missing of
+    the corpus, then becomes the trainer (same pid), logging to ``RUN/stdout.log``."""
+    run = stage.run_dir(work)
+    pid = _alive(run / "pid")
+    if pid:
+        print(f"campaign: {stage.name} is already running (pid {pid}), step {last_step(run)[0]}")
+        return 0
+    run.mkdir(parents=True, exist_ok=True)
+    cmd = ["nice", "-n", "5", sys.executable, "-m", "audiogen.train.campaign", "run", "--stage", stage.name]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AUDIOGEN_WORK=str(work))
+    with (run / "stdout.log").open("a") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
+    (run / "pid").write_text(f"{proc.pid}\n")
+    print(f"campaign: {stage.name} started (pid {proc.pid}) from step {last_step(run)[0]}; log {run / 'stdout.log'}")
+    return 0
+
+
+def run_stage(work: Path, stage: Stage) -> int:
+    """In the foreground: build what is missing of the corpus, then replace this process with the trainer."""
+    ensure_corpus(work)
+    cmd = stage.command(work)
+    sys.stdout.flush()
+    os.execv(cmd[0], cmd)
+    return 1  # not reached
+
+
+def status(work: Path, stage: Stage) -> int:
+    run = stage.run_dir(work)
+    step, line = last_step(run)
+    pid = _alive(run / "pid")
+    state = f"running (pid {pid})" if pid else "stopped"
+    print(f"campaign: work folder {work}; stage {stage.name}: {state}, step {step}")
+    if line:
+        print(json.dumps(line))
+    return 0
+
+
+def stop(work: Path, stage: Stage) -> int:
+    pid = _alive(stage.run_dir(work) / "pid")
+    if not pid:
+        print(f"campaign: {stage.name} is not running")
+        return 0
+    os.kill(pid, 15)
+    print(f"campaign: stopped {stage.name} (pid {pid}); it resumes from its last checkpoint at the next start")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m audiogen.train.campaign", description=__doc__.split("\n\n")[0])
+    ap.add_argument("action", choices=("start", "status", "stop", "run"), help="run: in the foreground")
+    ap.add_argument("--stage", default=STAGES[0].name, choices=[s.name for s in STAGES], help="default: the first")
+    args = ap.parse_args(argv)
+    stage = next(s for s in STAGES if s.name == args.stage)
+    actions = {"start": start, "status": status, "stop": stop, "run": run_stage}
+    return actions[args.action](work_dir(), stage)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Codec v3: a magnitude decoder with a rebuilt phase, the pitch teacher, exact resumption, v3 token files."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from audiogen.audio import load_audio, save_audio
+from audiogen.codec.backends import load_codec
+from audiogen.codec.cli import decode_file, encode_file
+from audiogen.codec.model import Codec, CodecConfig
+from audiogen.codec.phase import MagnitudeSynth, bin_frequency, rebuild_phase
+from audiogen.codec.teacher import SEMITONES, semitone_labels
+from audiogen.codec.tokenfile import FORMAT_VERSION, read_tokens, write_tokens_v1
+from audiogen.train.codec import CodecTrainConfig, CodecTrainer
+from tests.test_codec import TINY, sine_manifest
+
+SR = 32000
+TINY_V3 = dict(TINY, head="magnitude", synth_n_fft=1024, head_hidden=24)
+
+
+def _tone(freqs, seconds=2.0, amp=0.2):
+    t = torch.arange(int(seconds * SR), dtype=torch.float64) / SR
+    return sum(amp * torch.sin(2 * math.pi * f * t + i) for i, f in enumerate(freqs)).float()[None]
+
+
+def _share_near(y: torch.Tensor, freqs, cents: float = 50.0) -> float:
+    """Share of the energy of ``y`` ``[T]`` (a long-window spectrum of its steady middle) within ``cents`` of
+    ``freqs``."""
+    mid = y[SR // 4 : -SR // 4]
+    spec = torch.fft.rfft(mid * torch.hann_window(len(mid), dtype=mid.dtype)).abs().square()
+    f = torch.fft.rfftfreq(len(mid), 1 / SR)
+    near = torch.zeros_like(f, dtype=torch.bool)
+    for f0 in freqs:
+        near |= (f - f0).abs() <= f0 * (2 ** (cents / 1200) - 1)
+    return float(spec[near].sum() / spec.sum())
+
+
+def test_a_steady_tone_comes_back_as_its_partials_not_a_smear():
+    # a low note with harmonics, between bin centres of a 2048-point STFT (15.6 Hz bins): what v1 smeared
+    partials = [110.0 * k for k in (1, 2, 3, 4)]
+    x = _tone(partials)
+    synth = MagnitudeSynth(2048, 320)
+    y = synth(synth.analyse(x))
+    assert y.shape == x.shape
+    assert _share_near(y[0].double(), partials) > 0.97
+    # each bin of a partial's lobe reads the partial's frequency
+    lm = synth.analyse(_tone([440.0]))
+    k0 = 440.0 * 2048 / SR  # 28.16 bins
+    freq = bin_frequency(lm)[0, 50]
+    assert torch.allclose(freq[27:30], torch.full((3,), k0), atol=0.08)  # the three bins of the lobe
+
+
+def test_the_phase_rebuilt_in_chunks_equals_one_piece():
+    synth = MagnitudeSynth(1024, 320)
+    lm = synth.analyse(_tone([220.0, 331.0], seconds=1.0))
+    whole, _ = rebuild_phase(lm, 320, 1024)
+    a, carry = rebuild_phase(lm[:, :37], 320, 1024)
+    b, _ = rebuild_phase(lm[:, 37:], 320, 1024, carry)
+    assert torch.allclose(torch.cat([a, b], 1), whole, atol=1e-5)
+    assert torch.allclose(synth(lm, chunk=37), synth(lm), atol=1e-5)
+
+
+def test_the_teacher_labels_a_synthetic_chord_with_its_notes():
+    # C major triad C4 E4 G4 (MIDI 60, 64, 67): semitones 36, 40, 43 above C1
+    notes = [60, 64, 67]
+    x = _tone([440.0 * 2 ** ((m - 69) / 12) for m in notes], seconds=1.0)
+    labels = semitone_labels(x, SR, 320)  # (1, 84, 50)
+    assert labels.shape == (1, SEMITONES, 50)
+    middle = labels[0, :, 10:40].mean(1)
+    top = set(middle.topk(3).indices.tolist())
+    assert top == {m - 24 for m in notes}
+    others = torch.ones(SEMITONES, dtype=torch.bool)
+    others[[m - 24 for m in notes]] = False
+    assert middle[~others].min() > -1.0 and middle[others].max() < -2.0  # the notes stand well above the rest
+
+
+def test_a_magnitude_decoder_shapes_and_its_fast_path():
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig(**TINY_V3)).eval()
+    wav = torch.randn(2, SR + 100) * 0.1
+    codes = codec.encode(wav)
+    assert codes.shape == (2, 4, 51)
+    out = codec.decode(codes)
+    assert out.shape == (2, 51 * 640) and torch.isfinite(out).all()
+    z = codec.quantizer.decode(codes)
+    with torch.enable_grad():
+        slow = codec.decoder(z)
+    assert torch.allclose(out, slow, atol=1e-4)
+    train = codec.train()(wav, step=0, first=2)
+    assert train["logmag"].shape == train["target_logmag"].shape == (2, 102, 513)
+    assert train["z_first"].shape == z.shape
+
+
+def _v3_config(tmp_path, **kw) -> CodecTrainConfig:
+    base = dict(
+        run_dir=str(tmp_path / "run"), manifests=[str(sine_manifest(tmp_path))], model=CodecConfig(**TINY_V3),
+        segment_seconds=0.5, batch_size=2, lr=3e-3, warmup_steps=1, max_steps=6, gan_start=10**9,
+        lambda_latent=1.0, lambda_teacher=1.0, teacher_codebooks=2, log_every=1, ckpt_every=1000, valid_every=1000,
+        valid_crops=1, num_workers=0,
+    )  # fmt: skip
+    base.update(kw)
+    return CodecTrainConfig(**base)
+
+
+def _lines(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    CodecTrainer(_v3_config(tmp_path / "a")).fit()
+    straight = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
+
+    cfg = _v3_config(tmp_path / "b", ckpt_every=3)
+    trainer = CodecTrainer(cfg)
+    real_step = trainer.train_step
+
+    def dies_after_three(wav):
+        if trainer.step == 3:
+            raise KeyboardInterrupt  # killed right after the step-3 checkpoint
+        return real_step(wav)
+
+    monkeypatch.setattr(trainer, "train_step", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    resumed = CodecTrainer(cfg)
+    assert resumed.step == 3
+    resumed.fit()
+    again = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)
+    for k, v in straight["model"].items():
+        assert torch.equal(v, again["model"][k]), k
+    a = [r for r in _lines(tmp_path / "a" / "run") if "logmag" in r]
+    b = [r for r in _lines(tmp_path / "b" / "run") if "logmag" in r]
+    assert [r["logmag"] for r in a] == [r["logmag"] for r in b] and len(a) == 6
+    assert all("teacher" in r for r in a)
+
+
+def test_a_v3_run_starts_from_a_v2_codec_with_a_fresh_head(tmp_path):
+    torch.manual_seed(1)
+    source = Codec(CodecConfig(**TINY))
+    source.save_pretrained(tmp_path / "v2")
+    trainer = CodecTrainer(_v3_config(tmp_path, init_from=str(tmp_path / "v2")))
+    model = trainer.acc.unwrap_model(trainer.model)
+    for k, v in source.state_dict().items():
+        if k.startswith(("encoder.", "quantizer.")) and v.is_floating_point():
+            assert torch.allclose(v.half().float(), model.state_dict()[k]), k
+    assert model.decoder.head.hidden.weight.shape == (24, TINY["up_dim"])
+    assert model.decoder.head.proj.weight.shape == (513, 24)
+
+
+def test_v3_tokens_in_a_token_file_and_older_files_still_read(tmp_path):
+    torch.manual_seed(2)
+    Codec(CodecConfig(**TINY_V3)).save_pretrained(tmp_path / "v3")
+    codec = load_codec(tmp_path / "v3")
+    y = _tone([262.0], seconds=2.0)[0].numpy()
+    src = save_audio(tmp_path / "in.wav", y)
+    header = encode_file(codec, src, tmp_path / "x.agc", n_q=2)
+    codes, h2 = read_tokens(tmp_path / "x.agc")
+    assert h2 == header and codes.shape == (2, 100)
+    assert (tmp_path / "x.agc").read_bytes()[3] == FORMAT_VERSION
+    out = decode_file(codec, tmp_path / "x.agc", tmp_path / "y.wav")
+    assert len(load_audio(out, allow_silent=True)) == 64000
+    write_tokens_v1(tmp_path / "old.agc", codes, header)
+    old, h1 = read_tokens(tmp_path / "old.agc")
+    assert np.array_equal(old, codes) and h1.model_id == header.model_id == codec.model_id
