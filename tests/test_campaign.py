@@ -19,14 +19,14 @@ def test_the_work_folder_comes_from_the_environment(monkeypatch, tmp_path):
 def test_a_new_stage_starts_from_the_last_committed_weights(tmp_path):
     stage = campaign.STAGES[0]
     cmd = stage.command(tmp_path)
-    assert cmd[:3] == [sys.executable, "-m", stage.module]
+    assert cmd[:3] == [sys.executable, "-m", "audiogen.train.codec"]
     assert f"run_dir={tmp_path / 'runs' / stage.name}" in cmd
     debian, symbolic = (tmp_path / "data" / name / "manifest.jsonl" for name in ("debian", "symbolic"))
     assert f"manifests=[{debian},{symbolic}]" in cmd
     inits = [c for c in cmd if c.startswith("init_from=")]
     shipped = [p for p in stage.init_from if (campaign.REPO / p / "config.json").is_file()]
     assert inits == [f"init_from={campaign.REPO / shipped[0]}"]  # the first committed folder that exists
-    missing = campaign.Stage("x", "m", "r.yaml", ("no/such/folder",))
+    missing = campaign.Stage("x", (("{py}", "-m", "m"),), ("no/such/folder",))
     assert not [c for c in missing.command(tmp_path) if c.startswith("init_from=")]
 
 
@@ -38,7 +38,7 @@ def test_last_step_reads_past_a_line_cut_short_by_a_kill(tmp_path):
 
 
 def test_start_leaves_a_running_stage_alone_and_only_a_live_trainer_counts(tmp_path, monkeypatch, capsys):
-    stage = campaign.Stage("s", "audiogen.train.codec", "r.yaml", ())
+    stage = campaign.Stage("s", (("{py}", "-m", "audiogen.train.codec"),))
     run = stage.run_dir(tmp_path)
     run.mkdir(parents=True)
     (run / "pid").write_text(f"{os.getpid()}\n")  # this test process: alive, but not a trainer
@@ -51,11 +51,43 @@ def test_start_leaves_a_running_stage_alone_and_only_a_live_trainer_counts(tmp_p
     assert "already running (pid 12345)" in capsys.readouterr().out
 
 
-def test_run_builds_the_corpus_then_becomes_the_trainer(tmp_path, monkeypatch):
+def test_run_builds_the_corpus_prepares_then_becomes_the_trainer(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(campaign, "ensure_corpus", lambda w: seen.append(("corpus", w)))
+    monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: seen.append(("prepare", cmd)))
     monkeypatch.setattr(campaign.os, "execv", lambda exe, argv: seen.append(("exec", argv)))
-    stage = campaign.STAGES[0]
+    stage = campaign.STAGES[1]  # the LM: export, cache, controls, token map, then the trainer
     campaign.run_stage(tmp_path, stage)
     assert seen[0] == ("corpus", tmp_path)
-    assert seen[1] == ("exec", stage.command(tmp_path))
+    assert [s[0] for s in seen[1:]] == ["prepare"] * 4 + ["exec"]
+    assert seen[1][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
+    assert seen[-1][1][2] == "audiogen.train.lm" and f"cache={tmp_path}/tokens-v3" in seen[-1][1]
+
+
+def test_the_current_stage_moves_on_when_one_is_finished(tmp_path, monkeypatch, capsys):
+    first, second = campaign.STAGES[0], campaign.STAGES[1]
+    assert campaign.current_stage(tmp_path) == first
+    run = first.run_dir(tmp_path)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"max_steps": 100}))
+    (run / "log.jsonl").write_text(json.dumps({"step": 99}) + "\n")
+    assert campaign.current_stage(tmp_path) == first
+    (run / "log.jsonl").write_text(json.dumps({"step": 100}) + "\n")
+    assert campaign.current_stage(tmp_path) == second
+    (run / "log.jsonl").write_text(json.dumps({"step": 5}) + "\n")
+    monkeypatch.setattr(campaign, "_alive", lambda p: None)
+    campaign.finish(tmp_path, first)  # its goals met early
+    assert campaign.current_stage(tmp_path) == second and "marked finished at step 5" in capsys.readouterr().out
+
+
+def test_every_stage_names_a_recipe_that_loads():
+    from audiogen.train.codec import CodecTrainConfig
+    from audiogen.train.config import load_recipe
+    from audiogen.train.lm import LMTrainConfig
+
+    kinds = {"audiogen.train.codec": CodecTrainConfig, "audiogen.train.lm": LMTrainConfig}
+    for stage in campaign.STAGES:
+        trainer = stage.commands[-1]
+        recipe = trainer[3].format(repo=campaign.REPO)
+        cfg = load_recipe(kinds[trainer[2]], recipe)
+        assert cfg.max_steps > 0 and cfg.num_threads == 1, stage.name

@@ -13,11 +13,14 @@ Commands::
     python -m audiogen.train.campaign start     # resume the current stage in the background (or start it)
     python -m audiogen.train.campaign status    # which stage, its step, its last log line, running or not
     python -m audiogen.train.campaign stop      # stop it (it resumes from its last checkpoint at the next start)
+    python -m audiogen.train.campaign finish    # end the current stage where it stands; the next start moves on
 
-``start`` is safe to run at any time: it does nothing while the stage's process is alive. A stage whose run folder
-is gone (a new machine) starts again from the last weights committed to the package (``init_from``), not from
-zero. Each trainer checkpoints atomically (every 200 steps or 10 minutes) and resumes exactly where it stopped.
-Runs take one thread (``num_threads: 1``) and a lower priority, so the machine's other core stays free.
+``start`` is safe to run at any time: it does nothing while the stage's process is alive. It takes the first stage
+not finished (its trainer reached ``max_steps``, or ``finish`` ended it early because its goals are met). A stage
+whose run folder is gone (a new machine) starts again from the last weights committed to the package
+(``init_from``), not from zero. Each trainer checkpoints atomically (every 200 steps or 10 minutes) and resumes
+exactly where it stopped. Runs take one thread (``num_threads: 1``) and a lower priority, so the machine's other
+core stays free.
 """
 
 from __future__ import annotations
@@ -40,32 +43,72 @@ def work_dir() -> Path:
 
 @dataclass(frozen=True)
 class Stage:
-    """One run of the campaign: a trainer module, its recipe, and the weights it starts from when new."""
+    """One stage of the campaign: commands run in order in its run folder, the last of them a resumable trainer
+    (``{py}``, ``{work}``, ``{repo}``, ``{run}`` and ``{manifests}`` are filled in), and the committed weights the
+    trainer starts from when its run folder is new (the first of ``init_from`` that exists)."""
 
     name: str
-    module: str
-    recipe: str
-    init_from: tuple[str, ...]  # the first of these folders that exists (package-relative paths first)
+    commands: tuple[tuple[str, ...], ...]
+    init_from: tuple[str, ...] = ()
 
     def run_dir(self, work: Path) -> Path:
         return work / "runs" / self.name
 
-    def command(self, work: Path) -> list[str]:
+    def _fill(self, arg: str, work: Path) -> str:
         manifests = ",".join(str(m) for m in corpus_manifests(work))
-        cmd = [sys.executable, "-m", self.module, str(REPO / self.recipe), f"run_dir={self.run_dir(work)}",
-               f"manifests=[{manifests}]"]  # fmt: skip
+        return arg.format(py=sys.executable, work=work, repo=REPO, run=self.run_dir(work), manifests=manifests)
+
+    def prepare(self, work: Path) -> list[list[str]]:
+        """The commands before the trainer (each resumable or quick)."""
+        return [[self._fill(a, work) for a in c] for c in self.commands[:-1]]
+
+    def command(self, work: Path) -> list[str]:
+        """The trainer's command line."""
+        cmd = [self._fill(a, work) for a in self.commands[-1]]
         start = next((p for p in self.init_from if (REPO / p / "config.json").is_file()), None)
         if start:
             cmd.append(f"init_from={REPO / start}")
         return cmd
 
+    def done(self, work: Path) -> bool:
+        """Finished: its trainer reached its recipe's ``max_steps``, or ``campaign finish`` ended it."""
+        run = self.run_dir(work)
+        if (run / "done").is_file():
+            return True
+        try:
+            max_steps = int(json.loads((run / "config.json").read_text())["max_steps"])
+        except (OSError, ValueError, KeyError):
+            return False
+        return last_step(run)[0] >= max_steps
 
-# In order: each stage trains what the next depends on. The codec v3 run starts from the last committed v3 weights
-# when they exist, else from codec v2.
+
+# In order: each stage trains what the next depends on.
+# 1. Codec v3, from the last committed v3 weights when they exist, else from codec v2.
+# 2. The performer on v3's tokens: the finished codec exported, the corpus coded (tokens, then the controls read
+#    from the audio), a token map from the shipped codec's codes to v3's (to start the new embeddings), the LM.
 STAGES = (
-    Stage("codec-v3", "audiogen.train.codec", "recipes/cpu-small/codec-v3.yaml",
+    Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
+                        "run_dir={run}", "manifests=[{manifests}]"),),
           ("audiogen/pretrained/codec-v3", "audiogen/pretrained/codec-v2")),
+    Stage("lm-v3", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3"),
+        ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
+         "{work}/data/symbolic/manifest.jsonl", "--codec", "{work}/codec-v3", "--out", "{work}/tokens-v3"),
+        ("{py}", "-m", "audiogen.cli", "codec", "controls", "{work}/data/debian/manifest.jsonl",
+         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v3"),
+        ("{py}", "-m", "audiogen.train.token_map", "--source", "{repo}/audiogen/pretrained/default/codec",
+         "--target", "{work}/codec-v3", "--manifest", "{work}/data/debian/manifest.jsonl", "--out",
+         "{work}/tokens-v3/token_map.npz", "--minutes", "40"),
+        ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v3.yaml", "run_dir={run}",
+         "cache={work}/tokens-v3", "init_from={repo}/audiogen/pretrained/default/lm",
+         "init_token_map={work}/tokens-v3/token_map.npz"),
+    )),
 )  # fmt: skip
+
+
+def current_stage(work: Path) -> Stage:
+    """The first stage not finished (the last one when all are)."""
+    return next((s for s in STAGES if not s.done(work)), STAGES[-1])
 
 
 def _alive(pid_file: Path) -> int | None:
@@ -169,8 +212,12 @@ def start(work: Path, stage: Stage) -> int:
 
 
 def run_stage(work: Path, stage: Stage) -> int:
-    """In the foreground: build what is missing of the corpus, then replace this process with the trainer."""
+    """In the foreground: build what is missing of the corpus, run the stage's preparing commands, then replace this
+    process with its trainer."""
     ensure_corpus(work)
+    for step in stage.prepare(work):
+        print("campaign:", " ".join(step), flush=True)
+        subprocess.run(step, check=True, cwd=REPO)
     cmd = stage.command(work)
     sys.stdout.flush()
     os.execv(cmd[0], cmd)
@@ -198,14 +245,27 @@ def stop(work: Path, stage: Stage) -> int:
     return 0
 
 
+def finish(work: Path, stage: Stage) -> int:
+    """End ``stage`` where it stands (its goals are met): the next ``start`` moves on to the next stage."""
+    stop(work, stage)
+    run = stage.run_dir(work)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "done").write_text(f"finished at step {last_step(run)[0]}\n")
+    print(f"campaign: {stage.name} marked finished at step {last_step(run)[0]}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m audiogen.train.campaign", description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=("start", "status", "stop", "run"), help="run: in the foreground")
-    ap.add_argument("--stage", default=STAGES[0].name, choices=[s.name for s in STAGES], help="default: the first")
+    ap.add_argument("action", choices=("start", "status", "stop", "finish", "run"),
+                    help="finish: end the stage where it stands; run: in the foreground")  # fmt: skip
+    ap.add_argument("--stage", default=None, choices=[s.name for s in STAGES],
+                    help="default: the first stage not finished")  # fmt: skip
     args = ap.parse_args(argv)
-    stage = next(s for s in STAGES if s.name == args.stage)
-    actions = {"start": start, "status": status, "stop": stop, "run": run_stage}
-    return actions[args.action](work_dir(), stage)
+    work = work_dir()
+    stage = next(s for s in STAGES if s.name == args.stage) if args.stage else current_stage(work)
+    actions = {"start": start, "status": status, "stop": stop, "finish": finish, "run": run_stage}
+    return actions[args.action](work, stage)
 
 
 if __name__ == "__main__":
