@@ -98,7 +98,8 @@ def _v3_config(tmp_path, **kw) -> CodecTrainConfig:
     base = dict(
         run_dir=str(tmp_path / "run"), manifests=[str(sine_manifest(tmp_path))], model=CodecConfig(**TINY_V3),
         segment_seconds=0.5, batch_size=2, lr=3e-3, warmup_steps=1, max_steps=6, gan_start=10**9,
-        lambda_latent=1.0, lambda_teacher=1.0, teacher_codebooks=2, log_every=1, ckpt_every=1000, valid_every=1000,
+        lambda_latent=1.0, lambda_teacher=1.0, teacher_codebooks=2, lambda_semitone=1.0, log_every=1,
+        ckpt_every=1000, valid_every=1000,
         valid_crops=1, num_workers=0,
     )  # fmt: skip
     base.update(kw)
@@ -134,7 +135,7 @@ def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(tmp_path, mo
     a = [r for r in _lines(tmp_path / "a" / "run") if "logmag" in r]
     b = [r for r in _lines(tmp_path / "b" / "run") if "logmag" in r]
     assert [r["logmag"] for r in a] == [r["logmag"] for r in b] and len(a) == 6
-    assert all("teacher" in r for r in a)
+    assert all("teacher" in r and "semitone" in r for r in a)
 
 
 def test_a_v3_run_starts_from_a_v2_codec_with_a_fresh_head(tmp_path):
@@ -165,3 +166,25 @@ def test_v3_tokens_in_a_token_file_and_older_files_still_read(tmp_path):
     write_tokens_v1(tmp_path / "old.agc", codes, header)
     old, h1 = read_tokens(tmp_path / "old.agc")
     assert np.array_equal(old, codes) and h1.model_id == header.model_id == codec.model_id
+
+
+def test_sigterm_ends_a_run_after_its_step_with_a_checkpoint(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    cfg = _v3_config(tmp_path, ckpt_every=1000)
+    trainer = CodecTrainer(cfg)
+    real_step = trainer.train_step
+
+    def terminated_at_two(wav):
+        out = real_step(wav)
+        if trainer.step == 1:  # this is the second step: the counter moves after it
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(trainer, "train_step", terminated_at_two)
+    before = signal.getsignal(signal.SIGTERM)
+    trainer.fit()
+    assert trainer.step == 2
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back

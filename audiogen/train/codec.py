@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +81,9 @@ class CodecTrainConfig:
     lambda_logmag: float = 1.0
     lambda_sc: float = 1.0
     logmag_floor: float = -9.0
+    # and L1 between log energies folded onto semitones (C3..B7, from the same magnitudes): the musically relevant
+    # part of the spectrum weighed as much as the many bins above 4 kHz; 0 = off
+    lambda_semitone: float = 0.0
     # the pitch teacher: a linear read-out of the first ``teacher_codebooks`` codebooks' latent must give the crop's
     # semitone spectrum (audiogen.codec.teacher), so the codebooks an LM models first hold the notes; 0 = off
     lambda_teacher: float = 0.0
@@ -120,6 +125,25 @@ def magnitude_losses(pred: torch.Tensor, target: torch.Tensor, floor: float) -> 
     p, t = pred.exp(), target.exp()
     sc = torch.linalg.vector_norm(t - p, dim=(1, 2)) / torch.linalg.vector_norm(t, dim=(1, 2)).clamp(min=1e-5)
     return l1, sc.mean()
+
+
+_SEMITONE_FOLD: dict = {}
+
+
+def semitone_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Mean L1 between the log energies of log-magnitudes ``pred``, ``target`` ``[B, F, N]`` folded onto the 60
+    semitones C3..B7 (``audiogen.codec.teacher.semitone_filterbank`` rows, normalised to sum to 1)."""
+    from audiogen.codec.teacher import semitone_filterbank
+
+    n_fft = 2 * (pred.shape[-1] - 1)
+    key = (n_fft, sample_rate, str(pred.device))
+    if key not in _SEMITONE_FOLD:
+        fb = semitone_filterbank(n_fft, sample_rate)[24:]  # C3 and up: a semitone is at least 1.2 bins of 2048
+        _SEMITONE_FOLD[key] = (fb / fb.sum(1, keepdim=True).clamp(min=1e-12)).to(pred.device)
+    fold = _SEMITONE_FOLD[key]
+    fp = torch.log((pred.exp().square() @ fold.T).clamp(min=1e-8))
+    ft = torch.log((target.exp().square() @ fold.T).clamp(min=1e-8))
+    return (fp - ft).abs().mean()
 
 
 def cqt_chroma(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int) -> float:
@@ -276,6 +300,10 @@ class CodecTrainer:
             logmag, sc = magnitude_losses(out["logmag"], out["target_logmag"], cfg.logmag_floor)
             loss = loss + cfg.lambda_logmag * logmag + cfg.lambda_sc * sc
             logs.update(logmag=logmag.item(), sc=sc.item())
+            if cfg.lambda_semitone:
+                semi = semitone_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
+                loss = loss + cfg.lambda_semitone * semi
+                logs["semitone"] = semi.item()
             recon = self.acc.unwrap_model(self.model).decoder.head.synth(out["logmag"]) if gan else None
             mel = None
         else:
@@ -406,7 +434,22 @@ class CodecTrainer:
         return DataLoader(train, batch_size=bs, sampler=list(order), drop_last=True, generator=gen,
                           num_workers=self.cfg.num_workers, collate_fn=collate_segments)  # fmt: skip
 
+    def _on_term(self, signum, frame) -> None:
+        self._stop = True
+
     def fit(self) -> None:
+        """Train to ``max_steps`` (from wherever the run stands). SIGTERM (``campaign stop``, a shutdown) ends it
+        after the current step with a checkpoint, so no step is lost."""
+        self._stop = False
+        if threading.current_thread() is not threading.main_thread():
+            return self._fit()
+        previous = signal.signal(signal.SIGTERM, self._on_term)
+        try:
+            return self._fit()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _fit(self) -> None:
         train, valid_loader = self.loaders()
         cfg = self.cfg
         per_epoch = max(1, len(train) // cfg.batch_size)
@@ -430,8 +473,11 @@ class CodecTrainer:
                     self.log(rec)
                     acc_logs, usage, t0 = {}, None, time.time()
                 due = time.time() - self._last_save >= 60 * cfg.ckpt_minutes
-                if self.step % cfg.ckpt_every == 0 or due:
+                if self.step % cfg.ckpt_every == 0 or due or self._stop:
                     self.save()
+                if self._stop:
+                    print(f"stopped at step {self.step} (checkpoint written)", flush=True)
+                    return
                 if self.step % cfg.valid_every == 0:
                     self.log(self.validate(valid_loader))
                 if self.step >= cfg.max_steps:
