@@ -308,6 +308,11 @@ def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0, pro
                     out[given[name]].append(readings(master_to(codec.decode(codes, ctrl)[0].numpy(), seconds), plan))
             out[name].append(readings(master_to(coded, plan.duration), plan))
     result = {k: {m: float(np.nanmean([r[m] for r in v])) for m in ("chord", "key", "beat_f")} for k, v in out.items()}
+    right = [i for i, r in enumerate(out["render"]) if r["key"] >= 1.0]  # plans whose render reads in its own key
+    for k, v in out.items():
+        # of those, the share that still reads in the plan's key after the codec (1 = the codec loses no key)
+        result[k]["key_kept"] = float(np.mean([v[i]["key"] >= 1.0 for i in right])) if right else float("nan")
+        result[k]["key_right"] = len(right)
     probe = {k: chord_probe(v, labels[k.split("|")[0]]) for k, v in feats.items()} if plans >= 2 else {}
     return {**result, "probe": probe}
 
@@ -330,11 +335,15 @@ def plan_table(plans: dict) -> list[str]:
     """:func:`plan_readings`' chord, key and beat readings (without ``"probe"``) as markdown table lines."""
     from audiogen.eval.report import table
 
+    def kept(v: dict) -> str:
+        n = v.get("key_right", 0)
+        return "-" if not n else f"{round(v['key_kept'] * n)} / {n}"
+
     return table(
-        ["audio", "chord accuracy (maj/min)", "key (tonic + mode)", "beat F"],
+        ["audio", "chord accuracy (maj/min)", "key (tonic + mode)", "render's right keys kept", "beat F"],
         [[k if k == "render" else f"render through `{k.removesuffix('|plan')}`"
           + (", given the plan's chords and melody" if k.endswith("|plan") else ""), f"{v['chord']:.3f}",
-          f"{v['key']:.2f}", f"{v['beat_f']:.2f}"] for k, v in plans.items()],
+          f"{v['key']:.2f}", kept(v), f"{v['beat_f']:.2f}"] for k, v in plans.items()],
     )  # fmt: skip
 
 
@@ -422,7 +431,7 @@ def pitch_section(codecs: dict, args, argv: list[str]) -> list[str]:
     print(paths, flush=True)
     oracle = oracle_readings(wav, n_iter=args.gl_iters)
     print(oracle, flush=True)
-    plans = plan_readings(codecs, args.plans, args.n_q)
+    plans = plan_readings(codecs, args.plans, args.n_q, args.plan_seconds)
     probe = plans.pop("probe")
     kbps = next(iter(codecs.values())).cfg.kbps(args.n_q)
 
@@ -456,9 +465,9 @@ def pitch_section(codecs: dict, args, argv: list[str]) -> list[str]:
               f"{v['cpu_seconds_per_10s']:.2f}"] for k, v in oracle.items()],
         ),
         "",
-        f"Composed plans ({args.plans} of 10 s, rendered with the soundfont): chord and key accuracy through each "
-        f"codec at {args.n_q} codebooks, and a linear probe from one frame's latent to the plan's chord (trained on "
-        f"{max(1, 3 * args.plans // 4)} plans, scored on the others; frame accuracy).",
+        f"Composed plans ({args.plans} of {args.plan_seconds:g} s, rendered with the soundfont): chord and key "
+        f"accuracy through each codec at {args.n_q} codebooks, and a linear probe from one frame's latent to the "
+        f"plan's chord (trained on {max(1, 3 * args.plans // 4)} plans, scored on the others; frame accuracy).",
         "",
         *plan_table(plans),
         "",
@@ -484,7 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crops", type=int, default=8, help="valid crops for the latent readings (default 8)")
     ap.add_argument("--crop-seconds", type=float, default=None,
                     help="length of each crop (default 6 s; 10 s with --pitch-path)")  # fmt: skip
-    ap.add_argument("--plans", type=int, default=16, help="rendered plans of 10 s (default 16)")
+    ap.add_argument("--plans", type=int, default=16, help="rendered plans (default 16)")
+    ap.add_argument("--plan-seconds", type=float, default=10.0,
+                    help="length of each plan (default 10; key readings need 30)")  # fmt: skip
     ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
     ap.add_argument("--pitch-path", action="store_true",
                     help=f"where the pitch goes instead (decoder magnitude + Griffin-Lim, phase-rebuild ceilings, the "
@@ -513,14 +524,14 @@ def main(argv: list[str] | None = None) -> int:
     wav = torch.stack([ds[int(i)]["audio"][0] for i in picks])
     latent = {k: latent_readings(c, wav, args.n_q) for k, c in codecs.items()}
     steady = {k: steady_readings(c, args.n_q) for k, c in codecs.items()}
-    plans = plan_readings(codecs, args.plans, args.n_q)
+    plans = plan_readings(codecs, args.plans, args.n_q, args.plan_seconds)
     probe = plans.pop("probe")
     kbps = next(iter(codecs.values())).cfg.kbps(args.n_q)
     body = [
         f"Command: `{command_line('python -m audiogen.eval.codec_diagnostics', argv)}`  ",
         f"Machine: {machine()}; date {today()}. Latent readings on {len(picks)} valid crops of {seconds:g} s; plans: "
-        f"{args.plans} composed plans of 10 s rendered with the soundfont; codecs at {args.n_q} codebooks "
-        f"({kbps:g} kbps).",
+        f"{args.plans} composed plans of {args.plan_seconds:g} s rendered with the soundfont; codecs at {args.n_q} "
+        f"codebooks ({kbps:g} kbps).",
         "",
         *table(
             ["codec", "residual after stages 1..K", "chroma, unquantized latent", f"chroma, {args.n_q} codebooks"],

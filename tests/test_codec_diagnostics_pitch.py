@@ -83,8 +83,13 @@ def test_pitch_path_readings_of_a_tiny_codec(tiny_codec):
 def test_chord_probe_from_the_first_two_codebooks(tiny_codec):
     pytest.importorskip("sklearn")
     plans = cd.plan_readings({"tiny": tiny_codec}, plans=2, n_q=4, seconds=4.0)
-    probe = plans["probe"]
+    probe = plans.pop("probe")
     assert set(probe) == {"tiny", "tiny|latent", "tiny|q2"}
+    right = plans["render"]["key_right"]
+    assert 0 <= right <= 2 and all(v["key_right"] == right for v in plans.values())
+    if right:  # the render keeps its own right keys; a codec keeps a share of them
+        assert plans["render"]["key_kept"] == 1.0 and 0.0 <= plans["tiny"]["key_kept"] <= 1.0
+    assert "render's right keys kept" in cd.plan_table(plans)[0]
     for reading in probe.values():
         assert 0.0 <= reading["accuracy"] <= 1.0 and 0.0 <= reading["best_constant"] <= 1.0
     table = cd.probe_table(probe, {"tiny": tiny_codec}, 4)
