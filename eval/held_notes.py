@@ -39,7 +39,7 @@ def pad_and_bass(seconds: float = 8.0) -> tuple[np.ndarray, list[int]]:
             if t < seconds - 0.25:
                 bass.notes.append(pretty_midi.Note(95, pitch + (12 if k % 4 == 3 else 0), t, t + 0.22))
     pm.instruments = [pad, bass]
-    audio = normalise(render_midi(pm, seconds, sample_rate=SR), -16.0, SR)
+    audio, _ = normalise(render_midi(pm, seconds, sample_rate=SR), -16.0, SR)
     notes = sorted(set(PAD) | {p for p, _ in BASS} | {p + 12 for p, _ in BASS})
     return audio, notes
 

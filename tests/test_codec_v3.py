@@ -98,7 +98,8 @@ def _v3_config(tmp_path, **kw) -> CodecTrainConfig:
     base = dict(
         run_dir=str(tmp_path / "run"), manifests=[str(sine_manifest(tmp_path))], model=CodecConfig(**TINY_V3),
         segment_seconds=0.5, batch_size=2, lr=3e-3, warmup_steps=1, max_steps=6, gan_start=10**9,
-        lambda_latent=1.0, lambda_teacher=1.0, teacher_codebooks=2, lambda_semitone=1.0, log_every=1,
+        lambda_latent=1.0, lambda_teacher=1.0, teacher_codebooks=2, lambda_semitone=1.0, lambda_mag_mel=1.0,
+        log_every=1,
         ckpt_every=1000, valid_every=1000,
         valid_crops=1, num_workers=0,
     )  # fmt: skip
@@ -135,7 +136,7 @@ def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(tmp_path, mo
     a = [r for r in _lines(tmp_path / "a" / "run") if "logmag" in r]
     b = [r for r in _lines(tmp_path / "b" / "run") if "logmag" in r]
     assert [r["logmag"] for r in a] == [r["logmag"] for r in b] and len(a) == 6
-    assert all("teacher" in r and "semitone" in r for r in a)
+    assert all("teacher" in r and "semitone" in r and "mag_mel" in r for r in a)
 
 
 def test_a_v3_run_starts_from_a_v2_codec_with_a_fresh_head(tmp_path):

@@ -84,6 +84,10 @@ class CodecTrainConfig:
     # and L1 between log energies folded onto semitones (C3..B7, from the same magnitudes): the musically relevant
     # part of the spectrum weighed as much as the many bins above 4 kHz; 0 = off
     lambda_semitone: float = 0.0
+    # and L1 between log mel energies (80 bands to 16 kHz) of the same magnitudes: the envelope, without the
+    # unpredictable fine structure of noise-like bins (their log magnitude is random; a per-bin L1 on noise cannot
+    # get below about 0.48 nats)
+    lambda_mag_mel: float = 0.0
     # the pitch teacher: a linear read-out of the first ``teacher_codebooks`` codebooks' latent must give the crop's
     # semitone spectrum (audiogen.codec.teacher), so the codebooks an LM models first hold the notes; 0 = off
     lambda_teacher: float = 0.0
@@ -144,6 +148,25 @@ def semitone_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int) ->
     fp = torch.log((pred.exp().square() @ fold.T).clamp(min=1e-8))
     ft = torch.log((target.exp().square() @ fold.T).clamp(min=1e-8))
     return (fp - ft).abs().mean()
+
+
+_MEL_FOLD: dict = {}
+
+
+def mel_band_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int, n_mels: int = 80) -> torch.Tensor:
+    """Mean L1 between the log10 mel energies (``n_mels`` bands, 20 Hz to Nyquist) of log-magnitudes ``pred``,
+    ``target`` ``[B, F, N]``."""
+    import torchaudio
+
+    n = pred.shape[-1]
+    key = (n, sample_rate, n_mels, str(pred.device))
+    if key not in _MEL_FOLD:
+        fb = torchaudio.functional.melscale_fbanks(n, 20.0, sample_rate / 2, n_mels, sample_rate)  # (N, n_mels)
+        _MEL_FOLD[key] = fb.to(pred.device)
+    fb = _MEL_FOLD[key]
+    mp = torch.log10((pred.exp().square() @ fb).clamp(min=1e-8))
+    mt = torch.log10((target.exp().square() @ fb).clamp(min=1e-8))
+    return (mp - mt).abs().mean()
 
 
 def cqt_chroma(reference: torch.Tensor, decoded: torch.Tensor, sample_rate: int) -> float:
@@ -300,6 +323,10 @@ class CodecTrainer:
             logmag, sc = magnitude_losses(out["logmag"], out["target_logmag"], cfg.logmag_floor)
             loss = loss + cfg.lambda_logmag * logmag + cfg.lambda_sc * sc
             logs.update(logmag=logmag.item(), sc=sc.item())
+            if cfg.lambda_mag_mel:
+                mm = mel_band_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
+                loss = loss + cfg.lambda_mag_mel * mm
+                logs["mag_mel"] = mm.item()
             if cfg.lambda_semitone:
                 semi = semitone_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
                 loss = loss + cfg.lambda_semitone * semi
@@ -456,7 +483,7 @@ class CodecTrainer:
         epoch, skip = divmod(self.step, per_epoch)
         acc_logs: dict[str, float] = {}
         usage = None
-        t0 = time.time()
+        t0, since = time.time(), 0
         while self.step < cfg.max_steps:
             for batch in self.epoch_loader(train, epoch, skip):
                 logs = self.train_step(batch["audio"][:, 0].to(self.acc.device))
@@ -465,13 +492,14 @@ class CodecTrainer:
                 ppl = perplexity(self._codes, cfg.model.codebook_size)
                 usage = ppl if usage is None else usage + ppl
                 self.step += 1
+                since += 1
                 if self.step % cfg.log_every == 0:
-                    n = cfg.log_every
+                    n = since  # a resumed run's first line averages the steps it took, not log_every
                     rec = {k: round(v / n, 4) for k, v in acc_logs.items()}
                     rec["perplexity"] = [round(float(x) / n, 1) for x in usage]
                     rec["sec_per_step"] = round((time.time() - t0) / n, 3)
                     self.log(rec)
-                    acc_logs, usage, t0 = {}, None, time.time()
+                    acc_logs, usage, t0, since = {}, None, time.time(), 0
                 due = time.time() - self._last_save >= 60 * cfg.ckpt_minutes
                 if self.step % cfg.ckpt_every == 0 or due or self._stop:
                     self.save()
