@@ -84,3 +84,16 @@ def test_an_aligned_plan_round_trips(tmp_path, plan):
 def test_a_single_shot_is_one_cadence():
     p = A.aligned_plan(None, [(0.0, 1.5, 0.5, 0.0)], 1.5, seed=0)
     assert p.duration == 1.5 and len(p.request["shots"]) == 1 and p.sections[0].start == 0.0
+
+
+@pytest.mark.parametrize("tempo", [None, 220.0])
+def test_a_ten_minute_video_composes(tempo):
+    shots = [(0.0, 5.0, 0.2, 0.1), (5.0, 420.0, -0.5, 0.6), (420.0, 600.0, 0.6, -0.3)]  # a long loop, a long cadence
+    p = A.aligned_plan(None, shots, 600.0, genre="pop", tempo=tempo, seed=4)
+    assert p.duration == 600.0 and starts(p) == [0.0, 5.0, 420.0]
+    assert 420.0 in p.downbeats and p.sections[-1].name == "shot3-end"
+    assert len(p.downbeats) > 148  # past the bars the form once ran out at
+    assert len([s for s in p.sections if s.name.startswith("shot2-")]) > 36
+    p.to_midi()
+    single = A.aligned_plan(None, [(0.0, 600.0, 0.5, 0.3)], 600.0, genre="pop", tempo=tempo, seed=4)
+    assert single.duration == 600.0 and single.sections[-1].end <= 600.0

@@ -148,3 +148,15 @@ def test_every_genre_and_emotion_composes_quickly():
         for emotion in list(EMOTIONS)[::6]:
             pm = compose(sample_params(rng, genre, emotion, duration=6.0))
             assert sum(len(i.notes) for i in pm.instruments) > 5
+
+
+@pytest.mark.parametrize("meter,tempo", [(4, 60.0), (4, 220.0), (3, 220.0)])
+def test_a_ten_minute_form_cycles_aaba_to_the_end(meter, tempo):
+    p = _params(duration=600.0, tempo=tempo, meter=meter)
+    info = describe(p)
+    phrases = info["form"].removeprefix("intro ").removesuffix(" end")
+    assert len(phrases) > 36 and phrases == ("AABA" * len(phrases))[: len(phrases)]
+    assert 600 * tempo / (60 * meter) - 4 <= info["bars"] <= 600 * tempo / (60 * meter)  # bars + the final chord
+    assert info["end_time"] == pytest.approx(600 - release_seconds(600.0))
+    pm = compose(p)
+    assert max(n.end for i in pm.instruments for n in i.notes) <= info["end_time"] + 1e-6

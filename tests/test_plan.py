@@ -181,3 +181,47 @@ def test_the_plan_keeps_its_tempo_until_the_closing_ritardando(duration, emotion
     assert np.allclose(60.0 / steady, plan.tempo, rtol=0.01)
     assert 60.0 / np.median(gaps) == pytest.approx(plan.tempo, rel=0.02)
     assert 60.0 / gaps[-1] < plan.tempo  # and it does slow down into the final chord
+
+
+# -- long pieces --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "duration,tempo,ending",
+    [(300.0, 120.0, "cadence"), (600.0, 60.0, "cadence"), (600.0, 120.0, "cadence"), (600.0, 220.0, "cadence"),
+     (600.0, 220.0, "loop")],
+)  # fmt: skip
+def test_a_long_piece_repeats_its_sections_to_the_end(duration, tempo, ending):
+    from audiogen.compose.composer import release_seconds
+
+    p = compose_plan("a piece", genre="pop", duration=duration, tempo=tempo, ending=ending, seed=3, use_minilm=False)
+    assert p.duration == duration and p.tempo == pytest.approx(tempo, rel=1e-3)
+    whole = duration * tempo / (60 * p.meter)  # bars that fit at the asked tempo
+    assert whole - 3 <= len(p.downbeats) <= whole + 1e-6  # a cadence's last downbeat is its final chord's
+    assert sum(s.bars for s in p.sections) == len(p.downbeats)
+    end = duration if ending == "loop" else duration - release_seconds(duration)
+    assert p.sections[-1].end == pytest.approx(end, abs=1e-3)
+    assert max(n[1] for part in p.parts for n in part.notes) == pytest.approx(end, abs=1e-3)
+    phrases = [s.name for s in p.sections if s.name not in ("intro", "end")]
+    assert len(phrases) > 36  # past the 36 phrases the form once stopped at
+    assert set(phrases) == {"A", "B"} and "".join(phrases) == ("AABA" * len(phrases))[: len(phrases)]
+    midi = p.to_midi()
+    assert [t.text for t in midi.text_events] == [s.name for s in p.sections]
+    assert midi.get_end_time() == pytest.approx(end, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "duration,tempo,digest",
+    [
+        (30.0, None, "8ff0f04e550ac14e783b48adf9d22c7634d74c62dd690db5d5e445e36ca22687"),
+        (240.0, 120.0, "af19757aa27a4eae3f1168e3a9c26b315b96295b0bdd1186467bb984d6d0017e"),
+    ],
+)
+def test_pieces_that_composed_before_long_forms_are_unchanged(duration, tempo, digest):
+    import hashlib
+
+    # The SHA-256 of the plan's JSON as the composer wrote it before pieces past 36 phrases were supported: a short
+    # piece (30 s, seed 3) and one whose form already repeated AABA (240 s at 120 BPM, 29 phrases). Supporting long
+    # forms must leave every piece that composed before byte-for-byte the same.
+    p = compose_plan("a piece", duration=duration, tempo=tempo, seed=3, use_minilm=False)
+    assert hashlib.sha256(p.to_json().encode()).hexdigest() == digest

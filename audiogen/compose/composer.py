@@ -7,13 +7,15 @@ music-psychology literature on emotional cues describes: valence sets the mode (
 aroused emotions); arousal sets the tempo within the genre's range, the loudness (velocity), the note density and
 whether the drummer plays and how busily.
 
-A piece is a short song form: an optional intro, four-bar phrases in an A/B pattern (A A B A...), whose melody
-repeats when its letter repeats, a cadence (V or the genre's habit) into a final tonic chord held under a
-ritardando, and a release tail, so that a model trained on the audio can learn how pieces end.
+A piece is a song form: an optional intro, four-bar phrases in an A/B pattern (A A B A..., the AABA chorus
+repeating for as long as a long piece lasts), whose melody repeats when its letter repeats, a cadence (V or the
+genre's habit) into a final tonic chord held under a ritardando, and a release tail, so that a model trained on the
+audio can learn how pieces end.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -256,8 +258,27 @@ def loop_tempo(tempo: float, meter: int, duration: float) -> float:
     return loop_bars(tempo, meter, duration) * meter * 60.0 / duration
 
 
+SHORT_FORMS = ("A", "AB", "AAB", "AABA", "AABAB", "AABABA", "AABABBA", "AABABBAA")  # by number of phrases
+LONG_FORM = "AABA"  # the chorus that longer pieces repeat
+
+
+def form_letters(n_phrases: int) -> list[str]:
+    """The section letter of each of ``n_phrases`` phrases.
+
+    Up to ``len(SHORT_FORMS)`` phrases take their own short song form; longer pieces repeat the 32-bar ``AABA``
+    chorus for as long as they last (a ten-minute piece at a fast tempo has well over a hundred phrases), the way
+    long-form music returns to its sections rather than inventing new ones. The form has no length limit.
+    """
+    if n_phrases <= 0:
+        return []
+    if n_phrases <= len(SHORT_FORMS):
+        return list(SHORT_FORMS[n_phrases - 1])
+    return list(itertools.islice(itertools.cycle(LONG_FORM), n_phrases))
+
+
 def plan_form(p: PieceParams, n_bars: int, rng: np.random.Generator) -> list[Bar]:
-    """Lay ``n_bars`` out as intro + four-bar phrases (A A B A ...) with chords, ending on a cadence bar."""
+    """Lay ``n_bars`` out as intro + four-bar phrases (A A B A ..., see :func:`form_letters`) with chords, ending
+    on a cadence bar."""
     g = GENRES[p.genre]
     pool = list(g.major if p.mode == "major" else g.minor)
     prog_a, prog_b = (pool[int(i)] for i in rng.choice(len(pool), size=2, replace=len(pool) < 2))
@@ -273,8 +294,7 @@ def plan_form(p: PieceParams, n_bars: int, rng: np.random.Generator) -> list[Bar
         intro += 1
     elif rest:
         lengths.append(rest)  # a short closing phrase (or the only one in a very short piece)
-    forms = ("A", "AB", "AAB", "AABA", "AABAB", "AABABA", "AABABBA", "AABABBAA")
-    letters = list(forms[len(lengths) - 1] if 0 < len(lengths) <= len(forms) else ("AABA" * 9)[: len(lengths)])
+    letters = form_letters(len(lengths))
     bars = [Bar(progs["A"][i % len(progs["A"])], "intro", -1, i, intro) for i in range(intro)]
     for ph, (letter, length) in enumerate(zip(letters, lengths, strict=True)):
         prog = progs[letter]

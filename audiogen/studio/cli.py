@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from audiogen.studio.app import create_app
-    from audiogen.studio.library import Library, default_library_dir
+    from audiogen.studio.library import Library, default_library_dir, library_root
     from audiogen.studio.worker import Worker
     from audiogen.threads import apply_threads, pick_threads
 
@@ -69,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
 
         if not (Path(args.model) / "lm" / "config.json").is_file():
             raise ValueError(f"--model {args.model}: not an audiogen model folder (needs codec/ and lm/), or 'debug'")
-    library = Library(args.library or default_library_dir())
+    root, moved = library_root(args.library or default_library_dir())  # never a folder of the user's files
+    library = Library(root)
     library.lock()
     requeued = library.recover()
     library.sweep()
@@ -80,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, access_log=False)
     where = f"library {library.root}, model {args.model or 'default'}"
     print(f"audiogen studio: {url_of(sock)}  ({where}; Ctrl+C stops)", flush=True)
+    if moved:
+        print(f"audiogen studio: {moved}", flush=True)
     if requeued:
         print(f"audiogen studio: {requeued} job(s) interrupted by the last stop are queued again", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -8,14 +8,23 @@ LIBRARY/
     briefs/HASH.EXT       an uploaded picture or video, named by the SHA-256 of its bytes (EXT one of the allowed
                           picture and video extensions); HASH.thumb.jpg its thumbnail (the picture, or the first frame)
     .lock                 held by the one server that uses this library
+    .audiogen-studio-library   the marker: this folder is a studio library (written when the studio makes it)
 ```
+
+The studio uses a folder as its library only if it is new or empty (it then writes the marker first, before anything
+else), holds the marker, or holds the studio's own database (a library of an earlier version: the marker is added).
+A folder that holds anything else is not taken: :class:`Library` refuses it (:class:`NotALibraryError`) and
+:func:`library_root` picks its subfolder ``audiogen-studio/`` instead, so the studio never deletes in a folder it did
+not make.
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction on its own connection, so several threads or processes (the
 worker, two browser tabs' requests) can use the library at once without corrupting it. Files are written completely
 before the row that names them is committed; a track is deleted from the database before its files are unlinked, and
-:meth:`Library.sweep` removes whatever an interrupted write or delete left (temporaries, files no row names). An
-uploaded brief is kept while a track or a waiting job names it (``request["brief"]["id"]``); one that nothing names
-may be removed (:meth:`Library.prune_briefs`).
+:meth:`Library.sweep` removes whatever an interrupted write or delete left: temporaries and files no row names, but
+only names the studio itself writes (``STEM.KIND`` and ``.STEM.KIND.XXXXXXXX.part*`` in ``audio/``; ``HASH.EXT``,
+``HASH.thumb.jpg``, ``.HASH.thumb.jpg.XXXXXXXX.part`` and ``.upload-HEX.part`` in ``briefs/``). Any other file is
+left alone. An uploaded brief is kept while a track or a waiting job names it (``request["brief"]["id"]``); one that
+nothing names may be removed (:meth:`Library.prune_briefs`).
 """
 
 from __future__ import annotations
@@ -37,6 +46,25 @@ _STEM = re.compile(r"[0-9]{6}-[0-9]{1,2}-[0-9a-f]{12}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 BRIEF_KINDS = ("image", "video")
 BRIEF_GRACE_S = 24 * 3600.0  # an upload nothing names yet is kept this long (the page may be about to use it)
+MARKER = ".audiogen-studio-library"  # the file that makes a folder a studio library
+MARKER_TITLE = "audiogen studio library"  # the marker's first line
+SUBFOLDER = "audiogen-studio"  # the library inside a folder that holds other files (see library_root)
+DATABASE = "studio.sqlite3"
+_MARKER_TEXT = f"""{MARKER_TITLE}
+This folder is a library of `audiogen studio`: {DATABASE} (jobs and tracks), audio/ and briefs/.
+The studio deletes here only files it wrote itself: a track's files (audio/STEM.mp3, .wav, .mid, .mp4), an upload's
+files (briefs/HASH.EXT, HASH.thumb.jpg) and the temporaries of their writes. It never touches any other file.
+"""
+# tempfile.mkstemp's 8 random characters, then the ".part" suffix of audiogen.fileio.atomic_write and
+# audiogen.audio.save_audio (which adds the file's own extension after it)
+_TEMP = r"[a-z0-9_]{8}\.part(?:\.[a-z0-9]{1,8})?"
+_KIND = "|".join(FILE_KINDS)
+_AUDIO_FILE = re.compile(rf"(?P<stem>{_STEM.pattern})\.(?P<kind>{_KIND})")
+_AUDIO_TEMP = re.compile(rf"\.{_STEM.pattern}\.(?:{_KIND})\.{_TEMP}")
+_BRIEF_FILE = re.compile(rf"(?P<hash>{_HASH.pattern})\.(?P<ext>thumb\.jpg|[a-z0-9]{{1,8}})")
+_BRIEF_TEMP = re.compile(rf"\.upload-[0-9a-f]{{16}}\.part|\.{_HASH.pattern}\.thumb\.jpg\.{_TEMP}")
+# what a studio database holds (a library made before the marker existed is recognised by it)
+_DATABASE_TABLES = {"jobs": {"id", "state", "request", "progress"}, "tracks": {"id", "stem", "kinds"}, "meta": {"key"}}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -97,6 +125,73 @@ class LibraryBusyError(RuntimeError):
     """Another studio server already uses this library folder."""
 
 
+class NotALibraryError(ValueError):
+    """A folder that holds other files and is not a studio library: the studio does not use it (it would delete in
+    a folder it did not make)."""
+
+
+def is_library(root: str | os.PathLike) -> bool:
+    """Whether ``root`` is a studio library: it holds the marker, or the studio's own database (a library made by a
+    version before the marker)."""
+    root = Path(root).expanduser()
+    return _has_marker(root) or _has_studio_database(root)
+
+
+def _has_marker(root: Path) -> bool:
+    try:
+        with open(root / MARKER, encoding="utf-8", errors="replace") as fh:
+            return fh.readline().strip() == MARKER_TITLE
+    except OSError:
+        return False
+
+
+def _has_studio_database(root: Path) -> bool:
+    """Whether ``root/studio.sqlite3`` is a database with the studio's tables (opened read-only: nothing is written)."""
+    path = root / DATABASE
+    if not path.is_file():
+        return False
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            for table, needed in _DATABASE_TABLES.items():
+                columns = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+                if not needed <= columns:
+                    return False
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _usable(root: Path) -> bool:
+    """Whether the studio may make or use its library at ``root``: a new or empty folder, or a library already."""
+    if not root.exists():
+        return True
+    if not root.is_dir():
+        return False
+    return not any(root.iterdir()) or is_library(root)
+
+
+def library_root(path: str | os.PathLike) -> tuple[Path, str | None]:
+    """Where the studio keeps its library when told ``path``, and a line for the user when that is not ``path``
+    itself: ``path`` if it is new, empty or a studio library; else its subfolder :data:`SUBFOLDER` (when that is new,
+    empty or a studio library), so the files already in ``path`` are never touched. Raises
+    :class:`NotALibraryError` when neither may be used (``path`` itself being a file is left to :class:`Library`)."""
+    path = Path(path).expanduser()
+    if not path.is_dir() or _usable(path):
+        return path, None
+    sub = path / SUBFOLDER
+    if not _usable(sub):
+        raise NotALibraryError(
+            f"--library {path}: holds other files and is not an audiogen studio library, and neither is its "
+            f"{SUBFOLDER}/; name a new or empty folder (the studio deletes nothing in a folder it did not make)"
+        )
+    note = (f"{path} holds other files and is not a studio library, so the library is its subfolder {sub} "
+            "(nothing outside it is written or deleted)")  # fmt: skip
+    return sub, note
+
+
 def default_library_dir() -> Path:
     """``$AUDIOGEN_STUDIO_LIBRARY``, else ``$XDG_DATA_HOME/audiogen/studio`` (``~/.local/share/audiogen/studio``)."""
     if os.environ.get("AUDIOGEN_STUDIO_LIBRARY"):
@@ -106,22 +201,43 @@ def default_library_dir() -> Path:
 
 
 class Library:
-    """Jobs and tracks in ``root/studio.sqlite3``, audio files in ``root/audio/``."""
+    """Jobs and tracks in ``root/studio.sqlite3``, audio files in ``root/audio/``, uploads in ``root/briefs/``.
+
+    ``root`` must be new, empty or a studio library (see :func:`is_library`); a folder that holds other files raises
+    :class:`NotALibraryError` before anything is written in it."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).expanduser()
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"--library {self.root}: exists and is not a folder")
+        self._claim()
         self.audio_dir = self.root / "audio"
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.audio_dir.mkdir(exist_ok=True)
         self.briefs_dir = self.root / "briefs"
         self.briefs_dir.mkdir(exist_ok=True)
-        self.db_path = self.root / "studio.sqlite3"
+        self.db_path = self.root / DATABASE
         self._lock_fd: int | None = None
         self.changes = 0  # counts this process's committed writes: the event stream looks at it before the database
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
+
+    def _claim(self) -> None:
+        """Make sure ``root`` is a studio library before anything is written in it: a new or empty folder gets the
+        marker first; one that holds the studio's database but no marker (an earlier version's library) gets it
+        added; any other folder is refused with :class:`NotALibraryError`."""
+        if _has_marker(self.root):
+            return
+        if not _usable(self.root):
+            raise NotALibraryError(
+                f"--library {self.root}: holds other files and is not an audiogen studio library; the studio uses "
+                f"only a new or empty folder or one of its own libraries (it never deletes files it did not write): "
+                f"name a new folder such as {self.root / SUBFOLDER}"
+            )
+        from audiogen.fileio import atomic_write
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.root / MARKER, lambda tmp: Path(tmp).write_text(_MARKER_TEXT, encoding="utf-8"))
 
     # -- connections --------------------------------------------------------------------------------------------
     @contextmanager
@@ -328,35 +444,56 @@ class Library:
             self.file_path(stem, kind).unlink(missing_ok=True)
 
     def sweep(self) -> list[str]:
-        """Delete what no row names from ``audio/`` and ``briefs/``: temporaries of an interrupted write, files of a
-        track whose row was never committed or already deleted, uploads nothing has named for
-        :data:`BRIEF_GRACE_S`. Returns the names removed. Run with the library locked."""
+        """Delete what an interrupted write or delete left in ``audio/`` and ``briefs/``: temporaries of a write,
+        files of a track whose row was never committed or already deleted, uploads nothing has named for
+        :data:`BRIEF_GRACE_S`. Only names the studio itself writes are candidates (see the module's notes); any other
+        file, and anything that is not a plain file, is left alone. Returns the names removed. Run with the library
+        locked."""
+        if not _has_marker(self.root):
+            raise NotALibraryError(f"--library {self.root}: the library's marker {MARKER} is gone; nothing swept")
         self.prune_briefs()
         with self._connect() as con:
             stems = {r[0] for r in con.execute("SELECT stem FROM tracks")}
             briefs = {r[0]: r[1] for r in con.execute("SELECT hash, ext FROM briefs")}
         removed = []
         for path in self.audio_dir.iterdir():
-            stem, _, kind = path.name.partition(".")
-            if path.is_file() and not (stem in stems and kind in FILE_KINDS):
+            if self._sweepable(path) and self._stray_audio(path.name, stems):
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
         for path in self.briefs_dir.iterdir():
-            digest, _, rest = path.name.partition(".")
-            if path.is_file() and not (digest in briefs and rest in (briefs[digest], "thumb.jpg")):
+            if self._sweepable(path) and self._stray_brief(path.name, briefs):
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
         return removed
+
+    @staticmethod
+    def _sweepable(path: Path) -> bool:
+        return path.is_file() and not path.is_symlink()
+
+    @staticmethod
+    def _stray_audio(name: str, stems: set[str]) -> bool:
+        """A temporary of a track file, or a track file no row names (nothing else the studio did not write)."""
+        if _AUDIO_TEMP.fullmatch(name):
+            return True
+        found = _AUDIO_FILE.fullmatch(name)
+        return found is not None and found["stem"] not in stems
+
+    @staticmethod
+    def _stray_brief(name: str, briefs: dict[str, str]) -> bool:
+        """A temporary of an upload or thumbnail, or an upload's file (or thumbnail) no row names."""
+        if _BRIEF_TEMP.fullmatch(name):
+            return True
+        found = _BRIEF_FILE.fullmatch(name)
+        if found is None or found["ext"] not in _brief_extensions():
+            return False
+        ext = briefs.get(found["hash"])
+        return ext is None or found["ext"] not in (ext, "thumb.jpg")
 
     # -- briefs (uploaded pictures and videos) ------------------------------------------------------------------
     def brief_path(self, digest: str, ext: str) -> Path:
         """Where the upload with SHA-256 ``digest`` lives; refuses anything but a hex digest and an allowed
         extension (``"thumb.jpg"``: its thumbnail)."""
-        from audiogen.brief.image import IMAGE_EXTENSIONS
-        from audiogen.brief.video import VIDEO_EXTENSIONS
-
-        allowed = {e.lstrip(".") for e in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS)} | {"thumb.jpg"}
-        if not _HASH.fullmatch(digest) or ext not in allowed:
+        if not _HASH.fullmatch(digest) or ext not in _brief_extensions():
             raise ValueError(f"not a library brief: {digest!r}.{ext!r}")
         return self.briefs_dir / f"{digest}.{ext}"
 
@@ -403,6 +540,14 @@ class Library:
             for part in (ext, "thumb.jpg"):
                 self.brief_path(digest, part).unlink(missing_ok=True)
         return [h for h, _ in gone]
+
+
+def _brief_extensions() -> set[str]:
+    """The extensions an upload's files are stored under: the allowed picture and video ones, and ``thumb.jpg``."""
+    from audiogen.brief.image import IMAGE_EXTENSIONS
+    from audiogen.brief.video import VIDEO_EXTENSIONS
+
+    return {e.lstrip(".") for e in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS)} | {"thumb.jpg"}
 
 
 def _brief_in_use(con: sqlite3.Connection, digest: str) -> bool:
