@@ -189,3 +189,18 @@ def test_sigterm_ends_a_run_after_its_step_with_a_checkpoint(tmp_path, monkeypat
     assert trainer.step == 2
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+@pytest.mark.parametrize("to_encoder", [True, False])
+def test_the_latent_loss_reaches_the_encoder_only_when_asked(to_encoder):
+    from audiogen.codec.quantizer import ResidualVQ
+
+    torch.manual_seed(3)
+    vq = ResidualVQ(16, n_q=3, codebook_size=32, codebook_dim=4, dropout=0.0)
+    vq.latent_to_encoder = to_encoder
+    z = torch.randn(2, 16, 10, requires_grad=True)
+    vq(z, step=0)  # data init
+    vq(z)["latent"].backward()
+    assert (z.grad is not None and z.grad.abs().sum() > 0) == to_encoder
+    grads = [p.grad for p in vq.layers[0].parameters() if p.grad is not None]
+    assert grads and sum(float(g.abs().sum()) for g in grads) > 0  # the stages still learn from it

@@ -72,6 +72,7 @@ class CodecTrainConfig:
     lambda_commit: float = 0.25
     lambda_codebook: float = 1.0
     lambda_latent: float = 0.0  # the quantizer's full-space latent loss (audiogen.codec.quantizer); 0 = the v1 recipe
+    latent_to_encoder: bool = True  # whether that loss also trains the encoder (v2); False: only the stages (v3)
     lambda_pitch: float = 0.0  # long-window linear-STFT log-magnitude L1 (audiogen.codec.losses.PitchLoss); 0 = v1
     lambda_chroma: float = 0.0  # 1 - chroma cosine from those spectra; 0 = the v1 recipe
     disc_periods: list[int] = field(default_factory=list)  # period discriminators (e.g. [2, 3, 5, 7, 11]); [] = v1
@@ -199,6 +200,7 @@ class CodecTrainer:
         self.run.mkdir(parents=True, exist_ok=True)
         self.acc = Accelerator(cpu=not torch.cuda.is_available())
         self.model = Codec(cfg.model)
+        self.model.quantizer.latent_to_encoder = cfg.latent_to_encoder
         if cfg.disc_periods:
             self.disc = CodecDiscriminator(tuple(cfg.disc_n_ffts), cfg.disc_filters, tuple(cfg.disc_periods))
         else:  # the v1 discriminator (and its checkpoints' keys)
