@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -215,18 +216,23 @@ def _slug(title: str) -> str:
 
 
 async def _event_stream(app: FastAPI):
-    """Snapshots of the worker's status, the queue and the library revision, sent when they change."""
+    """Snapshots of the worker's status, the queue and the library revision, sent when they change. While the
+    database cannot be read, the status still goes out, with the queue and revision last read."""
     library, worker = app.state.library, app.state.worker
     last, seen, quiet, sent_at = None, None, _RESYNC_S, 0.0
+    jobs, rev = None, None
     yield "retry: 1000\n\n"
     while not app.state.stopping:
         now = (library.changes, worker.status)
         if now != seen or quiet >= _RESYNC_S:
             seen, quiet = now, 0.0
-            jobs = await asyncio.to_thread(library.jobs)
-            rev = await asyncio.to_thread(library.revision)
+            try:
+                jobs = await asyncio.to_thread(library.jobs)
+                rev = await asyncio.to_thread(library.revision)
+            except sqlite3.OperationalError:  # the worker's status says so; read again at the next change or resync
+                pass
             snapshot = json.dumps({"status": worker.status, "jobs": jobs, "rev": rev})
-            if snapshot != last:
+            if jobs is not None and rev is not None and snapshot != last:
                 last, sent_at = snapshot, 0.0
                 yield f"data: {snapshot}\n\n"
         if sent_at >= _KEEPALIVE_S:

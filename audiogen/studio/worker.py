@@ -7,11 +7,17 @@ Variant ``i`` of a job with seed ``s`` is its own ``generate`` call with seed ``
 are complete, and a failure removes the failed variant's files and says why on the job. A request with a brief
 passes its stored file as ``image=`` or ``video=``; a video's results also get the video with the track as its sound
 (``.mp4``, :func:`audiogen.brief.mux.mux`), written beside the track's other files before its row.
+
+The database failing (a lock held past its timeout, a full disk) never ends the thread: the error goes to stderr in
+one line and to the page as the status ``"error: ..."``, and the worker tries again after a backoff (1 s doubling up
+to 30 s) until the database works again. A job such an error interrupts is run again (the variants it had kept stay
+kept), and a job's end that could not be stored is stored then; only a job's own failure marks it failed.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import traceback
@@ -27,6 +33,7 @@ log = logging.getLogger("audiogen.studio")
 PEAKS = 600  # waveform columns stored per track
 _PROGRESS_EVERY_S = 0.2
 _SAMPLING_SHARE = 0.9  # of a variant's progress bar; decoding, mastering and writing the files take the rest
+RETRY_S = (1.0, 30.0)  # after a database error: the first wait before trying again, doubling up to the second
 
 
 class _Stopped(Exception):
@@ -51,12 +58,22 @@ def waveform_peaks(audio: np.ndarray, columns: int = PEAKS) -> list[float]:
 class Worker:
     """Loads the model, then runs queued jobs one at a time until :meth:`stop`.
 
-    ``status`` is ``"loading"``, ``"ready"``, ``"busy"`` or ``"error: ..."`` (the model could not be loaded)."""
+    ``status`` is ``"loading"``, ``"ready"``, ``"busy"`` or ``"error: ..."`` (the model could not be loaded, or the
+    database failed and is tried again after a wait of ``retry_s[0]`` s, doubling up to ``retry_s[1]`` s)."""
 
-    def __init__(self, library: Library, model: str | None = None, generator: MusicGenerator | None = None):
+    def __init__(
+        self,
+        library: Library,
+        model: str | None = None,
+        generator: MusicGenerator | None = None,
+        retry_s: tuple[float, float] = RETRY_S,
+    ):
         self.library, self.model = library, model
         self.generator = generator
+        self.retry_s = retry_s
         self.status = "loading" if generator is None else "ready"
+        self._resume: dict | None = None  # a job a database error cut short: run again before claiming another
+        self._ending: tuple[int, str | None] | None = None  # a job's end the database did not store yet
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,27 +104,53 @@ class Worker:
                 self.status = f"error: the model could not be loaded: {err}"
                 log.error("%s", self.status)
                 return
+        delay = 0.0
         while not self._stop.is_set():
-            if not self.run_once():
+            try:
+                found = self.run_once()
+            except Exception as err:  # the database (locked, disk full, ...): said, waited for, tried again
+                delay = min(self.retry_s[1], 2 * delay) if delay else self.retry_s[0]
+                self.status = f"error: the queue's database failed: {_one_line(err)}; trying again in {delay:g} s"
+                log.error("audiogen studio: %s", self.status)
+                self._stop.wait(delay)
+                continue
+            if delay:
+                delay = 0.0
+                log.warning("audiogen studio: the queue's database works again")
+            self.status = "ready"
+            if not found:
                 self._wake.wait(0.5)
                 self._wake.clear()
 
     def run_once(self) -> bool:
-        """Run the oldest queued job, if any; returns whether there was one."""
-        job = self.library.claim_job()
+        """Run the oldest queued job, if any; returns whether there was one.
+
+        A database error is raised (the caller waits and calls again): a job it cut short is run again by the next
+        call (its kept variants stay kept), and a job's end it kept from being stored is stored by the next call."""
+        if self._ending is not None:
+            self.library.finish_job(*self._ending)
+            self._ending = None
+            return True
+        job = self._resume or self.library.claim_job()
         if job is None:
             return False
+        self._resume = job
         self.status = "busy"
+        error = None
         try:
             self._run(job)
-            self.library.finish_job(job["id"])
         except _Stopped:
             log.info("job %d left for the next start", job["id"])
+            self._resume, self.status = None, "ready"
+            return True
+        except sqlite3.OperationalError:  # the database, not the job: the job is run again once it works
+            raise
         except Exception as err:
             log.error("job %d failed:\n%s", job["id"], traceback.format_exc())
-            self.library.finish_job(job["id"], error=_reason(err))
-        finally:
-            self.status = "ready"
+            error = _reason(err)
+        self._resume, self._ending = None, (job["id"], error)
+        self.library.finish_job(job["id"], error=error)
+        self._ending, self.status = None, "ready"
         return True
 
     def _run(self, job: dict) -> None:
@@ -118,9 +161,14 @@ class Worker:
 
         def report(i: int, fraction: float, force: bool = False) -> None:
             progress[i] = round(min(1.0, fraction), 3)
-            if force or time.monotonic() - last[0] >= _PROGRESS_EVERY_S:
-                last[0] = time.monotonic()
-                self.library.set_progress(job["id"], progress)
+            now = time.monotonic()
+            if force or now - last[0] >= _PROGRESS_EVERY_S:
+                last[0] = now
+                try:
+                    self.library.set_progress(job["id"], progress)
+                except sqlite3.OperationalError as err:  # only shown: the job goes on, and tries again later
+                    log.error("audiogen studio: job %d: progress not stored: %s", job["id"], _one_line(err))
+                    last[0] = now + self.retry_s[1]  # a try can wait out the lock's timeout: none for a while
 
         brief = self.brief_kwargs(req)
         kwargs = api_kwargs(req)
@@ -186,6 +234,12 @@ def _mastering(req: dict):
     from audiogen.mastering.spec import MasteringSpec
 
     return MasteringSpec(loudness=req["loudness"], ending=req["ending"])
+
+
+def _one_line(err: Exception) -> str:
+    """``err`` in one line: its first line and its type."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{text} ({type(err).__name__})" if text else type(err).__name__
 
 
 def _reason(err: Exception) -> str:
