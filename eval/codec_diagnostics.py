@@ -105,23 +105,8 @@ def steady_readings(codec, n_q: int, chords: int = 8, seconds: float = 4.0, seed
 def head_input(decoder, z, controls=None):
     """What a decoder hands its output head: latent ``[B, latent_dim, F]`` (and controls ``[B, F, N]`` or None) →
     ``(features [B, 2F, up_dim], log-magnitude bias [B, 2F, bins] or None)``, computed as ``Decoder.infer`` computes
-    them (frames first, no autograd)."""
-    import torch
-
-    from audiogen.codec.inference import conv_frames
-
-    with torch.no_grad():
-        zf = z.transpose(1, 2)  # (B, F, latent_dim)
-        x = conv_frames(decoder.inp, zf)
-        controls = decoder.check_controls(controls, z.shape[0], z.shape[2])
-        if controls is not None:
-            x = x + conv_frames(decoder.ctrl, controls)
-        for block in decoder.blocks:
-            x = block.infer_frames(x)
-        x = conv_frames(decoder.up, x)  # (B, 2F, up_dim)
-        for block in decoder.up_blocks:
-            x = block.infer_frames(x)
-        return decoder.norm(x), decoder._mag_bias(controls)
+    them (``Decoder.infer_features``: frames first, no autograd)."""
+    return decoder.infer_features(z.transpose(1, 2), controls)
 
 
 def predicted_logmag(codec, z, controls=None):

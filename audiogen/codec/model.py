@@ -202,6 +202,12 @@ class Decoder(nn.Module):
             return self.infer(z.transpose(1, 2), controls)
         if self.magnitude:
             return self.head.synth(self.logmag(z, controls))
+        x, bias = self.features(z, controls)
+        return self.head.forward_frames(x, bias)
+
+    def features(self, z: torch.Tensor, controls: torch.Tensor | None = None):
+        """What the body hands the head (with autograd): latent ``[B, latent_dim, F]`` (and controls ``[B, F, N]``
+        or None) → ``(normalised features [B, 2F, up_dim], log-magnitude bias [B, 2F, bins] or None)``."""
         controls = self.check_controls(controls, z.shape[0], z.shape[2])
         x = self.inp(z)
         if controls is not None:
@@ -212,25 +218,15 @@ class Decoder(nn.Module):
         x = self.up(x.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, 2F, up_dim)
         for block in self.up_blocks:
             x = block.forward_frames(x)
-        return self.head.forward_frames(self.norm(x), self._mag_bias(controls))
+        return self.norm(x), self._mag_bias(controls)
 
     def logmag(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
         """A magnitude decoder's (``head="magnitude"``) output before the phase: latent ``[B, latent_dim, F]`` →
         natural-log magnitude ``[B, 2F, synth_n_fft/2+1]`` of the Gaussian-window STFT (what training compares)."""
         if not self.magnitude:
             raise ValueError("logmag() is for a decoder with head='magnitude'")
-        controls = self.check_controls(controls, z.shape[0], z.shape[2])
-        x = self.inp(z)
-        if controls is not None:
-            x = x + self.ctrl(controls.transpose(1, 2))
-        x = x.transpose(1, 2).contiguous()  # (B, F, dec_dim)
-        for block in self.blocks:
-            x = block.forward_frames(x)
-        x = self.up(x.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, 2F, up_dim)
-        for block in self.up_blocks:
-            x = block.forward_frames(x)
-        out = self.head(self.norm(x))
-        bias = self._mag_bias(controls)
+        x, bias = self.features(z, controls)
+        out = self.head(x)
         return out if bias is None else out + bias
 
     def _mag_bias(self, controls: torch.Tensor | None) -> torch.Tensor | None:
@@ -248,6 +244,16 @@ class Decoder(nn.Module):
         Frames-first throughout (convolutions read channels-last), folded ConvNeXt weights and the chunked iSTFT head:
         :meth:`forward`'s result up to float rounding, at about 1.2× its speed on one CPU thread.
         """
+        x, bias = self.infer_features(z, controls)
+        if self.magnitude:
+            out = self.head(x)
+            return self.head.synth(out if bias is None else out + bias)
+        return self.head.infer_frames(x, mag_bias=bias)
+
+    @torch.no_grad()
+    def infer_features(self, z: torch.Tensor, controls: torch.Tensor | None = None):
+        """:meth:`features` on the inference path: frames-first latent ``[B, F, latent_dim]`` → ``(normalised
+        features [B, 2F, up_dim], log-magnitude bias [B, 2F, bins] or None)``, no autograd."""
         x = conv_frames(self.inp, z)  # (B, F, dec_dim)
         controls = self.check_controls(controls, z.shape[0], z.shape[1])
         if controls is not None:
@@ -257,11 +263,7 @@ class Decoder(nn.Module):
         x = conv_frames(self.up, x)  # (B, 2F, up_dim)
         for block in self.up_blocks:
             x = block.infer_frames(x)
-        if self.magnitude:
-            out = self.head(self.norm(x))
-            bias = self._mag_bias(controls)
-            return self.head.synth(out if bias is None else out + bias)
-        return self.head.infer_frames(self.norm(x), mag_bias=self._mag_bias(controls))
+        return self.norm(x), self._mag_bias(controls)
 
     def reference_forward(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`forward` computed the plain way (channels-first blocks, 1×1-conv head, ``fold`` overlap-add)."""
