@@ -245,7 +245,7 @@ def test_generation_with_controls_is_cached_equal_reproducible_and_follows_the_t
     model = control_model(max_frames=30, control_layers=(1,))
     for lin in (model.controls.input, *model.controls.again):
         torch.nn.init.normal_(lin.weight, std=0.5)
-    params = GenerationParams(seed=4, cfg_scale=1.0, extend_stride=12)
+    params = GenerationParams(seed=4, cfg_scale=1.0, extend_stride=12, precision="float32")
     a = generate(model, None, ATTRS, 70, params)
     assert torch.equal(a, generate(model, None, ATTRS, 70, params, use_cache=False))
     assert torch.equal(a, generate(model, None, ATTRS, 70, params))

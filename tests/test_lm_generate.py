@@ -125,7 +125,7 @@ def test_cached_batched_generation_equals_slow_reference():
 
 def test_uncached_generation_gives_the_same_tokens():
     model, provider = debug_model(), StubProvider()
-    params = GenerationParams(seed=3, top_k=20)
+    params = GenerationParams(seed=3, top_k=20, precision="float32")
     cached = generate(model, provider, ATTRS, 30, params)
     uncached = generate(model, provider, ATTRS, 30, params, use_cache=False)
     assert torch.equal(cached, uncached)

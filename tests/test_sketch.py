@@ -29,7 +29,15 @@ def a_sketch(lm: MusicLM, frames: int = FRAMES) -> torch.Tensor:
 
 
 def run(lm, sketch, use_cache=True, **params):
-    return generate(lm, None, ATTRS, FRAMES, GenerationParams(seed=11, **params), sketch=sketch, use_cache=use_cache)
+    return generate(
+        lm,
+        None,
+        ATTRS,
+        FRAMES,
+        GenerationParams(seed=11, precision="float32", **params),
+        sketch=sketch,
+        use_cache=use_cache,
+    )
 
 
 def test_strength_zero_is_the_plain_performance():

@@ -36,6 +36,7 @@ from audiogen.conditioning.base import Attributes, Conditions
 from audiogen.controls import layout as L
 from audiogen.controls.layout import beat_phase, grid_beats
 from audiogen.lm.beat_prior import beat_tempo, phase_bins
+from audiogen.lm.fast import StepWeights, decode_step
 from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed, delay_steps, revert_delayed, valid_mask
 from audiogen.lm.sampling import (
@@ -75,6 +76,7 @@ def generate(
     prompt: torch.Tensor | None = None,
     callback: Progress | None = None,
     use_cache: bool = True,
+    step: str = "fast",
     beats: Sequence[Sequence[float] | None] | None = None,
     controls: Sequence[np.ndarray | None] | None = None,
     sketch: torch.Tensor | None = None,
@@ -84,7 +86,9 @@ def generate(
     provider: turns attributes into :class:`Conditions` (None = unconditional). attributes: one per output row.
     n_frames: length of the output, prompt included. prompt: codes ``[B, K', Tp]`` (``K' >= n_q``, ``Tp <
     n_frames``) to continue. callback(step, total_steps) is called after every decoding step. use_cache=False
-    recomputes the whole sequence each step (slow; a reference for tests and benchmarks). beats: for a model with
+    recomputes the whole sequence each step (slow; a reference for tests and benchmarks). step: how a KV-cached
+    step runs, ``"fast"`` (:func:`audiogen.lm.fast.decode_step`, in ``params.precision``) or ``"eager"`` (the
+    model's own forward on one position: the reference the fast step is tested against). beats: for a model with
     controls or a beat prior, one list of beat times (seconds from the first frame, prompt included) or None per
     row; by default a steady grid at each row's ``tempo`` (no beat for a row without one). controls: for a model
     with controls, one ``[>= n_frames, CONTROL_FEATURES]`` array (a plan's, :func:`audiogen.controls.from_plan.
@@ -116,6 +120,11 @@ def generate(
     row_controls = _control_rows(model, controls, request_beats, kinds, params, n_frames, device)
     beat_scale, frame_bins, bands = _beat_guidance(model, request_beats, params, n_frames, device)
     sketch = _check_sketch(sketch, params, batch, cfg.n_q, cfg.card, n_frames, device)
+    if step not in ("fast", "eager"):
+        raise ValueError(f"step must be 'fast' or 'eager', got {step!r}")
+    fast = None
+    if use_cache:
+        fast = StepWeights(model, delay_steps(window, cfg.n_q) + 64, params.precision) if step == "fast" else "eager"
     with _eval_mode(model, provider):
         for start, end in segments:
             timed = [
@@ -130,7 +139,7 @@ def generate(
             guide = None if frame_bins is None else (model.beat_prior, beat_scale, frame_bins[:, start:end], bands)
             lean = None if sketch is None else build_delayed(sketch[..., start:end], UNKNOWN)
             segment = _generate_segment(
-                model, conditions, rows, context, n_new, params, generator, progress, use_cache, ctl, guide, lean
+                model, conditions, rows, context, n_new, params, generator, progress, fast, ctl, guide, lean
             )
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
@@ -271,11 +280,25 @@ def _to_device(cond: Conditions, device) -> Conditions:
 
 
 def _generate_segment(
-    model, conditions, rows, context, n_new, params, generator, progress, use_cache, controls=None, guide=None,
+    model,
+    conditions,
+    rows,
+    context,
+    n_new,
+    params,
+    generator,
+    progress,
+    fast,
+    controls=None,
+    guide=None,
     sketch=None,
 ):
     """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
 
+    fast: the model's :class:`~audiogen.lm.fast.StepWeights`: the first call reads the prefix and the context
+    into a KV cache and every next step runs :func:`~audiogen.lm.fast.decode_step`; ``"eager"``: the same cache,
+    each step through the model's forward; None recomputes the whole sequence at every step (the slow
+    reference).
     controls: ``[rows * B, delay_steps(C + n_new), F]`` controls of the segment's steps, or None. guide: beat
     guidance ``(prior, scale, bins [B, C + n_new], bands [B])`` (phase bin of every frame of the segment, -1 =
     none; tempo band of every row) or None. sketch: the sketch's codes in the delay pattern ``[B, K, delay_steps(C +
@@ -290,7 +313,7 @@ def _generate_segment(
     seq[..., : c + k] = torch.where(valid_mask(c, k, context.device), known, seq[..., : c + k])
     first = c + 1  # first step with an unknown position: codebook 0 of frame C
     cache = None
-    if use_cache:
+    if fast is not None:
         n_prefix = 0 if conditions is None else conditions.prefix.shape[1]
         cache = model.new_cache(rows * b, n_prefix + n_steps)
 
@@ -312,7 +335,10 @@ def _generate_segment(
         progress.step()
         if step + 1 == n_steps:
             break
-        if use_cache:
+        if isinstance(fast, StepWeights):
+            ctl_step = None if controls is None else controls[:, step]
+            logits = decode_step(fast, seq[..., step].repeat(rows, 1), cache, ctl_step)
+        elif fast is not None:
             logits = model(seq[..., step : step + 1].repeat(rows, 1, 1), None, cache, clk(step, step + 1))[:, :, -1]
         else:
             logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, clk(0, step + 1))[:, :, -1]
@@ -322,9 +348,8 @@ def _generate_segment(
 def _lean(logits: torch.Tensor, codes: torch.Tensor, strength: float) -> torch.Tensor:
     """``logits`` ``[B, K, card]`` with ``strength`` added at ``codes`` ``[B, K]`` (nothing where a code is
     :data:`UNKNOWN`)."""
-    known = codes >= 0
-    bonus = torch.zeros_like(logits).scatter_(-1, codes.clamp(min=0)[..., None], strength)
-    return logits + bonus * known[..., None]
+    known = (codes >= 0).to(logits.dtype)[..., None] * strength
+    return logits.scatter_add(-1, codes.clamp(min=0)[..., None], known)
 
 
 def _step_bins(frame_bins: torch.Tensor, step: int, k: int) -> torch.Tensor:

@@ -49,7 +49,10 @@ class GenerationParams:
     by the soundfont, encoded by the codec) at each position the LM samples; 0 = off (the LM performs from the
     controls alone), a large value copies the sketch; None = the model folder's default (``model.json``), 0 for
     :func:`audiogen.lm.generate.generate` called directly. sketch_codebooks: how many codebooks, from the first, get the
-    bonus (None = all).
+    bonus (None = all). precision: of the KV-cached decoding steps, ``"float32"``, ``"bfloat16"`` (half the
+    weight bytes read per step) or ``"int8"`` (a quarter); the last two only where the CPU multiplies bfloat16
+    natively, see :mod:`audiogen.lm.fast`; ``"auto"``: int8 where it may, else float32 (so the same seed can give
+    other tokens on another CPU).
     """
 
     temperature: float = 1.0
@@ -66,6 +69,7 @@ class GenerationParams:
     beat_scale: float | None = None
     sketch_strength: float | None = None
     sketch_codebooks: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -93,6 +97,8 @@ class GenerationParams:
             )
         if self.sketch_codebooks is not None and self.sketch_codebooks < 1:
             raise ValueError(f"sketch_codebooks must be >= 1 or None (all), got {self.sketch_codebooks}")
+        if self.precision not in ("auto", "float32", "bfloat16", "int8"):
+            raise ValueError(f"precision must be 'auto', 'float32', 'bfloat16' or 'int8', got {self.precision!r}")
         if self.extend_stride is not None and self.extend_stride < 1:
             raise ValueError(f"extend_stride must be >= 1 frame or None, got {self.extend_stride}")
 

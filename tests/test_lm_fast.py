@@ -1,0 +1,114 @@
+"""The fast decoding step against the model's own forward: logits, tokens, and the bfloat16 option."""
+
+import numpy as np
+import pytest
+import torch
+
+from audiogen.conditioning.base import Attributes, Conditions
+from audiogen.controls.layout import CONTROL_FEATURES
+from audiogen.lm.config import LMConfig
+from audiogen.lm.fast import StepWeights, bfloat16_native, decode_step
+from audiogen.lm.generate import generate
+from audiogen.lm.model import MusicLM
+from audiogen.lm.sampling import GenerationParams
+
+
+def model_with_everything(**overrides) -> MusicLM:
+    """A debug LM with cross-attention, controls added at the input and before block 1, weights moved off zero."""
+    torch.manual_seed(0)
+    cfg = LMConfig.preset("debug", control_features=CONTROL_FEATURES, control_layers=(1,), **overrides)
+    model = MusicLM(cfg).eval()
+    for lin in (model.controls.input, *model.controls.again):
+        torch.nn.init.normal_(lin.weight, std=0.5)
+    return model
+
+
+def conditions(batch: int, dim: int, masked: bool) -> Conditions:
+    """A prefix of 3 positions and 2 cross states per row; ``masked``: row 0 loses a prefix position and row 1 has
+    no cross state at all (the paths of a guidance batch's unconditional rows)."""
+    g = torch.Generator().manual_seed(3)
+    prefix, cross = torch.randn(batch, 3, dim, generator=g), torch.randn(batch, 2, dim, generator=g)
+    pmask, cmask = torch.ones(batch, 3, dtype=torch.bool), torch.ones(batch, 2, dtype=torch.bool)
+    if masked:
+        pmask[0, 1] = False
+        cmask[1] = False
+    return Conditions(prefix, pmask, cross, cmask)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_decode_step_gives_the_forward_logits(masked):
+    model = model_with_everything()
+    cfg = model.config
+    g = torch.Generator().manual_seed(1)
+    batch, context, steps = 2, 5, 12
+    seq = torch.randint(0, cfg.card + 1, (batch, cfg.n_q, context + steps), generator=g)
+    ctl = torch.rand(batch, context + steps, CONTROL_FEATURES, generator=g)
+    cond = conditions(batch, cfg.dim, masked)
+    with torch.inference_mode():
+        ref_cache, fast_cache = model.new_cache(batch, 40), model.new_cache(batch, 40)
+        for cache in (ref_cache, fast_cache):
+            model(seq[..., :context], cond, cache, ctl[:, :context])
+        weights = StepWeights(model, 8)  # rotary tables grow past their first capacity
+        for t in range(context, context + steps):
+            ref = model(seq[..., t : t + 1], None, ref_cache, ctl[:, t : t + 1])[:, :, -1]
+            fast = decode_step(weights, seq[..., t], fast_cache, ctl[:, t])
+            assert fast.shape == (batch, cfg.n_q, cfg.card)
+            torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+        assert fast_cache.length == ref_cache.length
+        for a, b in zip(fast_cache.k + fast_cache.v, ref_cache.k + ref_cache.v, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_decode_step_refuses_a_full_cache():
+    model = model_with_everything()
+    with torch.inference_mode():
+        cache = model.new_cache(1, 4)
+        model(torch.zeros(1, model.config.n_q, 4, dtype=torch.long), None, cache)
+        with pytest.raises(ValueError, match="KV cache holds 4 positions, 5 needed"):
+            decode_step(StepWeights(model, 4), torch.zeros(1, model.config.n_q, dtype=torch.long), cache)
+
+
+def test_fast_generation_gives_the_eager_tokens():
+    """CFG with emotion guidance, controls on one row, a sketch and three windows: the same tokens either way."""
+    model = model_with_everything(max_frames=30)
+    attrs = [Attributes(tempo=96.0, emotion="calm"), Attributes(tempo=None, emotion="happy")]
+    rng = np.random.default_rng(2)
+    controls = [rng.random((80, CONTROL_FEATURES)).astype(np.float32), None]
+    sketch = torch.randint(0, model.config.card, (2, model.config.n_q, 70), generator=torch.Generator().manual_seed(4))
+    provider = lambda a: conditions(len(a), model.config.dim, masked=True)  # noqa: E731
+    for params in (
+        GenerationParams(seed=4, extend_stride=12, emotion_scale=2.0, sketch_strength=3.0, precision="float32"),
+        GenerationParams(seed=5, extend_stride=20, cfg_scale=1.0, top_p=0.9, precision="float32"),
+    ):
+        fast = generate(model, provider, attrs, 70, params, controls=controls, sketch=sketch)
+        eager = generate(model, provider, attrs, 70, params, controls=controls, sketch=sketch, step="eager")
+        assert torch.equal(fast, eager)
+    with pytest.raises(ValueError, match="step must be 'fast' or 'eager'"):
+        generate(model, None, attrs, 10, GenerationParams(seed=0), step="jit")
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match="precision must be 'auto', 'float32', 'bfloat16' or 'int8', got 'int4'"):
+        GenerationParams(precision="int4")
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, int8 or auto"):
+        StepWeights(model_with_everything(), 8, "float16")
+
+
+@pytest.mark.skipif(not bfloat16_native(), reason="this CPU has no native bfloat16 matrix multiply")
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_low_precision_step_stays_near_float32(precision):
+    """bfloat16 activations (and bfloat16 or int8 weights) move the logits by a few hundredths of their spread."""
+    model = model_with_everything()
+    cfg = model.config
+    g = torch.Generator().manual_seed(6)
+    seq = torch.randint(0, cfg.card, (2, cfg.n_q, 20), generator=g)
+    with torch.inference_mode():
+        caches = [model.new_cache(2, 40) for _ in range(2)]
+        for c in caches:
+            model(seq[..., :4], conditions(2, cfg.dim, False), c)
+        w32, w16 = StepWeights(model, 40), StepWeights(model, 40, precision)
+        for t in range(4, 20):
+            a = decode_step(w32, seq[..., t], caches[0])
+            b = decode_step(w16, seq[..., t], caches[1])
+            assert b.dtype == torch.float32
+            assert float((a - b).abs().max()) < 0.05 * float(a.std())
