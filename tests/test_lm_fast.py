@@ -112,3 +112,32 @@ def test_low_precision_step_stays_near_float32(precision):
             b = decode_step(w16, seq[..., t], caches[1])
             assert b.dtype == torch.float32
             assert float((a - b).abs().max()) < 0.05 * float(a.std())
+
+
+def test_frames_are_reported_in_order_as_soon_as_they_are_complete():
+    model = model_with_everything(max_frames=30)
+    attrs = [Attributes(tempo=96.0), Attributes(tempo=None)]
+    prompt = torch.randint(0, model.config.card, (2, model.config.n_q, 6), generator=torch.Generator().manual_seed(1))
+    seen, steps = [], []
+    params = GenerationParams(seed=2, extend_stride=12, cfg_scale=1.0)
+
+    def on_frames(first, codes):
+        seen.append((first, codes))
+        steps.append(progress[-1])
+
+    progress = [0]
+    out = generate(model, None, attrs, 70, params, prompt=prompt, on_frames=on_frames,
+                   callback=lambda step, total: progress.append(step))  # fmt: skip
+    assert [f for f, _ in seen] == list(range(6, 70))  # every new frame once, in order, none of the prompt's
+    assert torch.equal(torch.cat([c for _, c in seen], -1), out[..., 6:])
+    assert steps[0] == model.config.n_q  # the first frame is complete after n_q steps of the first segment
+
+    class Gone(Exception):
+        pass
+
+    def consumer_left(first, codes):
+        if first == 20:
+            raise Gone
+
+    with pytest.raises(Gone):
+        generate(model, None, attrs, 70, params, on_frames=consumer_left)

@@ -141,7 +141,7 @@ def _layer_norm(x: torch.Tensor, wb: tuple[torch.Tensor, torch.Tensor]) -> torch
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary positions for one step: ``x`` ``[B, H, hd]``, tables ``[hd / 2]``."""
+    """Rotary positions for one step: ``x`` ``[..., hd]``, tables ``[hd / 2]``."""
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
@@ -171,8 +171,8 @@ def decode_step(
         if ctl is not None and layer.again is not None:
             x = x + _mm(ctl, layer.again).float()
         qkv = _mm(_layer_norm(x, layer.ln1).to(dt), layer.qkv).float().view(b, 3, h, hd)
-        q, k, v = qkv.unbind(1)  # (B, H, hd) each
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        q, k = _rotate(qkv[:, :2], cos, sin).unbind(1)  # (B, H, hd) each
+        v = qkv[:, 2]
         kc, vc = cache.k[i], cache.v[i]
         kc[:, :, pos] = k
         vc[:, :, pos] = v

@@ -49,6 +49,7 @@ from audiogen.lm.sampling import (
 
 Provider = Callable[[list[Attributes]], Conditions]
 Progress = Callable[[int, int], None]
+FramesReady = Callable[[int, torch.Tensor], None]
 UNKNOWN = -1  # a position of the delayed sequence still to be sampled
 
 
@@ -80,6 +81,7 @@ def generate(
     beats: Sequence[Sequence[float] | None] | None = None,
     controls: Sequence[np.ndarray | None] | None = None,
     sketch: torch.Tensor | None = None,
+    on_frames: FramesReady | None = None,
 ) -> torch.Tensor:
     """Generate codes for a batch of requests.
 
@@ -94,6 +96,9 @@ def generate(
     with controls, one ``[>= n_frames, CONTROL_FEATURES]`` array (a plan's, :func:`audiogen.controls.from_plan.
     plan_controls`) or None per row; a row without one gets the beat group from its beats. sketch: codes
     ``[B, >= n_q, >= n_frames]`` the sampling leans towards by ``params.sketch_strength`` (None or strength 0: off).
+    on_frames(first, codes): called as soon as frames are complete (every codebook sampled), in order, with the
+    index of the first of them (prompt frames count) and their codes ``[B, n_q, n]`` (the prompt's are not passed);
+    an exception it raises stops the generation (how a consumer that went away cancels it).
     Returns ``[B, n_q, n_frames]`` long codes, frame-aligned (the delay reverted), the prompt first.
     """
     params = params or GenerationParams()
@@ -138,8 +143,9 @@ def generate(
             context, n_new = out[..., start:], end - out.shape[-1]
             guide = None if frame_bins is None else (model.beat_prior, beat_scale, frame_bins[:, start:end], bands)
             lean = None if sketch is None else build_delayed(sketch[..., start:end], UNKNOWN)
+            ready = None if on_frames is None else (lambda f, codes, at=start: on_frames(at + f, codes))
             segment = _generate_segment(
-                model, conditions, rows, context, n_new, params, generator, progress, fast, ctl, guide, lean
+                model, conditions, rows, context, n_new, params, generator, progress, fast, ctl, guide, lean, ready
             )
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
@@ -292,6 +298,7 @@ def _generate_segment(
     controls=None,
     guide=None,
     sketch=None,
+    ready=None,
 ):
     """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
 
@@ -302,7 +309,8 @@ def _generate_segment(
     controls: ``[rows * B, delay_steps(C + n_new), F]`` controls of the segment's steps, or None. guide: beat
     guidance ``(prior, scale, bins [B, C + n_new], bands [B])`` (phase bin of every frame of the segment, -1 =
     none; tempo band of every row) or None. sketch: the sketch's codes in the delay pattern ``[B, K, delay_steps(C +
-    n_new)]`` (:data:`UNKNOWN` = no bonus there), or None."""
+    n_new)]`` (:data:`UNKNOWN` = no bonus there), or None. ready(f, codes): called with each new frame ``f`` (index
+    into the segment) and its codes ``[B, K, 1]`` once its last codebook is sampled."""
     b, k, c = context.shape
     special = model.config.special_token
     frames = c + n_new
@@ -333,6 +341,9 @@ def _generate_segment(
         column = seq[..., step]
         seq[..., step] = torch.where(column == UNKNOWN, tokens, column)
         progress.step()
+        if ready is not None and c <= step - k < frames:  # frame step - k has just got its last codebook
+            f = step - k
+            ready(f, seq[:, torch.arange(k), f + 1 + torch.arange(k)][..., None].clone())
         if step + 1 == n_steps:
             break
         if isinstance(fast, StepWeights):
