@@ -52,7 +52,7 @@ def _studio_seconds(page, duration: float, seed: int, variants: int = 1) -> floa
     page.locator(".track").nth(before).wait_for(timeout=600_000)
     card = page.locator(".track").first
     card.locator(".play").click()
-    page.wait_for_function("studio.player.currentTime > 0 && !studio.player.paused", timeout=60_000)
+    page.wait_for_function("() => studio.player.currentTime > 0 && !studio.player.paused", timeout=60_000)
     seconds = time.perf_counter() - start
     card.locator(".play").click()  # pause
     return seconds
@@ -84,8 +84,8 @@ def screenshots(page, out: Path, duration: float) -> None:
     page.select_option("#f-emotion", "tense")
     page.fill("#f-style", "electronic, drums")
     page.click("#generate")
-    page.wait_for_function("[...document.querySelectorAll('.job .bar i')].some(b => parseFloat(b.style.width) > 40)",
-                           timeout=600_000)  # fmt: skip
+    bars_past_40 = "() => [...document.querySelectorAll('.job .bar i')].some(b => parseFloat(b.style.width) > 40)"
+    page.wait_for_function(bars_past_40, timeout=600_000)
     page.screenshot(path=str(out / "queue.png"), clip={"x": 0, "y": 0, "width": 1440, "height": 560})
 
     page.reload()
@@ -101,7 +101,7 @@ def screenshots(page, out: Path, duration: float) -> None:
     form = page.locator("#request").bounding_box()
     clip = {"x": form["x"] - 8, "y": 0, "width": form["width"] + 16, "height": form["y"] + form["height"] + 8}
     page.screenshot(path=str(out / "errors.png"), full_page=True, clip=clip)
-    page.wait_for_function("document.querySelectorAll('.job .state.running, .job .state.queued').length === 0",
+    page.wait_for_function("() => document.querySelectorAll('.job .state.running, .job .state.queued').length === 0",
                            timeout=600_000)  # fmt: skip
     brief_screenshot(page, out)
 
@@ -135,7 +135,7 @@ def _seed_library(page, duration: float) -> None:
     _fill(page, duration, 200, variants=4)
     page.click("#generate")
     page.locator(".track").nth(3).wait_for(timeout=600_000)
-    page.wait_for_function("document.querySelectorAll('.job .state.running, .job .state.queued').length === 0",
+    page.wait_for_function("() => document.querySelectorAll('.job .state.running, .job .state.queued').length === 0",
                            timeout=600_000)  # fmt: skip
 
 
@@ -153,7 +153,7 @@ def _studio_page(model: str | None):
     ):
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(proc.url)
+        page.goto(proc.url)  # wait_for_function takes "() => ..." here: the page's CSP forbids evaluating a bare string
         page.wait_for_selector("#status.ready", timeout=300_000)
         try:
             yield proc, page
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             server.append(_server_job_seconds(proc.url))
         if args.variants > 1:
             first_of_n = _studio_seconds(page, args.duration, 200, args.variants)
-            page.wait_for_function("document.querySelectorAll('.job .state.running').length === 0",
+            page.wait_for_function("() => document.querySelectorAll('.job .state.running').length === 0",
                                    timeout=600_000)  # fmt: skip
         if args.screenshots:
             screenshots(page, Path(args.screenshots), args.duration)

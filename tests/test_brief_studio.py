@@ -9,8 +9,6 @@ pytest.importorskip("fastapi", reason="the studio extra is not installed (pip in
 pytest.importorskip("httpx", reason="httpx (TestClient) is not installed (pip install -e '.[dev]')")
 pytest.importorskip("python_multipart", reason="python-multipart is not installed (pip install -e '.[dev]')")
 
-from fastapi.testclient import TestClient
-
 from audiogen.brief.image import read_image
 from audiogen.brief.mux import stream_summary
 from audiogen.brief.synth import colour_field_video, contrast_pair, save_rgb
@@ -18,6 +16,7 @@ from audiogen.brief.video import read_video
 from audiogen.generator import MusicGenerator
 from audiogen.studio.app import create_app
 from audiogen.studio.library import Library
+from audiogen.studio.testing import page_client
 from audiogen.studio.worker import Worker
 
 FPS = 25
@@ -42,7 +41,7 @@ def media(tmp_path_factory):
 def studio(tmp_path, generator):
     library = Library(tmp_path / "lib")
     worker = Worker(library, generator=generator)
-    with TestClient(create_app(library, worker, start_worker=False, max_upload_bytes=200_000)) as client:
+    with page_client(create_app(library, worker, start_worker=False, max_upload_bytes=200_000)) as client:
         yield client, library, worker
 
 
@@ -147,7 +146,7 @@ def test_a_brief_survives_a_restart_and_the_sweep(tmp_path, generator, media):
     root = tmp_path / "lib"
     library = Library(root)
     worker = Worker(library, generator=generator)
-    with TestClient(create_app(library, worker, start_worker=False)) as client:
+    with page_client(create_app(library, worker, start_worker=False)) as client:
         digest = _upload(client, ("poster.png", picture.read_bytes())).json()["id"]
         client.post("/api/jobs", json={"text": "a poster", "brief": digest, "duration": 2, "variants": 1})
     (library.briefs_dir / f".upload-{'0' * 16}.part").write_bytes(b"half")  # an upload cut off by a stop

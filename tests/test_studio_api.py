@@ -10,12 +10,11 @@ import pytest
 pytest.importorskip("fastapi", reason="the studio extra is not installed (pip install -e '.[dev]')")
 pytest.importorskip("httpx", reason="httpx (TestClient) is not installed (pip install -e '.[dev]')")
 
-from fastapi.testclient import TestClient
-
 from audiogen.audio import SAMPLE_RATE, load_audio
 from audiogen.generator import MusicGenerator, make_requests
 from audiogen.studio.app import create_app
 from audiogen.studio.library import MAX_ATTEMPTS, Library
+from audiogen.studio.testing import page_client
 from audiogen.studio.worker import Worker
 
 REQUEST = {"text": "calm piano at night", "emotion": "calm", "duration": 4, "variants": 2, "seed": 5, "tempo": 90}
@@ -31,7 +30,7 @@ def studio(tmp_path, generator):
     """(client, library, worker) over a fresh library; the worker is run by hand with ``worker.run_once()``."""
     library = Library(tmp_path / "lib")
     worker = Worker(library, generator=generator)
-    with TestClient(create_app(library, worker, start_worker=False)) as client:
+    with page_client(create_app(library, worker, start_worker=False)) as client:
         yield client, library, worker
 
 
@@ -301,7 +300,7 @@ def test_the_library_survives_a_restart(tmp_path, generator):
     root = tmp_path / "lib"
     library = Library(root)
     worker = Worker(library, generator=generator)
-    with TestClient(create_app(library, worker, start_worker=False)) as client:
+    with page_client(create_app(library, worker, start_worker=False)) as client:
         _queue(client, variants=1)
         worker.run_once()
         kept = client.get("/api/tracks").json()["tracks"][0]
@@ -317,7 +316,7 @@ def test_the_library_survives_a_restart(tmp_path, generator):
     assert library.recover() == 1
     assert sorted(library.sweep()) == sorted([stray.name, orphan.name])
     worker = Worker(library, generator=generator)
-    with TestClient(create_app(library, worker, start_worker=False)) as client:
+    with page_client(create_app(library, worker, start_worker=False)) as client:
         tracks = client.get("/api/tracks").json()["tracks"]
         assert kept["id"] in [t["id"] for t in tracks] and len(tracks) == 2
         assert client.get(kept["files"]["mp3"]).status_code == 200

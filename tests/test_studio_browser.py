@@ -42,6 +42,12 @@ def page(browser, server):
             problems.append(f"request failed: {req.url} ({req.failure})")
 
     pg.on("requestfailed", failed)
+
+    def console(msg):  # the page's Content-Security-Policy refusing something the page needs
+        if msg.type == "error" and ("Content Security Policy" in msg.text or "Refused to" in msg.text):
+            problems.append(f"console: {msg.text}")
+
+    pg.on("console", console)
     pg.goto(server.url)
     pg.wait_for_selector("#status.ready", timeout=60_000)
     yield pg
@@ -72,10 +78,10 @@ def test_generate_two_variants_play_download_and_find_them_after_a_reload(page, 
     assert first.locator(".plan summary").inner_text().startswith("Plan · ")
 
     first.locator(".play").click()
-    page.wait_for_function("studio.player.currentTime > 0.3 && !studio.player.paused", timeout=20_000)
+    page.wait_for_function("() => studio.player.currentTime > 0.3 && !studio.player.paused", timeout=20_000)
     assert first.get_attribute("class").split() == ["track", "playing"]
     first.locator(".play").click()  # pause
-    page.wait_for_function("studio.player.paused")
+    page.wait_for_function("() => studio.player.paused")
 
     with page.expect_download() as info:
         first.locator("a.dl-mp3").click()
@@ -90,7 +96,7 @@ def test_generate_two_variants_play_download_and_find_them_after_a_reload(page, 
     assert page.locator(".track").count() == 2
     assert "2 tracks" in page.inner_text("#count")
     page.fill("#q", "rainy night")
-    page.wait_for_function("document.querySelectorAll('.track').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.track').length === 2")
     page.fill("#q", "no such words")
     page.wait_for_selector("#tracks-empty:not([hidden])")
 
@@ -108,7 +114,7 @@ def test_a_bad_tempo_is_explained_next_to_the_field(page):
     page.fill("#f-tempo", "120")
     page.fill("#f-duration", "9999")
     page.click("#generate")
-    page.wait_for_function("document.querySelector('.err[data-for=duration]').textContent.includes('[1, 600]')")
+    page.wait_for_function("() => document.querySelector('.err[data-for=duration]').textContent.includes('[1, 600]')")
     assert page.inner_text('.err[data-for="tempo"]') == ""
 
 
@@ -144,7 +150,7 @@ def test_a_picture_brief_is_read_shown_and_used(page, server, tmp_path):
     page.wait_for_selector("#brief-card:not([hidden])")
     assert page.inner_text("#brief-name") == "poster.png"
     assert f"valence {reading.valence:+.2f}".replace("-", "−") in page.inner_text("#brief-read")
-    page.wait_for_function("document.querySelector('#brief-thumb').naturalWidth > 0")  # the thumbnail loaded
+    page.wait_for_function("() => document.querySelector('#brief-thumb').naturalWidth > 0")  # the thumbnail loaded
     assert page.get_attribute('#emo-mode [data-mode="auto"]', "aria-checked") == "true"  # the picture sets the mood
     page.fill("#f-text", "a poster in motion")
     page.fill("#f-duration", "2")
@@ -157,3 +163,35 @@ def test_a_picture_brief_is_read_shown_and_used(page, server, tmp_path):
         track = json.load(res)
     assert (track["valence"], track["arousal"]) == (reading.valence, reading.arousal)
     assert track["request"]["brief"]["name"] == "poster.png"
+
+
+def test_star_delete_and_cancel_carry_the_pages_token(page, server):
+    """Every change the page makes passes the server's Origin and token checks, also after the token changed (the
+    page reads it again once and sends the request again)."""
+    import json
+    import urllib.request
+
+    page.fill("#f-text", "a short sketch to star and delete")
+    page.fill("#f-duration", "2")
+    page.fill("#f-variants", "1")
+    page.click("#generate")
+    card = page.locator(".track", has_text="a short sketch to star and delete").first
+    card.wait_for(timeout=120_000)
+    track_id = card.get_attribute("data-id")
+    page.evaluate("studio.state.options.token = 'stale'")  # as after a restart of the server
+    card.locator(".star").click()
+    page.wait_for_selector(f'.track[data-id="{track_id}"] .star.on')
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator(f'.track[data-id="{track_id}"] .delete').click()
+    page.wait_for_selector(f'.track[data-id="{track_id}"]', state="detached")
+
+    page.fill("#f-text", "a long request to cancel")
+    page.fill("#f-duration", "30")
+    page.fill("#f-variants", "8")
+    page.click("#generate")
+    job = page.locator(".job", has_text="a long request to cancel")
+    job.locator("button.cancel").click()
+    job.wait_for(state="detached", timeout=30_000)  # cancelled jobs leave the queue
+    with urllib.request.urlopen(server.url + "api/jobs") as res:  # the local server only
+        jobs = json.load(res)["jobs"]
+    assert next(j for j in jobs if j["request"]["text"] == "a long request to cancel")["state"] == "cancelled"

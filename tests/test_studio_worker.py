@@ -14,12 +14,11 @@ import pytest
 pytest.importorskip("fastapi", reason="the studio extra is not installed (pip install -e '.[dev]')")
 pytest.importorskip("httpx", reason="httpx (TestClient) is not installed (pip install -e '.[dev]')")
 
-from fastapi.testclient import TestClient
-
 from audiogen.generator import MusicGenerator
 from audiogen.studio.app import _event_stream, create_app
 from audiogen.studio.form import clean
 from audiogen.studio.library import Library
+from audiogen.studio.testing import page_client
 from audiogen.studio.worker import Worker
 
 REQUEST = {"text": "calm piano at night", "emotion": "calm", "duration": 2, "variants": 1, "seed": 5, "tempo": 90}
@@ -81,7 +80,7 @@ def test_the_worker_thread_survives_a_locked_database_says_so_and_runs_the_job_a
 
     monkeypatch.setattr(library, "claim_job", claim_job)
     worker = Worker(library, generator=generator, retry_s=TINY_RETRY_S)
-    with caplog.at_level(logging.WARNING, logger="audiogen.studio"), TestClient(create_app(library, worker)) as client:
+    with caplog.at_level(logging.WARNING, logger="audiogen.studio"), page_client(create_app(library, worker)) as client:
         job = client.post("/api/jobs", json=REQUEST).json()
         _wait(lambda: len(calls) >= 5)  # it tried again and again
         status = client.get("/api/jobs").json()["status"]
@@ -163,7 +162,7 @@ def test_a_failing_generation_still_fails_its_job_and_the_worker_goes_on(library
 
     monkeypatch.setattr(generator, "generate", boom)
     worker = Worker(library, generator=generator)
-    with TestClient(create_app(library, worker)) as client:
+    with page_client(create_app(library, worker)) as client:
         job = client.post("/api/jobs", json=REQUEST).json()
         _wait(lambda: library.job(job["id"])["state"] == "failed")
         assert library.job(job["id"])["error"] == "generation failed: out of ideas (RuntimeError)"

@@ -10,11 +10,13 @@ hard cuts are found; dissolves and fades are read as one shot. A **shot** runs f
 features are the mean of its frames' features, and its valence/arousal come from them through the picture mapping.
 
 The video's length is the end of its last frame minus the start of its first (frame times from the container),
-which is what a track for it must last.
+which is what a track for it must last. A video longer than a track may last is refused as soon as a decoded frame
+says so (its stated length, when the container gives one, is checked before anything is decoded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from dataclasses import dataclass, field
@@ -205,12 +207,15 @@ def _read_video(path_text: str, _size: int, _mtime_ns: int) -> VideoReading:
     width, height, codec = int(stream.width), int(stream.height), stream.codec_context.name
     container.close()
     starts, ends, hists, feats = [], [], [], {}
-    for i, (start, end, rgb) in enumerate(_frames(path)):
-        starts.append(start)
-        ends.append(end)
-        hists.append(histogram(rgb))
-        if i % FEATURE_EVERY == 0:
-            feats[i] = I.image_features(rgb.astype(np.float32) / 255.0)
+    with contextlib.closing(_frames(path)) as frames:
+        for i, (start, end, rgb) in enumerate(frames):
+            if end - (starts[0] if starts else start) > MAX_SECONDS + 0.5:  # too long already: decode no further
+                raise ValueError(f"video {path}: lasts more than {MAX_SECONDS:g} s; allowed: {_allowed()}")
+            starts.append(start)
+            ends.append(end)
+            hists.append(histogram(rgb))
+            if i % FEATURE_EVERY == 0:
+                feats[i] = I.image_features(rgb.astype(np.float32) / 255.0)
     if not starts:
         raise ValueError(f"video {path}: has no frames that can be decoded; allowed: {_allowed()}")
     times = np.asarray(starts, dtype=np.float64)

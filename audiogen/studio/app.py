@@ -2,20 +2,24 @@
 
 ```
 GET    /                              the page (static files of this package; nothing from the network)
-GET    /api/options                   what the form offers (emotions, tags, keys, presets, ranges)
-POST   /api/jobs                      queue a request → 201 {job} | 422 {"errors": {field: message}}
+GET    /api/options                   what the form offers (emotions, tags, keys, presets, ranges) and the page's token
+POST   /api/jobs                      queue a request (application/json) → 201 {job} | 422 {"errors": {field: message}}
+                                      | 415 (another content type) | 429 (the queue is full)
 GET    /api/jobs                      the queue and the recent jobs
-DELETE /api/jobs/{id}                 cancel a job that has not started
+DELETE /api/jobs/{id}                 cancel a job: a queued one at once, a running one at its next progress report
 GET    /api/events                    text/event-stream: {"status", "jobs", "rev"} whenever one changes
 GET    /api/tracks?q=&emotion=&starred=   the library, newest first
 GET    /api/tracks/{id}               one track
-PATCH  /api/tracks/{id}               {"starred": bool}
+PATCH  /api/tracks/{id}               {"starred": bool} (application/json)
 DELETE /api/tracks/{id}               delete a track and its files
 GET    /api/tracks/{id}/file/{kind}   kind mp3 | wav | mid | mp4 (``?download=1``: as an attachment)
-POST   /api/briefs                    multipart/form-data, one picture or video → 201 {brief} | 413/422 {"errors"}
+POST   /api/briefs                    multipart/form-data, one picture or video → 201 {brief} | 413/422/429 {"errors"}
 GET    /api/briefs/{id}               an upload: kind, name, what it reads as (valence/arousal, style hints; cuts)
 GET    /api/briefs/{id}/thumb         its thumbnail (JPEG: the picture, or the video's first frame)
 ```
+
+Every request first passes :mod:`audiogen.studio.guard` (the Host, the Origin and token of state-changing requests,
+the body's size; the security headers of every response). Error answers never quote a request's body back.
 
 A download is found by the track's integer id and one of four kinds, a brief by the SHA-256 of its bytes; file names
 come from the library's own records, so nothing a request says reaches the file system.
@@ -31,12 +35,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from audiogen.studio import briefs as B
 from audiogen.studio.form import FormError, clean
-from audiogen.studio.library import Library
+from audiogen.studio.guard import BodyTooLarge, Guard, GuardMiddleware
+from audiogen.studio.library import MAX_ID, Library, QueueFullError
 from audiogen.studio.worker import Worker
 
 STATIC = Path(__file__).parent / "static"
@@ -47,13 +53,27 @@ _MEDIA = {"mp3": "audio/mpeg", "wav": "audio/wav", "mid": "audio/midi", "mp4": "
 EVENT_POLL_S = 0.05  # how often the event stream looks for a change (in memory; the database only on a change)
 _RESYNC_S = 2.0  # ... and reads the database anyway this often
 _KEEPALIVE_S = 15.0
+MAX_WAITING_JOBS = 50  # queued and running jobs at once; one more is refused (429)
+MAX_UPLOADS_AT_ONCE = 2  # uploads being received or read at once; one more is refused (429)
+MAX_MESSAGE_CHARS = 2000  # an error message is cut here (the API's own messages are shorter; a value quoted is cut)
+_OWN_LIMIT = frozenset({("POST", "/api/briefs")})  # routes that bound their bodies themselves (uploads, larger)
+
+
+class _StudioApp(FastAPI):
+    """FastAPI with the guard outside everything else, so that even the framework's own answer to a crash (500)
+    carries the security headers."""
+
+    def build_middleware_stack(self):
+        return GuardMiddleware(super().build_middleware_stack(), self.state.guard, _OWN_LIMIT)
 
 
 def create_app(
-    library: Library, worker: Worker, start_worker: bool = True, max_upload_bytes: int = B.MAX_UPLOAD_BYTES
-) -> FastAPI:
+    library: Library, worker: Worker, start_worker: bool = True, max_upload_bytes: int = B.MAX_UPLOAD_BYTES,
+    host: str = "127.0.0.1", port: int | None = None,
+) -> FastAPI:  # fmt: skip
     """The app over ``library``; ``worker`` is started with the app (``start_worker``) and stopped with it. Uploaded
-    briefs may be at most ``max_upload_bytes``."""
+    briefs may be at most ``max_upload_bytes``. ``host`` and ``port`` are where the server listens (the Host names it
+    answers to, besides the loopback ones; ``port`` None: any port), see :class:`~audiogen.studio.guard.Guard`."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -63,10 +83,13 @@ def create_app(
         app.state.stopping = True
         await asyncio.to_thread(worker.stop, 2.0)
 
-    app = FastAPI(title="audiogen studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = _StudioApp(title="audiogen studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.stopping = False
     app.state.max_upload_bytes = max_upload_bytes
     app.state.library, app.state.worker = library, worker
+    app.state.guard = Guard(host, port)
+    app.state.uploads = 0  # in progress (the event loop's own count: no lock needed)
+    _error_handlers(app)
     _page_routes(app)
     _job_routes(app, library, worker)
     _track_routes(app, library)
@@ -87,17 +110,47 @@ def _page_routes(app: FastAPI) -> None:
 
     @app.get("/api/options")
     def options() -> dict:
-        return dict(form_options(), max_upload_bytes=app.state.max_upload_bytes)
+        return dict(form_options(), max_upload_bytes=app.state.max_upload_bytes, token=app.state.guard.token)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, err: RequestValidationError) -> Response:
+        """FastAPI's own answer quotes the input back (a whole body, if that was it): here, where and what only."""
+        detail = [{"loc": list(e.get("loc", ())), "msg": _short(str(e.get("msg", "")), 200)} for e in err.errors()[:5]]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_request: Request, _err: BodyTooLarge) -> Response:
+        limit = app.state.guard.max_body
+        return JSONResponse({"detail": f"the request body is too large: at most {limit:,} bytes are accepted here"},
+                            status_code=413)  # fmt: skip
+
+
+async def json_body(request: Request):
+    """The request's JSON body (a FastAPI dependency): 415 unless it is sent as ``application/json``, 400 when it is
+    not JSON; its size is bounded by the guard."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise HTTPException(415, f"send the body as application/json, not {ctype[:60] or 'without a content type'}")
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise HTTPException(400, "the body is not valid JSON (or is nested too deeply)") from None
 
 
 def _job_routes(app: FastAPI, library: Library, worker: Worker) -> None:
     @app.post("/api/jobs", status_code=201)
-    def add_job(form: dict = Body(...)) -> Response:  # noqa: B008 - FastAPI's way of taking a raw JSON body
+    def add_job(form=Depends(json_body)) -> Response:  # noqa: B008 - FastAPI's way of declaring a dependency
         try:
             req = clean(form, briefs=library.brief)
         except FormError as err:
-            return JSONResponse({"errors": err.errors}, status_code=422)
-        job_id = library.add_job(req, req["variants"], req["seed"])
+            return JSONResponse({"errors": {k: _short(v) for k, v in err.errors.items()}}, status_code=422)
+        try:
+            job_id = library.add_job(req, req["variants"], req["seed"], max_waiting=MAX_WAITING_JOBS)
+        except QueueFullError as err:
+            return JSONResponse({"detail": str(err), "errors": {"form": str(err)}}, status_code=429)
         worker.wake()
         return JSONResponse(library.job(job_id), status_code=201)
 
@@ -107,8 +160,13 @@ def _job_routes(app: FastAPI, library: Library, worker: Worker) -> None:
 
     @app.delete("/api/jobs/{job_id}")
     def cancel_job(job_id: int) -> dict:
-        if not library.cancel_job(job_id):
-            raise HTTPException(409, f"job {job_id} is not waiting in the queue (only queued jobs can be cancelled)")
+        was = library.cancel_job(job_id)
+        if was is None:
+            if library.job(job_id) is None:
+                raise HTTPException(404, f"no job {job_id}")
+            raise HTTPException(409, f"job {job_id} has already ended (only queued and running jobs can be cancelled)")
+        if was == "running":
+            worker.cancel(job_id)
         return {"cancelled": job_id}
 
     @app.get("/api/events")
@@ -120,7 +178,6 @@ def _job_routes(app: FastAPI, library: Library, worker: Worker) -> None:
         )
 
 
-
 def _track_routes(app: FastAPI, library: Library) -> None:
     @app.get("/api/tracks")
     def tracks(
@@ -128,7 +185,7 @@ def _track_routes(app: FastAPI, library: Library) -> None:
         emotion: str = Query("", max_length=40),
         starred: bool = False,
         limit: int = Query(100, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_ID),
     ) -> dict:
         page, total = library.tracks(q, emotion, starred, limit, offset)
         return {"tracks": [_public(t) for t in page], "total": total, "rev": library.revision()}
@@ -138,8 +195,8 @@ def _track_routes(app: FastAPI, library: Library) -> None:
         return _public(_get(library, track_id))
 
     @app.patch("/api/tracks/{track_id}")
-    def update_track(track_id: int, body: dict = Body(...)) -> dict:  # noqa: B008
-        if set(body) != {"starred"} or not isinstance(body["starred"], bool):
+    def update_track(track_id: int, body=Depends(json_body)) -> dict:  # noqa: B008
+        if not isinstance(body, dict) or set(body) != {"starred"} or not isinstance(body["starred"], bool):
             raise HTTPException(422, 'send {"starred": true} or {"starred": false}')
         if not library.set_starred(track_id, body["starred"]):
             raise HTTPException(404, f"no track {track_id} in the library")
@@ -167,11 +224,18 @@ def _track_routes(app: FastAPI, library: Library) -> None:
 def _brief_routes(app: FastAPI, library: Library) -> None:
     @app.post("/api/briefs", status_code=201)
     async def upload(request: Request) -> Response:
+        if app.state.uploads >= MAX_UPLOADS_AT_ONCE:
+            busy = (f"{app.state.uploads} uploads are being received or read already (at most {MAX_UPLOADS_AT_ONCE} "
+                    "at once); try again when they are done")  # fmt: skip
+            return JSONResponse({"errors": {"brief": busy}}, status_code=429)
+        app.state.uploads += 1
         try:
             received = await B.receive(request, library.briefs_dir, app.state.max_upload_bytes)
             row = await asyncio.to_thread(B.store, library, received)
         except B.UploadError as err:
-            return JSONResponse({"errors": {"brief": str(err)}}, status_code=err.status)
+            return JSONResponse({"errors": {"brief": _short(str(err))}}, status_code=err.status)
+        finally:
+            app.state.uploads -= 1
         return JSONResponse(B.public(row), status_code=201)
 
     @app.get("/api/briefs/{digest}")
@@ -209,6 +273,11 @@ def _public(t: dict) -> dict:
     if brief:
         out["brief"] = dict(brief, thumb=f"/api/briefs/{brief['id']}/thumb")
     return out
+
+
+def _short(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` cut to at most ``limit`` characters."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _slug(title: str) -> str:

@@ -6,6 +6,9 @@ the SHA-256 of its bytes, with a thumbnail and what it reads as.
 The name the browser sends is display text only (its last path component, control characters dropped); on disk an
 upload is ``briefs/HASH.EXT``, where EXT is the name's extension only if it is one of the allowed picture or video
 extensions. Every message names the file as the user called it, never a path of the library.
+
+The whole body is bounded too (the file's limit plus a little multipart framing), by its Content-Length and as it
+streams, and one upload is read at a time (:data:`READING`): a big picture takes a GB or more while it is decoded.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +28,7 @@ MAX_UPLOAD_BYTES = 1_000_000_000  # 1 GB: a few minutes of high-bitrate video
 THUMB_SIDE = 320  # pixels on the longer side of a brief's thumbnail
 MAX_NAME_CHARS = 120
 _MULTIPART_SLACK = 16 * 1024  # bytes of multipart framing allowed on top of the file itself
+READING = threading.Lock()  # held while an upload is decoded: one at a time, whatever the number of uploads
 
 
 class UploadError(ValueError):
@@ -182,11 +187,15 @@ async def receive(request, folder: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> R
     tmp = folder / f".upload-{secrets.token_hex(8)}.part"
     rx = _Receiver(tmp, max_bytes)
     parser = MultipartParser(params[b"boundary"], rx.callbacks())
+    streamed = 0
     try:
         async for chunk in request.stream():
             parser.write(chunk)
             if rx.error is not None:
                 raise rx.error
+            streamed += len(chunk)
+            if streamed > max_bytes + _MULTIPART_SLACK:  # form fields that are not the file count too
+                raise _too_big(max_bytes, rx.names[0] if rx.names else None)
         parser.finalize()
         if rx.error is not None:
             raise rx.error
@@ -218,8 +227,9 @@ def store(library, upload: Received) -> dict:
         final = library.brief_path(digest, ext)
         os.replace(tmp, final)
         try:
-            reading = read_brief(kind, final)
-            write_thumbnail(kind, final, library.brief_path(digest, "thumb.jpg"))
+            with READING:
+                reading = read_brief(kind, final)
+                write_thumbnail(kind, final, library.brief_path(digest, "thumb.jpg"))
         except ValueError as err:
             final.unlink(missing_ok=True)
             raise UploadError(str(err).replace(str(final), name)) from None

@@ -51,12 +51,27 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def open_library(root):
+    """The library at ``root``, locked for this server; every refusal is a one-line ``ValueError`` (another studio
+    uses it, its database is not a studio's, or cannot be opened)."""
+    import sqlite3
+
+    from audiogen.studio.library import Library, LibraryBusyError
+
+    try:
+        return Library(root, exclusive=True)
+    except LibraryBusyError as err:
+        raise ValueError(f"{err}; stop it first, or name another --library") from None
+    except sqlite3.Error as err:
+        raise ValueError(f"{root}: the library's database cannot be opened ({err})") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     _require_extra()
     import uvicorn
 
     from audiogen.studio.app import create_app
-    from audiogen.studio.library import Library, default_library_dir, library_root
+    from audiogen.studio.library import default_library_dir, library_root
     from audiogen.studio.worker import Worker
     from audiogen.threads import apply_threads, pick_threads
 
@@ -70,17 +85,19 @@ def _run(args: argparse.Namespace) -> int:
         if not (Path(args.model) / "lm" / "config.json").is_file():
             raise ValueError(f"--model {args.model}: not an audiogen model folder (needs codec/ and lm/), or 'debug'")
     root, moved = library_root(args.library or default_library_dir())  # never a folder of the user's files
-    library = Library(root)
-    library.lock()
-    requeued = library.recover()
-    library.sweep()
-    sock = _bind(args.host, args.port)
+    library = open_library(root)
+    try:
+        requeued = library.recover()
+        library.sweep()
+        sock = _bind(args.host, args.port)
+    except BaseException:
+        library.unlock()
+        raise
     apply_threads(args.threads)
     worker = Worker(library, args.model)
-    app = create_app(library, worker, max_upload_bytes=int(args.max_upload_mb * 1e6))
+    port = sock.getsockname()[1]
+    app = create_app(library, worker, max_upload_bytes=int(args.max_upload_mb * 1e6), host=args.host, port=port)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, access_log=False)
-    where = f"library {library.root}, model {args.model or 'default'}"
-    print(f"audiogen studio: {url_of(sock)}  ({where}; Ctrl+C stops)", flush=True)
     if moved:
         print(f"audiogen studio: {moved}", flush=True)
     if requeued:
@@ -88,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         warning = "audiogen studio: warning: listening beyond this machine; anyone who can reach it can use it"
         print(warning, file=sys.stderr, flush=True)
+    where = f"library {library.root}, model {args.model or 'default'}"  # the address last: it says "ready"
+    print(f"audiogen studio: {url_of(sock)}  ({where}; Ctrl+C stops)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -7,6 +7,10 @@ is checked on its own first (so each message lands beside its field), then the w
 A brief (an uploaded picture or video, :mod:`audiogen.studio.briefs`) is named by its id; the request keeps
 ``{"id", "kind", "name"}`` from the library's row, so a track's request brings its brief along when it is sent again.
 With a video the duration field is not used: the track lasts the video's length.
+
+Sizes are bounded before any check runs, so a message never quotes more than a short value back: the text at most
+:data:`MAX_TEXT_CHARS` characters, at most :data:`MAX_STYLE_TAGS` style tags of at most :data:`MAX_TAG_CHARS`
+characters each, every other field one value of at most :data:`MAX_FIELD_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ FIELDS = (
 MAX_VARIANTS = 8
 MAX_SEED = 2**31 - 1
 MAX_TEXT_CHARS = 2000
+MAX_STYLE_TAGS = 12
+MAX_TAG_CHARS = 32  # the longest tag of the vocabulary has 15
+MAX_FIELD_CHARS = 64  # any other field given as text (an emotion, a key, a number typed into the page)
 
 
 class FormError(ValueError):
@@ -54,6 +61,42 @@ def _whole(name: str, value, low: int, high: int, blank_text: str = "") -> int:
     return int(value)
 
 
+def _style_size(value) -> None:
+    """Refuse a style of more than :data:`MAX_STYLE_TAGS` tags or a tag longer than :data:`MAX_TAG_CHARS` characters
+    (the vocabulary's own check comes after)."""
+    tags = value.replace(";", ",").split(",") if isinstance(value, str) else value
+    if not isinstance(tags, (list, tuple)):
+        return
+    tags = [t for t in tags if not (isinstance(t, str) and not t.strip())]
+    if len(tags) > MAX_STYLE_TAGS:
+        raise ValueError(f"style must be at most {MAX_STYLE_TAGS} tags, got {len(tags)}")
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValueError(f"style tags must be text, got a {type(tag).__name__}")
+        if len(tag.strip()) > MAX_TAG_CHARS:
+            raise ValueError(f"a style tag must be at most {MAX_TAG_CHARS} characters, got one of {len(tag.strip())}")
+    if isinstance(value, str) and len(value) > MAX_STYLE_TAGS * (MAX_TAG_CHARS + 2):  # blanks between the tags
+        raise ValueError(f"style must be at most {MAX_STYLE_TAGS * (MAX_TAG_CHARS + 2)} characters, got {len(value)}")
+
+
+def _sizes(get: dict) -> dict[str, str]:
+    """Messages for fields too large to check (see the module's notes), by field."""
+    errors = {}
+    for name, value in get.items():
+        try:
+            if name == "style":
+                _style_size(value)
+            elif name in ("text", "brief"):
+                continue  # the text has its own limit; a brief is looked up by its id only
+            elif isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"{name} must be one value, got a {type(value).__name__}")
+            elif isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                raise ValueError(f"{name} must be at most {MAX_FIELD_CHARS} characters, got {len(value)}")
+        except ValueError as err:
+            errors[name] = str(err)
+    return errors
+
+
 def _brief(value, lookup) -> tuple[dict | None, dict | None]:
     """``(the request's brief, its library row)`` for the form's ``brief`` (an id, or a request's brief dict)."""
     if value is None:
@@ -81,8 +124,12 @@ def clean(form: dict, briefs=None) -> dict:
         raise FormError({"form": "the request must be a JSON object of form fields"})
     unknown = sorted(set(form) - set(FIELDS))
     if unknown:
-        raise FormError({"form": f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}"})
+        named = ", ".join(name[:24] for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise FormError({"form": f"unknown field(s) {named}; allowed: {', '.join(FIELDS)}"})
     get = {k: (None if _blank(form.get(k)) else form.get(k)) for k in FIELDS}
+    too_large = _sizes(get)
+    if too_large:
+        raise FormError(too_large)
     req: dict = {}
     errors: dict[str, str] = {}
 

@@ -7,7 +7,7 @@ LIBRARY/
                           made here, never taken from a request
     briefs/HASH.EXT       an uploaded picture or video, named by the SHA-256 of its bytes (EXT one of the allowed
                           picture and video extensions); HASH.thumb.jpg its thumbnail (the picture, or the first frame)
-    .lock                 held by the one server that uses this library
+    .lock                 held by the one server that uses this library (taken before the database is opened)
     .audiogen-studio-library   the marker: this folder is a studio library (written when the studio makes it)
 ```
 
@@ -16,6 +16,10 @@ else), holds the marker, or holds the studio's own database (a library of an ear
 A folder that holds anything else is not taken: :class:`Library` refuses it (:class:`NotALibraryError`) and
 :func:`library_root` picks its subfolder ``audiogen-studio/`` instead, so the studio never deletes in a folder it did
 not make.
+
+Track ids are never reused (``AUTOINCREMENT``; a library of an earlier version is moved over at its first open), so a
+stale link to a deleted track finds nothing rather than another track. A job records the variants it has kept
+(``kept``), so a job resumed after a stop makes only the variants it never made, not those the user has deleted since.
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction on its own connection, so several threads or processes (the
 worker, two browser tabs' requests) can use the library at once without corrupting it. Files are written completely
@@ -39,9 +43,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from audiogen.studio.schema import SCHEMA, studio_tables, upgrade
+
 FILE_KINDS = ("mp3", "wav", "mid", "mp4")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 MAX_ATTEMPTS = 2  # a job interrupted by a server stop is run again once, then marked failed
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names nothing
 _STEM = re.compile(r"[0-9]{6}-[0-9]{1,2}-[0-9a-f]{12}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 BRIEF_KINDS = ("image", "video")
@@ -63,66 +70,16 @@ _AUDIO_FILE = re.compile(rf"(?P<stem>{_STEM.pattern})\.(?P<kind>{_KIND})")
 _AUDIO_TEMP = re.compile(rf"\.{_STEM.pattern}\.(?:{_KIND})\.{_TEMP}")
 _BRIEF_FILE = re.compile(rf"(?P<hash>{_HASH.pattern})\.(?P<ext>thumb\.jpg|[a-z0-9]{{1,8}})")
 _BRIEF_TEMP = re.compile(rf"\.upload-[0-9a-f]{{16}}\.part|\.{_HASH.pattern}\.thumb\.jpg\.{_TEMP}")
-# what a studio database holds (a library made before the marker existed is recognised by it)
-_DATABASE_TABLES = {"jobs": {"id", "state", "request", "progress"}, "tracks": {"id", "stem", "kinds"}, "meta": {"key"}}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    created REAL NOT NULL,
-    state TEXT NOT NULL,
-    request TEXT NOT NULL,
-    variants INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    progress TEXT NOT NULL,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    started REAL,
-    finished REAL
-);
-CREATE TABLE IF NOT EXISTS tracks (
-    id INTEGER PRIMARY KEY,
-    job_id INTEGER,
-    variant INTEGER NOT NULL,
-    created REAL NOT NULL,
-    title TEXT NOT NULL,
-    prompt TEXT,
-    emotion TEXT,
-    valence REAL,
-    arousal REAL,
-    style TEXT,
-    tempo REAL,
-    key TEXT,
-    seed INTEGER NOT NULL,
-    duration REAL NOT NULL,
-    request TEXT NOT NULL,
-    params TEXT NOT NULL,
-    plan TEXT,
-    peaks TEXT NOT NULL,
-    stem TEXT NOT NULL UNIQUE,
-    kinds TEXT NOT NULL,
-    model TEXT,
-    starred INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tracks_created ON tracks (created);
-CREATE TABLE IF NOT EXISTS briefs (
-    hash TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    ext TEXT NOT NULL,
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    created REAL NOT NULL,
-    reading TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('rev', 0);
-"""
 
 _TRACK_JSON = ("request", "params", "plan", "peaks", "kinds")
 
 
 class LibraryBusyError(RuntimeError):
     """Another studio server already uses this library folder."""
+
+
+class QueueFullError(RuntimeError):
+    """The queue already holds as many waiting jobs as it may."""
 
 
 class NotALibraryError(ValueError):
@@ -153,15 +110,11 @@ def _has_studio_database(root: Path) -> bool:
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
         try:
-            for table, needed in _DATABASE_TABLES.items():
-                columns = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
-                if not needed <= columns:
-                    return False
+            return studio_tables(con)
         finally:
             con.close()
     except sqlite3.Error:
         return False
-    return True
 
 
 def _usable(root: Path) -> bool:
@@ -204,9 +157,11 @@ class Library:
     """Jobs and tracks in ``root/studio.sqlite3``, audio files in ``root/audio/``, uploads in ``root/briefs/``.
 
     ``root`` must be new, empty or a studio library (see :func:`is_library`); a folder that holds other files raises
-    :class:`NotALibraryError` before anything is written in it."""
+    :class:`NotALibraryError` before anything is written in it, and so does a ``studio.sqlite3`` that is not the
+    studio's database. ``exclusive``: take :meth:`lock` before the database is opened (a server does; raises
+    :class:`LibraryBusyError` when another one holds it)."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, exclusive: bool = False) -> None:
         self.root = Path(root).expanduser()
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"--library {self.root}: exists and is not a folder")
@@ -218,9 +173,30 @@ class Library:
         self.db_path = self.root / DATABASE
         self._lock_fd: int | None = None
         self.changes = 0  # counts this process's committed writes: the event stream looks at it before the database
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        if exclusive:
+            self.lock()
+        try:
+            self._open_database()
+        except BaseException:
+            self.unlock()
+            raise
+
+    def _open_database(self) -> None:
+        """Create or upgrade the schema; raises :class:`NotALibraryError`, before writing anything, for a file that
+        is not a studio database (not SQLite, or SQLite with tables of its own)."""
+        not_ours = NotALibraryError(f"{self.db_path} is not a studio database (move it away, or name another "
+                                    "--library)")  # fmt: skip
+        try:
+            with self._connect() as con:
+                if con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() and not studio_tables(con):
+                    raise not_ours
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+                upgrade(con)
+        except sqlite3.OperationalError:  # locked, unreadable, read-only: not about what the file is
+            raise
+        except sqlite3.DatabaseError:  # "file is not a database", "database disk image is malformed"
+            raise not_ours from None
 
     def _claim(self) -> None:
         """Make sure ``root`` is a studio library before anything is written in it: a new or empty folder gets the
@@ -290,9 +266,15 @@ class Library:
             return int(con.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0])
 
     # -- jobs ---------------------------------------------------------------------------------------------------
-    def add_job(self, request: dict, variants: int, seed: int) -> int:
-        """Queue a validated request; returns the job id."""
+    def add_job(self, request: dict, variants: int, seed: int, max_waiting: int | None = None) -> int:
+        """Queue a validated request; returns the job id. With ``max_waiting``, raises :class:`QueueFullError` when
+        that many jobs are already queued or running (checked in the same transaction)."""
         with self._write() as con:
+            if max_waiting is not None:
+                waiting = con.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]
+                if waiting >= max_waiting:
+                    raise QueueFullError(f"the queue is full ({waiting} jobs waiting, at most {max_waiting}); wait "
+                                         "for some to finish, or cancel some")  # fmt: skip
             cur = con.execute(
                 "INSERT INTO jobs (created, state, request, variants, seed, progress) VALUES (?, 'queued', ?, ?, ?, ?)",
                 (time.time(), json.dumps(request), variants, seed, json.dumps([0.0] * variants)),
@@ -313,7 +295,9 @@ class Library:
         return job
 
     def job(self, job_id: int) -> dict | None:
-        """One job as a dict (``request`` and ``progress`` decoded), or None."""
+        """One job as a dict (``request``, ``progress`` and ``kept`` decoded), or None."""
+        if not _valid_id(job_id):
+            return None
         with self._connect() as con:
             row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else _job_dict(row)
@@ -333,21 +317,34 @@ class Library:
             con.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(progress), job_id))
 
     def finish_job(self, job_id: int, error: str | None = None) -> None:
-        """Mark a job done, or failed with ``error`` (said on the page)."""
+        """Mark a running job done, or failed with ``error`` (said on the page); a job cancelled meanwhile stays
+        cancelled."""
         with self._write() as con:
             con.execute(
-                "UPDATE jobs SET state = ?, error = ?, finished = ? WHERE id = ?",
+                "UPDATE jobs SET state = ?, error = ?, finished = ? WHERE id = ? AND state = 'running'",
                 ("failed" if error else "done", error, time.time(), job_id),
             )
 
-    def cancel_job(self, job_id: int) -> bool:
-        """Cancel a job that has not started; True if it was queued."""
+    def cancel_job(self, job_id: int) -> str | None:
+        """Cancel a queued or running job (a running one stops at its next progress report, see
+        :class:`~audiogen.studio.worker.Worker`); returns the state it was in, or None when there is no such job
+        or it has already ended."""
+        if not _valid_id(job_id):
+            return None
         with self._write() as con:
-            cur = con.execute(
-                "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'",
-                (time.time(), job_id),
-            )
-            return cur.rowcount == 1
+            row = con.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row["state"] not in ("queued", "running"):
+                return None
+            con.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?", (time.time(), job_id))
+            return row["state"]
+
+    def job_state(self, job_id: int) -> str | None:
+        """The state of job ``job_id`` (None when there is no such job)."""
+        if not _valid_id(job_id):
+            return None
+        with self._connect() as con:
+            row = con.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else row["state"]
 
     def recover(self) -> int:
         """After a server stop: jobs left running are queued again (once), or failed after :data:`MAX_ATTEMPTS`.
@@ -373,7 +370,8 @@ class Library:
         return self.audio_dir / f"{stem}.{kind}"
 
     def add_track(self, fields: dict) -> int:
-        """Insert a finished track (its files already complete under :meth:`file_path`); returns its id."""
+        """Insert a finished track (its files already complete under :meth:`file_path`) and record its variant as
+        kept by its job, in one transaction; returns its id (never one a deleted track had)."""
         row = dict(fields, created=time.time())
         for name in _TRACK_JSON:
             if name in row:
@@ -383,15 +381,25 @@ class Library:
         with self._write() as con:
             cur = con.execute(f"INSERT INTO tracks ({cols}) VALUES ({marks})", tuple(row.values()))
             con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
+            if fields.get("job_id") is not None:
+                job = con.execute("SELECT kept FROM jobs WHERE id = ?", (fields["job_id"],)).fetchone()
+                if job is not None:
+                    kept = sorted(set(json.loads(job["kept"])) | {int(fields["variant"])})
+                    con.execute("UPDATE jobs SET kept = ? WHERE id = ?", (json.dumps(kept), fields["job_id"]))
             return int(cur.lastrowid)
 
     def variants_done(self, job_id: int) -> set[int]:
-        """The variants of job ``job_id`` already in the library."""
+        """The variants job ``job_id`` has already made: those it recorded as kept (whether or not the user has
+        deleted their tracks since), and those in the library (a job of an earlier version recorded none)."""
         with self._connect() as con:
-            return {r[0] for r in con.execute("SELECT variant FROM tracks WHERE job_id = ?", (job_id,))}
+            in_library = {r[0] for r in con.execute("SELECT variant FROM tracks WHERE job_id = ?", (job_id,))}
+            row = con.execute("SELECT kept FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return in_library | (set(json.loads(row["kept"])) if row is not None else set())
 
     def track(self, track_id: int) -> dict | None:
-        """One track as a dict, or None."""
+        """One track as a dict, or None (also for an id no track can have)."""
+        if not _valid_id(track_id):
+            return None
         with self._connect() as con:
             row = con.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone()
         return None if row is None else _track_dict(row)
@@ -421,6 +429,8 @@ class Library:
 
     def set_starred(self, track_id: int, starred: bool) -> bool:
         """Star or unstar a track; False if there is no such track."""
+        if not _valid_id(track_id):
+            return False
         with self._write() as con:
             cur = con.execute("UPDATE tracks SET starred = ? WHERE id = ?", (int(starred), track_id))
             con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
@@ -428,6 +438,8 @@ class Library:
 
     def delete_track(self, track_id: int) -> bool:
         """Delete a track: its row first (committed), then its files. False if there is no such track."""
+        if not _valid_id(track_id):
+            return False
         with self._write() as con:
             row = con.execute("SELECT stem FROM tracks WHERE id = ?", (track_id,)).fetchone()
             if row is None:
@@ -542,6 +554,11 @@ class Library:
         return [h for h, _ in gone]
 
 
+def _valid_id(value) -> bool:
+    """Whether ``value`` can be a row id: an int in [0, :data:`MAX_ID`] (SQLite cannot even look a larger one up)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
 def _brief_extensions() -> set[str]:
     """The extensions an upload's files are stored under: the allowed picture and video ones, and ``thumb.jpg``."""
     from audiogen.brief.image import IMAGE_EXTENSIONS
@@ -562,6 +579,7 @@ def _job_dict(row: sqlite3.Row) -> dict:
     d = dict(row)
     d["request"] = json.loads(d["request"])
     d["progress"] = json.loads(d["progress"])
+    d["kept"] = json.loads(d.get("kept") or "[]")
     return d
 
 

@@ -1,5 +1,5 @@
-"""Driving the studio from outside, for its browser tests, its benchmark and its screenshots: start
-``audiogen studio`` in a child process on a free port, and find a Chromium for Playwright.
+"""Driving the studio from outside, for its tests, its benchmark and its screenshots: start ``audiogen studio`` in a
+child process on a free port, find a Chromium for Playwright, and talk to an app in-process as its page does.
 
 Playwright's own browser download is not needed: a Chromium from the distribution's packages
 (``apt-get install chromium``) is found on ``PATH``, or named by ``$AUDIOGEN_CHROMIUM``.
@@ -18,6 +18,20 @@ from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _ADDRESS = re.compile(r"audiogen studio: (http://\S+)")
+
+
+PAGE_ORIGIN = "http://127.0.0.1"  # where an in-process client's requests say they come from
+
+
+def page_client(app, **kwargs):
+    """A FastAPI ``TestClient`` for ``app`` that sends what the studio's page sends: Host ``127.0.0.1``, the page's
+    Origin and its token (``X-Studio-Token``). Use it as a context manager, like ``TestClient``."""
+    from fastapi.testclient import TestClient
+
+    from audiogen.studio.guard import TOKEN_HEADER
+
+    headers = {"Origin": PAGE_ORIGIN, TOKEN_HEADER: app.state.guard.token, **kwargs.pop("headers", {})}
+    return TestClient(app, base_url=PAGE_ORIGIN, headers=headers, **kwargs)
 
 
 def find_chromium() -> str | None:

@@ -8,6 +8,10 @@ are complete, and a failure removes the failed variant's files and says why on t
 passes its stored file as ``image=`` or ``video=``; a video's results also get the video with the track as its sound
 (``.mp4``, :func:`audiogen.brief.mux.mux`), written beside the track's other files before its row.
 
+A running job can be cancelled (:meth:`Worker.cancel`): it stops at its next progress report, the variant it was
+making is dropped (no file of it stays) and the variants it had kept stay in the library. A job resumed after a stop
+makes only the variants it never made (:meth:`Library.variants_done`), not those the user deleted meanwhile.
+
 The database failing (a lock held past its timeout, a full disk) never ends the thread: the error goes to stderr in
 one line and to the page as the status ``"error: ..."``, and the worker tries again after a backoff (1 s doubling up
 to 30 s) until the database works again. A job such an error interrupts is run again (the variants it had kept stay
@@ -38,6 +42,10 @@ RETRY_S = (1.0, 30.0)  # after a database error: the first wait before trying ag
 
 class _Stopped(Exception):
     """The server is stopping between two variants: the job stays ``running`` and is resumed at the next start."""
+
+
+class _Cancelled(Exception):
+    """The job was cancelled while it ran: it stays ``cancelled``, the variant in the making is dropped."""
 
 
 def load_generator(model: str | None) -> MusicGenerator:
@@ -76,6 +84,7 @@ class Worker:
         self._ending: tuple[int, str | None] | None = None  # a job's end the database did not store yet
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._cancelled: set[int] = set()  # jobs cancelled while they run (checked at each progress report)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -94,6 +103,11 @@ class Worker:
     def wake(self) -> None:
         """A job was queued: look now rather than at the next poll."""
         self._wake.set()
+
+    def cancel(self, job_id: int) -> None:
+        """Job ``job_id`` was cancelled in the library while it ran: stop it at its next progress report (or before
+        its next variant)."""
+        self._cancelled.add(job_id)
 
     def _loop(self) -> None:
         if self.generator is None:
@@ -143,12 +157,18 @@ class Worker:
             log.info("job %d left for the next start", job["id"])
             self._resume, self.status = None, "ready"
             return True
+        except _Cancelled:
+            log.info("job %d cancelled while it ran", job["id"])
+            self._cancelled.discard(job["id"])
+            self._resume, self.status = None, "ready"
+            return True
         except sqlite3.OperationalError:  # the database, not the job: the job is run again once it works
             raise
         except Exception as err:
             log.error("job %d failed:\n%s", job["id"], traceback.format_exc())
             error = _reason(err)
         self._resume, self._ending = None, (job["id"], error)
+        self._cancelled.discard(job["id"])
         self.library.finish_job(job["id"], error=error)
         self._ending, self.status = None, "ready"
         return True
@@ -160,6 +180,8 @@ class Worker:
         last = [0.0]
 
         def report(i: int, fraction: float, force: bool = False) -> None:
+            if job["id"] in self._cancelled:
+                raise _Cancelled
             progress[i] = round(min(1.0, fraction), 3)
             now = time.monotonic()
             if force or now - last[0] >= _PROGRESS_EVERY_S:
@@ -179,13 +201,16 @@ class Worker:
                 continue
             if self._stop.is_set():
                 raise _Stopped
+            if job["id"] in self._cancelled or self.library.job_state(job["id"]) == "cancelled":
+                raise _Cancelled
             seed = job["seed"] + i
             track = self.generator.generate(
                 req["text"], **kwargs, **brief, seed=seed, mastering=_mastering(req),
                 progress=lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1)),
             )  # fmt: skip
             self._keep(job, i, seed, track, brief.get("video"))
-            report(i, 1.0, force=True)
+            if job["id"] not in self._cancelled:
+                report(i, 1.0, force=True)
 
     def brief_kwargs(self, req: dict) -> dict:
         """``{"image": path}``, ``{"video": path}`` or ``{}``: the ``generate`` argument of a request's brief."""

@@ -16,6 +16,7 @@ function h(tag, attrs = {}, ...children) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "class") el.className = v;
+    else if (k === "style") Object.assign(el.style, v); // CSSOM: the page's CSP allows no style attributes
     else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
@@ -38,10 +39,25 @@ function clock(s) {
   return `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 }
 
+// What a request that changes something carries besides its Origin: the server's token for this page, read from
+// /api/options (the server refuses such a request without it). After a restart of the server the token is new: a
+// refused request reads it again and is sent once more.
+async function sendHeaders(fresh = false) {
+  if (fresh || !state.options) {
+    const res = await fetch("/api/options");
+    if (res.ok) state.options = await res.json();
+  }
+  return { "X-Studio-Token": state.options?.token || "" };
+}
+
 async function api(method, url, body) {
-  const res = await fetch(url, {
-    method, headers: body ? { "Content-Type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined,
+  const send = async (fresh) => fetch(url, {
+    method, body: body ? JSON.stringify(body) : undefined,
+    headers: { ...(body ? { "Content-Type": "application/json" } : {}),
+      ...(method === "GET" ? {} : await sendHeaders(fresh)) },
   });
+  let res = await send(false);
+  if (res.status === 403 && method !== "GET") res = await send(true);
   let data = null;
   try { data = await res.json(); } catch (_) { /* an empty body */ }
   return { ok: res.ok, status: res.status, data };
@@ -209,8 +225,8 @@ async function submit(values) {
     if (ok) {
       showErrors({});
       toast(`Queued: ${data.variants} variant${data.variants > 1 ? "s" : ""}, seed ${data.seed}`);
-    } else if (status === 422 && data && data.errors) showErrors(data.errors);
-    else showErrors({ form: `The server refused the request (${status}).` });
+    } else if (data && data.errors) showErrors(data.errors);
+    else showErrors({ form: data?.detail ? `${data.detail} (${status})` : `The server refused the request (${status}).` });
   } catch (err) {
     showErrors({ form: `The studio server cannot be reached: ${err.message}` });
   } finally {
@@ -240,9 +256,11 @@ function renderJobs(jobs) {
         h("div", { class: "p-label" }, h("span", {}, `Variant ${i + 1} · seed ${j.seed + i}`),
           h("span", { class: "pct" }, `${Math.round(p * 100)}%`)),
         h("div", { class: "bar", role: "progressbar", "aria-valuenow": Math.round(p * 100), "aria-valuemin": 0,
-          "aria-valuemax": 100 }, h("i", { style: `width:${(p * 100).toFixed(1)}%` })))));
-    const actions = j.state === "queued"
-      ? h("button", { class: "ghost", onclick: () => api("DELETE", `/api/jobs/${j.id}`) }, "Cancel") : null;
+          "aria-valuemax": 100 }, h("i", { style: { width: `${(p * 100).toFixed(1)}%` } })))));
+    const stop = j.state === "running" ? "stop this request (the variants made so far stay)" : "remove it from the queue";
+    const actions = j.state === "queued" || j.state === "running"
+      ? h("button", { class: "ghost cancel", title: stop, onclick: () => api("DELETE", `/api/jobs/${j.id}`) }, "Cancel")
+      : null;
     return h("li", { class: "job", "data-job": j.id, "data-state": j.state },
       h("div", { class: "job-head" }, h("span", { class: `state ${j.state}` }, j.state),
         h("span", { class: "job-title", title: label }, label), actions),

@@ -42,7 +42,7 @@ function showBrief(brief) {
   const shots = $("#brief-shots");
   shots.hidden = !video;
   shots.replaceChildren(...(video ? r.shots : []).map((s) => h("i", {
-    style: `flex:${(s.end - s.start).toFixed(3)};background:${shotColour(s)}`,
+    style: { flex: (s.end - s.start).toFixed(3), background: shotColour(s) },
     title: `${s.start.toFixed(2)}–${s.end.toFixed(2)} s · valence ${signed(s.valence)} · arousal ${signed(s.arousal)}`,
   })));
   const hints = r.style_tags.map((t) => h("span", { class: "chip", title: r.reasons[t] }, t));
@@ -67,12 +67,14 @@ async function uploadBrief(files) {
   const body = new FormData();
   for (const f of files) body.append("file", f);
   try {
-    const res = await fetch("/api/briefs", { method: "POST", body });
+    const send = async (fresh) => fetch("/api/briefs", { method: "POST", body, headers: await sendHeaders(fresh) });
+    let res = await send(false);
+    if (res.status === 403) res = await send(true); // the server was restarted: its token is new
     const data = await res.json().catch(() => null);
     if (res.ok) {
       showBrief(data);
       if (state.emoMode === "label") { setEmoMode("auto"); toast("Emotion set to Auto: the brief sets the mood"); }
-    } else fieldError("brief", data?.errors?.brief || `The server refused the upload (${res.status}).`);
+    } else fieldError("brief", data?.errors?.brief || data?.detail || `The server refused the upload (${res.status}).`);
   } catch (err) {
     fieldError("brief", `The studio server cannot be reached: ${err.message}`);
   } finally {
