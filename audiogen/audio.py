@@ -8,15 +8,15 @@ write never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from audiogen.fileio import public_mode
+from audiogen.fileio import output_error, path_problem, public_mode, temporary_beside
 
 SAMPLE_RATE = 32000
 MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
@@ -54,13 +54,11 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def _check_readable(path: Path) -> None:
-    """Raise :class:`AudioError` for a path that is not there, not a file, or not readable by this process."""
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a file")
-    if not os.access(path, os.R_OK):
-        raise AudioError(f"{path}: permission denied (the file exists but this user may not read it)")
+    """Raise :class:`AudioError` for a path that is not there, not a file, or not readable by this process, saying
+    which (a folder, a file on the way, a permission: :func:`audiogen.fileio.path_problem`)."""
+    problem = path_problem(path)
+    if problem is not None:
+        raise AudioError(f"{path}: {problem}")
 
 
 def audio_info(path: str | os.PathLike) -> tuple[float, int, int]:
@@ -135,19 +133,36 @@ def _check_writable(audio: np.ndarray, path: Path) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0)
 
 
-def _encode_mp3(audio: np.ndarray, sample_rate: int, bitrate: int, out: Path) -> None:
-    """Constant-bitrate MPEG layer III through libsndfile (its LAME tag makes decoders drop the padding, so the
-    decoded length equals the written one)."""
+_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+
+
+def _mp3_options(bitrate: int) -> dict:
+    """libsndfile's options for constant-bitrate MPEG layer III at ``bitrate`` kbps (its LAME tag makes decoders
+    drop the padding, so the decoded length equals the written one)."""
     level = min((320 - bitrate) / 288, 0.9999)  # libsndfile maps compression level linearly onto 320..32 kbps
-    sf.write(
-        str(out),
-        audio,
-        sample_rate,
-        format="MP3",
-        subtype="MPEG_LAYER_III",
-        compression_level=level,
-        bitrate_mode="CONSTANT",
-    )
+    return dict(format="MP3", subtype="MPEG_LAYER_III", compression_level=level, bitrate_mode="CONSTANT")
+
+
+def _encode_mp3(audio: np.ndarray, sample_rate: int, bitrate: int, out: Path) -> None:
+    """Constant-bitrate MPEG layer III through libsndfile."""
+    sf.write(str(out), audio, sample_rate, **_mp3_options(bitrate))
+
+
+def _check_format(path: Path, bitrate: int) -> str:
+    """The lower-case extension of ``path`` if audiogen writes it (and ``bitrate`` fits an MP3), else AudioError."""
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_FORMATS:
+        raise AudioError(f"{path}: cannot write '{suffix or 'no extension'}'; allowed: {', '.join(WRITABLE_FORMATS)}")
+    if suffix == ".mp3" and bitrate not in MP3_BITRATES:
+        raise AudioError(f"{path}: MP3 bitrate {bitrate} kbps is not allowed; choose one of {MP3_BITRATES}")
+    return suffix
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(path, err) from None
 
 
 def save_audio(
@@ -163,32 +178,70 @@ def save_audio(
     :data:`MP3_BITRATES`). MP3 ``tags`` (title, artist, comment, ...) are written as ID3v2. The file appears under
     its final name only once complete.
 
-    Returns the path written.
+    Returns the path written. Raises :class:`AudioError` for audio or options that cannot be written, and
+    :class:`~audiogen.fileio.OutputError` (one line: the file and the cause) when the disk is full or the folder
+    read-only or not writable; nothing is left on disk then.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in WRITABLE_FORMATS:
-        raise AudioError(f"{path}: cannot write '{suffix or 'no extension'}'; allowed: {', '.join(WRITABLE_FORMATS)}")
-    if suffix == ".mp3" and bitrate not in MP3_BITRATES:
-        raise AudioError(f"{path}: MP3 bitrate {bitrate} kbps is not allowed; choose one of {MP3_BITRATES}")
+    suffix = _check_format(path, bitrate)
     audio = _check_writable(audio, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if suffix == ".mp3":
-            _encode_mp3(audio, sample_rate, bitrate, tmp)
-            if tags:
-                from audiogen.id3 import write_id3
+    _make_folder(path)
+    with temporary_beside(path, suffix=f".part{suffix}") as tmp:
+        try:
+            if suffix == ".mp3":
+                _encode_mp3(audio, sample_rate, bitrate, tmp)
+                if tags:
+                    from audiogen.id3 import write_id3
 
-                write_id3(tmp, tags)
-        else:
-            fmt = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}[suffix]
-            sf.write(str(tmp), audio, sample_rate, format=fmt[0], subtype=fmt[1])
-        os.chmod(tmp, public_mode())  # mkstemp makes 0600; deliverables get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                    write_id3(tmp, tags)
+            else:
+                fmt = _FORMATS[suffix]
+                sf.write(str(tmp), audio, sample_rate, format=fmt[0], subtype=fmt[1])
+            os.chmod(tmp, public_mode())  # mkstemp makes 0600; deliverables get the usual permissions
+            os.replace(tmp, path)
+        except (OSError, sf.SoundFileError) as err:  # a full disk, a read-only folder: one line naming the file
+            raise output_error(path, err) from None
     return path
+
+
+@contextlib.contextmanager
+def audio_writer(
+    path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, bitrate: int = 192
+) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write mono audio to ``path`` piece by piece, for output too long to hold in memory::
+
+        with audio_writer("long.wav") as write:
+            for chunk in chunks:   # each (T,) float32
+                write(chunk)
+
+    Formats as :func:`save_audio` (no tags). The pieces go to a temporary beside ``path``, which is renamed onto it
+    only when the block ends without an error; on any error or interrupt it is removed and ``path`` is left as it
+    was. Raises :class:`AudioError` for non-finite samples or when nothing was written, and
+    :class:`~audiogen.fileio.OutputError` for a full disk or a folder that cannot be written.
+    """
+    path = Path(path)
+    suffix = _check_format(path, bitrate)
+    _make_folder(path)
+    fmt = _FORMATS.get(suffix, ("MP3", None))
+    options = _mp3_options(bitrate) if suffix == ".mp3" else {"format": fmt[0], "subtype": fmt[1]}
+    written = 0
+
+    with temporary_beside(path, suffix=f".part{suffix}") as tmp:
+        try:
+            with sf.SoundFile(str(tmp), "w", sample_rate, 1, **options) as out:
+
+                def write(chunk: np.ndarray) -> None:
+                    nonlocal written
+                    chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+                    if not np.isfinite(chunk).all():
+                        raise AudioError(f"{path}: refusing to write NaN or infinite samples")
+                    out.write(np.clip(chunk, -1.0, 1.0))
+                    written += chunk.size
+
+                yield write
+            if not written:
+                raise AudioError(f"{path}: refusing to write an empty signal")
+            os.chmod(tmp, public_mode())
+            os.replace(tmp, path)
+        except (OSError, sf.SoundFileError) as err:
+            raise output_error(path, err) from None

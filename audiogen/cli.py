@@ -54,13 +54,23 @@ def _optional_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; returns its exit status: 0 done, 1 nothing to do or some jobs failed, 2 a user error or an
+    output that cannot be written (one line on stderr, no traceback), 130 interrupted (Ctrl+C; nothing half-written
+    is left behind)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("audiogen: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"audiogen {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (CLIError, ValueError, FileNotFoundError) as err:
         print(f"audiogen {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -68,9 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audiogen {args.command}: error: an input is nested too deeply to read", file=sys.stderr)
         return 2
     except OSError as err:  # a full disk, a read-only folder, a permission: said in one line, not a traceback
+        from audiogen.fileio import OutputError
+
+        if isinstance(err, OutputError):
+            print(f"audiogen {args.command}: error: {err}", file=sys.stderr)
+            return 2
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(f"audiogen {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        print(f"audiogen {args.command}: error: {err.strerror or _one_line(err)}{where}", file=sys.stderr)
         return 2
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if len(lines) <= 1 else f"{lines[0]} (+{len(lines) - 1} more lines)"
 
 
 if __name__ == "__main__":

@@ -41,9 +41,25 @@ def _check_output(path: str, bitrate: int) -> Path:
     return out
 
 
+def _given_plan(args: argparse.Namespace):
+    """The ``--plan`` to perform, checked whole and against the other flags before the model loads (None without
+    one): a plan is performed as it is, so a ``--duration``, ``--tempo``, ``--key``, ``--genre`` or ``--ending`` that
+    disagrees with it is refused (:func:`audiogen.generator.given_plan`), and so is ``--melody-from`` beside it."""
+    if args.plan is None:
+        return None
+    from audiogen.fileio import check_readable
+    from audiogen.generator import given_plan
+
+    if args.melody_from is not None:
+        raise ValueError("--melody-from makes a plan from a clip; it cannot be combined with --plan")
+    path = args.plan if args.plan.lstrip().startswith("{") else check_readable(args.plan, "--plan")
+    return given_plan(path, duration=args.duration, tempo=args.tempo, key=args.key, genre=args.genre,
+                      ending=args.ending)  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
     # Everything the user typed is checked before the model loads or any audio is made.
-    from audiogen.fileio import remove_stale_temporaries
+    from audiogen.fileio import check_readable, remove_stale_temporaries, written_together
     from audiogen.generator import MusicGenerator, make_requests
     from audiogen.lm.sampling import GenerationParams
     from audiogen.mastering.spec import MasteringSpec
@@ -52,14 +68,11 @@ def _run(args: argparse.Namespace) -> int:
     midi = _check_midi(args.midi)
     for target in (out, midi):
         if target is not None:
-            remove_stale_temporaries(target)  # what a killed earlier run of this command left
-    plan = None
-    if args.plan is not None:
-        from audiogen.compose.plan import Plan
-
-        plan = Plan.from_json(args.plan)
-    if args.melody_from is not None and not Path(args.melody_from).is_file():
-        raise FileNotFoundError(f"--melody-from {args.melody_from}: no such file")
+            remove_stale_temporaries(target)  # what a killed earlier run left (never a running one's)
+    plan = _given_plan(args)
+    for flag, path in (("--melody-from", args.melody_from), ("--prompt-audio", args.prompt_audio)):
+        if path is not None:
+            check_readable(path, flag)
     if args.prompt_audio is not None and (plan is not None or args.melody_from is not None):
         raise ValueError("--prompt-audio continues a clip; it cannot be combined with --plan or --melody-from")
     mux_out = _check_brief(args, plan)
@@ -74,11 +87,12 @@ def _run(args: argparse.Namespace) -> int:
         sketch_strength=args.sketch_strength,
     )
     loudness = float(args.loudness) if args.loudness.lstrip("-").replace(".", "", 1).isdigit() else args.loudness
-    spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=args.ending)
+    ending = args.ending or ("loop" if plan is not None and plan.ending == "loop" else "fade")
+    spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=ending)
     kwargs = _request_kwargs(args)
-    if plan is not None:
-        kwargs["duration"] = plan.duration
     checked = dict(kwargs)
+    if plan is not None:  # the plan's own length, tempo and key (flags that differ were refused above)
+        checked.update(duration=plan.duration, tempo=plan.tempo, key=plan.key_name)
     if args.video is not None:  # the video's length (a given --duration must match it; checked above)
         from audiogen.brief.video import read_video
 
@@ -95,8 +109,6 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.genre not in GENRES:
             raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
-    if args.prompt_audio is not None and not Path(args.prompt_audio).is_file():
-        raise FileNotFoundError(f"--prompt-audio {args.prompt_audio}: no such file")
     from audiogen.threads import apply_threads, pick_threads
 
     pick_threads(args.threads)  # a bad --threads or AUDIOGEN_THREADS fails here, before the model loads
@@ -115,15 +127,17 @@ def _run(args: argparse.Namespace) -> int:
         image=args.image,
         video=args.video,
     )
-    track.save(out, bitrate=args.bitrate)
-    if midi is not None:
-        track.save_midi(midi)
+    with written_together(out, midi, mux_out):  # a failed write (a full disk, Ctrl+C) leaves no partial set
+        if midi is not None:
+            track.save_midi(midi)
+        track.save(out, bitrate=args.bitrate)
+        if mux_out is not None:
+            from audiogen.brief.mux import mux
+
+            mux(args.video, track.audio, track.sample_rate, mux_out)
     summary = f", {track.plan.summary()}" if track.plan is not None else ""
     print(f"{out}: {track.duration:.2f} s, seed {track.seed}, emotion {requests[0].attributes.emotion or '-'}{summary}")
     if mux_out is not None:
-        from audiogen.brief.mux import mux
-
-        mux(args.video, track.audio, track.sample_rate, mux_out)
         print(f"{mux_out}: the video with this track as its sound (video stream copied)")
     return 0
 
@@ -157,7 +171,7 @@ def _check_brief(args: argparse.Namespace, plan) -> Path | None:
 def _compose(args: argparse.Namespace) -> int:
     from audiogen.compose.genres import GENRES
     from audiogen.compose.planner import compose_plan
-    from audiogen.fileio import check_writable
+    from audiogen.fileio import check_readable, check_writable, remove_stale_temporaries, written_together
     from audiogen.generator import _composer_key, make_requests
 
     out = Path(args.output)
@@ -165,8 +179,13 @@ def _compose(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out}: a plan is written as JSON; the name must end in .json")
     check_writable(out, "-o")
     midi = _check_midi(args.midi)
+    for target in (out, midi):
+        if target is not None:
+            remove_stale_temporaries(target)
     if args.genre is not None and args.genre not in GENRES:
         raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
+    if args.melody_from is not None:
+        check_readable(args.melody_from, "--melody-from")
     a = make_requests(args.text, **_request_kwargs(args))[0].attributes
     seed = 0 if args.seed is None else args.seed
     kwargs = dict(
@@ -180,9 +199,10 @@ def _compose(args: argparse.Namespace) -> int:
         plan = plan_from_clip(args.melody_from, text=a.text, **kwargs)
     else:
         plan = compose_plan(a.text, **kwargs)
-    plan.to_json(out)
-    if midi is not None:
-        plan.to_midi(midi)
+    with written_together(out, midi):
+        plan.to_json(out)
+        if midi is not None:
+            plan.to_midi(midi)
     print(f"{out}: {plan.summary()}")
     return 0
 
@@ -193,7 +213,12 @@ def register(sub) -> None:
     g = p.add_argument_group("request")
     add_arguments(g, GENERATE)  # audiogen/request_fields.py
     g.add_argument("--prompt-audio", help="an audio file to continue from")
-    g.add_argument("--plan", help="perform this plan (JSON from `audiogen compose`) instead of composing one")
+    g.add_argument(
+        "--plan",
+        help="perform this plan (JSON from `audiogen compose`, possibly edited) as it is, instead of composing one: "
+        "its duration, tempo, key and ending are the track's, and a --duration, --tempo, --key, --genre or --ending "
+        "that differs from the plan's is refused (compose a new plan, or edit the plan's JSON, to change them)",
+    )
     s = p.add_argument_group("sampling")
     s.add_argument("--seed", type=int, default=None, help="makes the result reproducible")
     s.add_argument("--temperature", type=float, default=1.0)
@@ -222,7 +247,12 @@ def register(sub) -> None:
         "--loudness", default="streaming", help="'streaming' (-14), 'ebu-r128' (-23), 'atsc-a85' (-24) or LUFS"
     )
     m.add_argument("--true-peak", type=float, default=-1.0, help="true-peak ceiling in dBTP")
-    m.add_argument("--ending", default="fade", choices=["fade", "none", "loop"])
+    m.add_argument(
+        "--ending",
+        default=None,
+        choices=["fade", "none", "loop"],
+        help="how the track ends (default: fade; with --plan, the plan's: loop for a loop's plan, else fade)",
+    )
     m.add_argument("--midi", help="also write the composition as a MIDI file (.mid)")
     m.add_argument("--mux", help="with --video: also write a copy of the video with the track as its sound (.mp4, "
                    ".mov, .mkv; the video stream is copied, not re-encoded)")  # fmt: skip
@@ -230,7 +260,8 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--threads", type=int, default=None,
-        help="CPU threads (default: AUDIOGEN_THREADS, else the cores not busy with other work right now)",
+        help="CPU threads (default: AUDIOGEN_THREADS, else the cores not busy with other work right now; at most the "
+        "cores this process may use: a larger number is lowered to that, with a warning)",
     )  # fmt: skip
     p.set_defaults(func=_run)
 

@@ -310,8 +310,10 @@ class MusicGenerator:
                 the LM follows the prompt's beat, and the track has no plan).
             progress: show a progress bar (True), nothing (False), or call ``progress(step, total)`` after each
                 sampling step (a page's progress bar; ``total`` counts the steps of the LM batch being sampled).
-            plan: perform this :class:`~audiogen.compose.plan.Plan` (or a plan JSON file) instead of composing one;
-                the duration is the plan's, and tempo, key and emotion default to the plan's.
+            plan: perform this :class:`~audiogen.compose.plan.Plan` (or a plan JSON file) instead of composing one,
+                as it is: it is checked whole first (:func:`given_plan`), its duration, tempo, key and ending are
+                the track's (a ``duration``, ``tempo``, ``key``/``mode``, ``genre`` or loop ending that disagrees
+                is refused, not ignored), and emotion defaults to the plan's.
             melody_from: an audio clip whose beats, chords and melody become the plan (re-harmonised into the
                 requested mode, performed in the requested style and emotion; see :mod:`audiogen.compose.transfer`).
             genre: one of the composer's templates (``pop``, ``rock``, ``ambient``, ``cinematic``, ``jazz``,
@@ -329,6 +331,10 @@ class MusicGenerator:
         """
         if sum(x is not None for x in (plan, melody_from, prompt)) > 1:
             raise ValueError("give at most one of plan=, melody_from= and prompt= (each sets what is performed)")
+        if plan is not None:  # checked whole before anything else: a plan is performed as it is, or refused now
+            plan = given_plan(plan, duration=duration, tempo=tempo, key=key, mode=mode, genre=genre,
+                              ending=getattr(mastering, "ending", None))  # fmt: skip
+            mastering = mastering or MasteringSpec(ending="loop" if plan.ending == "loop" else "fade")
         mastering = mastering or MasteringSpec()
         params = _seeded(params, seed)  # drawn once: the plan is composed and performed with one seed
         if params.sketch_strength is None:
@@ -352,9 +358,6 @@ class MusicGenerator:
             emotion, valence, arousal, style = image_fill(text, image, emotion, valence, arousal, style)
         duration = 30.0 if duration is None else duration
         if plan is not None:
-            from audiogen.compose.plan import Plan
-
-            plan = plan if isinstance(plan, Plan) else Plan.from_json(plan)
             duration = plan.duration
             if emotion is None and valence is None:
                 valence, arousal = plan.valence, plan.arousal
@@ -609,6 +612,39 @@ class MusicGenerator:
             params={"generation": gen, "mastering": report.to_dict()},
             plan=plan,
         )
+
+
+def given_plan(plan, *, duration=None, tempo=None, key=None, mode=None, genre=None, ending=None):
+    """A plan to perform as it is (a :class:`~audiogen.compose.plan.Plan` or a plan JSON file), checked whole
+    (:meth:`~audiogen.compose.plan.Plan.validate`: it may have been edited since it was built) and against the rest
+    of the request: a duration, tempo, key or mode that differs from the plan's, a genre (the plan is composed
+    already), or an ending that contradicts the plan's (a loop's ending with a cadence's plan, or the other way) is a
+    ``ValueError`` saying so, rather than being ignored or written into the tags while the plan plays its own."""
+    from audiogen.compose.plan import Plan
+    from audiogen.conditioning.validate import check_key_mode
+
+    plan = plan if isinstance(plan, Plan) else Plan.from_json(plan)
+    plan.validate()
+    redo = "; compose a new plan (audiogen compose) or edit the plan's JSON instead"
+    if duration is not None and (not isinstance(duration, (int, float)) or abs(duration - plan.duration) > 1e-3):
+        raise ValueError(f"duration {duration!r} differs from the plan's {plan.duration:g} s: a plan is performed for "
+                         f"its own length{redo}")  # fmt: skip
+    if tempo is not None and (not isinstance(tempo, (int, float)) or abs(tempo - plan.tempo) > 0.05):
+        raise ValueError(f"tempo {tempo!r} differs from the plan's {plan.tempo:.1f} BPM: a plan is performed at its "
+                         f"own tempo{redo}")  # fmt: skip
+    if key is not None or mode is not None:
+        tonic, asked_mode = check_key_mode(key, mode)
+        own = check_key_mode(plan.key, plan.mode)
+        if (tonic is not None and tonic != own[0]) or (asked_mode is not None and asked_mode != own[1]):
+            asked = " ".join(x for x in (key, mode) if x)
+            raise ValueError(f"key {asked!r} differs from the plan's {plan.key_name}: a plan is performed in its own "
+                             f"key{redo}")  # fmt: skip
+    if genre is not None:
+        raise ValueError(f"genre {genre!r} chooses how a plan is composed; the plan is composed already ({plan.genre})")
+    if ending is not None and (ending == "loop") != (plan.ending == "loop"):
+        raise ValueError(f"ending {ending!r} contradicts the plan's ending ({plan.ending}): a loop's plan is performed "
+                         f"with the loop ending and a cadence's with 'fade' or 'none'{redo}")  # fmt: skip
+    return plan
 
 
 def _seeded(params: GenerationParams | None, seed: int | None) -> GenerationParams:

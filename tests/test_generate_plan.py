@@ -122,7 +122,7 @@ def test_cli_compose_then_generate_with_the_plan_and_midi(tmp_path, capsys):
         (["compose", "x", "-o", str(tmp_path / "p.txt")], "must end in .json"),
         (["compose", "x", "--genre", "polka", "-o", str(plan_path)], "allowed"),
         (["generate", "x", "--midi", str(tmp_path / "m.wav"), "--model", "debug"], ".mid"),
-        (["generate", "x", "--plan", str(tmp_path / "none.json"), "--model", "debug"], "does not exist"),
+        (["generate", "x", "--plan", str(tmp_path / "none.json"), "--model", "debug"], "none.json: no such file"),
     ):
         assert main(argv) == 2
         assert message in capsys.readouterr().err
@@ -160,3 +160,40 @@ def test_a_killed_runs_temporary_is_cleared_by_the_next_run(tmp_path):
     mine.write_text("keep")
     assert main(["generate", "x", "--model", "debug", "--duration", "1", "-o", str(out), "--no-progress"]) == 0
     assert out.is_file() and not stale.exists() and mine.read_text() == "keep"
+
+
+def test_cli_a_plan_is_performed_as_it_is_and_disagreeing_flags_are_refused(tmp_path, capsys, monkeypatch):
+    from audiogen.id3 import read_id3
+
+    plan_path, loop_path = tmp_path / "plan.json", tmp_path / "loop.json"
+    assert main(["compose", "x", "--duration", "2", "--tempo", "100", "--key", "E minor", "--seed", "1",
+                 "-o", str(plan_path)]) == 0  # fmt: skip
+    assert main(["compose", "x", "--duration", "2", "--ending", "loop", "-o", str(loop_path)]) == 0
+    plan = Plan.from_json(plan_path)
+    capsys.readouterr()
+    out = tmp_path / "t.mp3"
+    base = ["generate", "x", "--model", "debug", "--no-progress", "-o", str(out), "--plan"]
+    for flags, message in (
+        (["--duration", "20"], "duration 20.0 differs from the plan's 2 s"),
+        (["--tempo", "90"], "tempo 90.0 differs from the plan's 100.0 BPM"),
+        (["--key", "D"], "key 'D' differs from the plan's E minor"),
+        (["--ending", "loop"], "ending 'loop' contradicts the plan's ending (cadence)"),
+        (["--genre", "rock"], "the plan is composed already"),
+        (["--melody-from", str(plan_path)], "cannot be combined with --plan"),
+    ):
+        assert main([*base, str(plan_path), *flags]) == 2, flags
+        assert message in capsys.readouterr().err
+    assert main([*base, str(loop_path), "--ending", "fade"]) == 2
+    assert "contradicts the plan's ending (loop)" in capsys.readouterr().err
+    assert not out.exists()
+    # flags that agree with the plan are fine; the tags say what is played: the plan's tempo and key
+    assert main([*base, str(plan_path), "--tempo", "100", "--duration", "2", "--key", "E minor", "--seed", "1"]) == 0
+    tags = read_id3(out)
+    assert float(tags["tempo"]) == plan.tempo and tags["key"] == "E minor"
+    import audiogen.generator as gen
+
+    seen = []
+    monkeypatch.setattr(gen.MusicGenerator, "generate", lambda self, *a, **k: seen.append(k["mastering"]) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main([*base, str(loop_path)])
+    assert seen[0].ending == "loop"  # a loop's plan ends as a loop without being told

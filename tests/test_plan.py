@@ -53,7 +53,7 @@ def test_bad_plans_are_refused_with_the_field_named(tmp_path):
     with pytest.raises(ValueError, match="plan ending"):
         Plan.from_dict({**d, "ending": "abrupt"})
     bad = {**d, "parts": [{**d["parts"][0], "notes": [[1.0, 0.5, 60, 80]]}]}
-    with pytest.raises(ValueError, match="note must be"):
+    with pytest.raises(ValueError, match="note 0 must start before it ends"):
         Plan.from_dict(bad)
     (tmp_path / "x.json").write_text("{nope")
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -169,6 +169,11 @@ def test_bad_clips_are_refused(tmp_path):
     sf.write(tmp_path / "drone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 32000)
     with pytest.raises(ValueError, match="no steady beat"):
         plan_from_clip(tmp_path / "drone.wav")
+    noise = np.random.default_rng(0).standard_normal(32000 * 12).astype(np.float32)
+    sf.write(tmp_path / "noise.wav", 0.2 * noise, 32000)
+    with pytest.raises(ValueError, match=r"no melody was found: a pitch was heard in \d+% of its frames, and at "
+                                         r"least 30% are needed"):  # fmt: skip
+        plan_from_clip(tmp_path / "noise.wav")
 
 
 @pytest.mark.parametrize("duration,emotion", [(10.0, "sad"), (10.0, "happy"), (30.0, "calm"), (30.0, "energetic")])

@@ -6,11 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from audiogen.audio import SAMPLE_RATE, load_audio, resample, save_audio
+from audiogen.audio import SAMPLE_RATE, load_audio
 from audiogen.codec.backends import load_codec
-from audiogen.codec.tokenfile import TokenHeader, read_tokens, write_tokens
+from audiogen.codec.model import DECODE_WINDOW
+from audiogen.codec.tokenfile import TokenHeader, write_tokens
 
 
 def _n_q(codec, args: argparse.Namespace) -> int:
@@ -24,7 +26,17 @@ def _n_q(codec, args: argparse.Namespace) -> int:
 
 
 def encode_file(codec, src: str | Path, dst: str | Path, n_q: int) -> TokenHeader:
-    """Encode an audio file into a ``.agc`` token file with ``n_q`` codebooks; returns the header written."""
+    """Encode an audio file into a ``.agc`` token file with ``n_q`` codebooks; returns the header written. Audio
+    longer than a token file holds (:data:`~audiogen.codec.tokenfile.MAX_SECONDS`) is refused before it is read."""
+    from audiogen.audio import audio_info
+    from audiogen.codec.tokenfile import MAX_SECONDS
+    from audiogen.fileio import check_writable
+
+    check_writable(dst, "output")
+    seconds = audio_info(src)[0]
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{src}: {seconds / 3600:.1f} h of audio; a token file holds at most {MAX_SECONDS / 3600:g} h "
+                         "(split the audio and encode the parts)")  # fmt: skip
     wav = load_audio(src, sample_rate=codec.sample_rate)
     codes = codec.encode(torch.from_numpy(wav)[None], n_q=n_q)[0].numpy()
     header = TokenHeader(
@@ -34,17 +46,118 @@ def encode_file(codec, src: str | Path, dst: str | Path, n_q: int) -> TokenHeade
     return header
 
 
-def decode_file(codec, src: str | Path, dst: str | Path, bitrate: int = 192) -> Path:
-    """Decode a ``.agc`` token file made by ``codec`` into audio (wav/flac/mp3/ogg at 32 kHz)."""
+def decode_file(codec, src: str | Path, dst: str | Path, bitrate: int = 192, window: int = DECODE_WINDOW) -> Path:
+    """Decode a ``.agc`` token file made by ``codec`` into audio (wav/flac/mp3/ogg at 32 kHz).
+
+    The tokens are decoded ``window`` token frames at a time and each piece is written as it comes
+    (:meth:`~audiogen.codec.model.Codec.decode_windows`; for a codec without it, overlapping windows crossfaded), so
+    memory stays that of one window however long the file; the output appears under its name only when complete."""
+    from audiogen.audio import audio_writer
+    from audiogen.codec.tokenfile import open_tokens
     from audiogen.fileio import check_writable
 
     check_writable(dst, "output")
-    codes, header = read_tokens(src, expect_model_id=codec.model_id)
-    wav = codec.decode(torch.from_numpy(codes)[None])[0, : header.num_samples].numpy()
-    return save_audio(dst, resample(wav, codec.sample_rate, SAMPLE_RATE), bitrate=bitrate)
+    tokens = open_tokens(src, expect_model_id=codec.model_id)
+    header = tokens.header
+
+    def read(a: int, b: int) -> torch.Tensor:
+        return torch.from_numpy(tokens.codes(a, b))[None]  # (1, n_q, b - a)
+
+    if hasattr(codec, "decode_windows"):
+        pieces = codec.decode_windows(read, header.frames, window)
+    else:
+        pieces = crossfaded_windows(codec, read, header.frames, window)
+    left = header.num_samples  # the source's own length: the last frame's padding is cut
+    resampler = StreamResampler(codec.sample_rate, SAMPLE_RATE)
+    with audio_writer(dst, SAMPLE_RATE, bitrate) as write:
+        for wav in pieces:
+            piece = wav[0, :left].numpy()
+            left -= piece.size
+            out = resampler(piece)
+            if out.size:
+                write(out)
+        tail = resampler.flush()
+        if tail.size:
+            write(tail)
+    return Path(dst)
+
+
+def crossfaded_windows(codec, read, frames: int, window: int, context: int | None = None, fade: int | None = None):
+    """A decode in windows for a codec without its own (:meth:`~audiogen.codec.model.Codec.decode_windows`): each
+    window of ``window`` token frames is decoded with ``context`` frames on each side (default: one second) and
+    crossfaded linearly over ``fade`` samples (default: 20 ms) into the next. Yields waveforms ``[1, T]``."""
+    fs = round(codec.sample_rate / codec.frame_rate)  # samples per token frame
+    context = round(codec.frame_rate) if context is None else context
+    fade = min(round(0.02 * codec.sample_rate), context * fs) if fade is None else fade
+    tail = None
+    for s in range(0, frames, window):
+        e = min(frames, s + window)
+        a, b = max(0, s - context), min(frames, e + context)
+        wav = codec.decode(read(a, b))[:, (s - a) * fs :]  # (1, T) from frame s on
+        keep = (e - s) * fs
+        if tail is not None:
+            n = min(fade, tail.shape[-1], wav.shape[-1])
+            ramp = torch.linspace(0.0, 1.0, n + 2, dtype=wav.dtype)[1:-1]
+            wav = torch.cat([tail[..., :n] * (1 - ramp) + wav[..., :n] * ramp, wav[..., n:]], -1)
+        tail = wav[..., keep : keep + fade] if e < frames else None
+        yield wav[..., :keep]
+
+
+class StreamResampler:
+    """:func:`~audiogen.audio.resample` of a signal given in pieces: the pieces of the output, equal (up to float
+    rounding) to resampling the whole signal at once. Each call takes the next input piece ``(T,)`` and returns
+    the output ready so far ``(T',)``; :meth:`flush` returns the rest at the end."""
+
+    def __init__(self, orig_sr: int, target_sr: int) -> None:
+        from math import gcd
+
+        g = gcd(int(orig_sr), int(target_sr))
+        self.up, self.down = int(target_sr) // g, int(orig_sr) // g
+        # resample_poly's filter reaches 10 * max(up, down) taps of the upsampled signal: that many input samples
+        reach = -(-10 * max(self.up, self.down) // self.up) + 1
+        self.context = -(-reach // self.down) * self.down  # input samples, a multiple of down
+        self.buffer = np.zeros(0, np.float32)
+        self.start = 0  # input index of buffer[0]
+        self.done = 0  # output samples given so far
+
+    def __call__(self, piece: np.ndarray) -> np.ndarray:
+        """The next input piece ``(T,)`` → the output samples it completes ``(T',)``."""
+        if self.up == self.down:
+            return np.asarray(piece, np.float32)
+        self.buffer = np.concatenate([self.buffer, np.asarray(piece, np.float32)])
+        end = self.start + self.buffer.size - self.context  # input samples whose output is complete
+        end -= end % self.down
+        return self._emit(end * self.up // self.down)
+
+    def flush(self) -> np.ndarray:
+        """The output samples left at the end of the signal."""
+        if self.up == self.down:
+            return np.zeros(0, np.float32)
+        total = self.start + self.buffer.size
+        return self._emit(-(-total * self.up // self.down))
+
+    def _emit(self, until: int) -> np.ndarray:
+        from audiogen.audio import resample
+
+        if until <= self.done:
+            return np.zeros(0, np.float32)
+        y = resample(self.buffer, self.down, self.up)  # buffer[0] is input sample start (a multiple of down)
+        first = self.start * self.up // self.down
+        out = y[self.done - first : until - first]
+        self.done += out.size
+        keep_from = max(0, (self.done * self.down // self.up) - self.context)  # input still needed as context
+        keep_from -= keep_from % self.down
+        if keep_from > self.start:
+            self.buffer = self.buffer[keep_from - self.start :]
+            self.start = keep_from
+        return out
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from audiogen.fileio import check_readable, check_writable, remove_stale_temporaries
+
+    check_readable(args.input, "input")
+    remove_stale_temporaries(check_writable(args.output, "output"))
     codec = load_codec(args.codec)
     header = encode_file(codec, args.input, args.output, _n_q(codec, args))
     kbps = codec.kbps(header.n_q)
@@ -53,6 +166,12 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
+    from audiogen.codec.tokenfile import open_tokens
+    from audiogen.fileio import check_readable, check_writable, remove_stale_temporaries
+
+    check_readable(args.input, "input")
+    open_tokens(args.input)  # a damaged, foreign or too long file is refused before the codec loads
+    remove_stale_temporaries(check_writable(args.output, "output"))
     print(decode_file(load_codec(args.codec), args.input, args.output, args.mp3_bitrate))
     return 0
 
@@ -116,6 +235,9 @@ def run_sharded(fn, args: tuple, jobs: int) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
+    from audiogen.threads import pick_threads
+
+    args.threads = pick_threads(args.threads)  # at most the cores this process may use
     n = run_sharded(_cache_shard, (args.codec, args.manifests, args.out, args.threads), args.jobs)
     print(f"encoded {n} new items into {args.out}")
     return 0

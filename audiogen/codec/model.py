@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from audiogen.codec.phase import MagnitudeSynth
 from audiogen.codec.quantizer import ResidualVQ
 
 HEADS = ("istft", "magnitude")
+DECODE_WINDOW = 1500  # token frames per window of a decode in windows (30 s at 50 frames/s)
 
 
 @dataclass
@@ -265,6 +267,38 @@ class Decoder(nn.Module):
             x = block.infer_frames(x)
         return self.norm(x), self._mag_bias(controls)
 
+    @property
+    def context_frames(self) -> int:
+        """Token frames on each side of a window that :meth:`infer_span` needs to decode it exactly: how far the
+        convolutions reach (the input's, one per ConvNeXt block, the upsampler's) plus the head's overlap-add."""
+        tokens = max(self.inp.kernel_size[0], self.ctrl.kernel_size[0] if self.n_controls else 1) // 2
+        tokens += sum(b.dwconv.kernel_size[0] // 2 for b in self.blocks) + 1  # + the ×2 transposed conv
+        head = self.head.synthesiser if self.magnitude else self.head
+        stft = sum(b.dwconv.kernel_size[0] // 2 for b in self.up_blocks) + head.context
+        return tokens + -(-stft // 2) + 1
+
+    @torch.no_grad()
+    def infer_span(
+        self, z: torch.Tensor, start: int, keep: tuple[int, int], carry=None, controls: torch.Tensor | None = None
+    ):
+        """One window of a decode done in windows (:meth:`Codec.decode_windows`): frames-first latent
+        ``[B, n, latent_dim]`` of token frames ``start .. start + n - 1`` (and their controls ``[B, n, N]`` or None)
+        → ``(waveform [B, (k1 - k0) * 2 * hop], carry)`` of the token frames ``keep = (k0, k1)`` (indices into
+        ``z``): :meth:`infer` of the whole signal at those samples, up to float rounding, given
+        :attr:`context_frames` frames of ``z`` on each side of them (or the signal's own ends). ``carry`` is the
+        head's running phase before token frame ``start + k0`` (None at the start); the one returned is that
+        before ``start + k1``."""
+        x, bias = self.infer_features(z, controls)  # (B, 2n, up_dim)
+        head = self.head.synthesiser if self.magnitude else self.head
+        k0, k1 = 2 * keep[0], 2 * keep[1]
+        h0, h1 = max(0, k0 - head.context), min(x.shape[1], k1 + head.context)  # the head needs no more than this
+        x = x[:, h0:h1]
+        bias = None if bias is None else bias[:, h0:h1]
+        if self.magnitude:
+            out = self.head(x)
+            return head.infer_span(out if bias is None else out + bias, (k0 - h0, k1 - h0), carry)
+        return head.infer_span(x, 2 * start + h0, (k0 - h0, k1 - h0), carry, mag_bias=bias)
+
     def reference_forward(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`forward` computed the plain way (channels-first blocks, 1×1-conv head, ``fold`` overlap-add)."""
         if self.magnitude:
@@ -406,6 +440,34 @@ class Codec(nn.Module):
         (``audiogen.controls``; cut or padded to ``F``), which tell the decoder the chords and melody; None decodes
         the tokens alone. Ignored by a codec without them."""
         return self.decoder.infer(self.quantizer.decode_frames(codes), controls)
+
+    @torch.no_grad()
+    def decode_windows(
+        self,
+        read: Callable[[int, int], torch.Tensor],
+        frames: int,
+        window: int = DECODE_WINDOW,
+        controls: torch.Tensor | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """:meth:`decode` of a long code sequence in windows, with memory bounded by the window, not the length.
+
+        ``read(a, b)`` gives the codes ``[B, K', b - a]`` of token frames ``a .. b - 1`` of ``frames`` in all (a
+        token file read piece by piece: :class:`~audiogen.codec.tokenfile.TokenFile`). Yields the waveform
+        ``[B, w * frame_size]`` of ``window`` token frames at a time (the last ``w`` shorter), which together equal
+        :meth:`decode` of the whole sequence up to float rounding: each window is decoded with
+        :attr:`Decoder.context_frames` frames of context on each side, and the head's running phase is carried
+        from window to window. controls: as in :meth:`decode`, ``[B, >= frames, N]``.
+        """
+        if window < 1:
+            raise ValueError(f"window must be at least one token frame, got {window}")
+        margin, carry = self.decoder.context_frames, None
+        for s in range(0, frames, window):
+            e = min(frames, s + window)
+            a, b = max(0, s - margin), min(frames, e + margin)
+            z = self.quantizer.decode_frames(read(a, b))  # (B, b - a, D)
+            ctl = None if controls is None else controls[:, a:b]
+            wav, carry = self.decoder.infer_span(z, a, (s - a, e - a), carry, ctl)
+            yield wav
 
     def save_pretrained(self, directory: str | Path, half: bool = True) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (fp16 unless ``half=False``); sets ``model_id``."""

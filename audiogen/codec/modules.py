@@ -240,11 +240,45 @@ class ISTFTHead(nn.Module):
         """
         if self.n_fft % self.hop:
             return self.reference_forward(x.transpose(1, 2), None if mag_bias is None else mag_bias.transpose(1, 2))
+        return self._infer(x, chunk, mag_bias)[0]
+
+    @property
+    def context(self) -> int:
+        """Frames on each side of a stretch that :meth:`infer_span` needs to give it exactly (the frames whose
+        windows reach into it)."""
+        return -(-self.n_fft // self.hop) + 1
+
+    def infer_span(
+        self, x: torch.Tensor, start: int, keep: tuple[int, int], carry=None, mag_bias: torch.Tensor | None = None
+    ):
+        """One window of a decode done in windows: features ``[B, n, C]`` of frames ``start .. start + n - 1`` of a
+        longer signal → ``(waveform [B, (k1 - k0) * hop], carry)`` of the frames ``keep = (k0, k1)`` (indices into
+        ``x``), equal (up to rounding) to those samples of :meth:`infer_frames` on the whole signal, given
+        :attr:`context` frames of ``x`` on each side of them (or the signal's own ends).
+
+        ``carry`` ``[B, N]`` (float64, or None at the start) is the running phase of ``phase_rate``: the sum of the
+        phase increments of every frame before frame ``start + k0``; the returned one is that sum before frame
+        ``start + k1``, for the next window. The phase reference (``phase_ref="time"``) is read at ``start``."""
+        if self.n_fft % self.hop:
+            raise ValueError(f"a decode in windows needs n_fft ({self.n_fft}) to be a multiple of hop ({self.hop})")
+        k0, k1 = keep
+        b, n, c = x.shape
+        proj_rate = inference_cache(self, self._split_proj)[2]
+        if proj_rate is not None and k0 > 0:  # the running phase at the window's first frame
+            lead = proj_rate(x[:, :k0].reshape(-1, c)).view(b, k0, -1).double().sum(1)
+            carry = (0.0 if carry is None else carry) - lead
+        y, carry = self._infer(x, 256, mag_bias, start, carry)
+        if proj_rate is not None and k1 < n:  # ... and after its last kept frame
+            carry = carry - proj_rate(x[:, k1:].reshape(-1, c)).view(b, n - k1, -1).double().sum(1)
+        return y[:, k0 * self.hop : k1 * self.hop], carry
+
+    def _infer(self, x: torch.Tensor, chunk: int, mag_bias: torch.Tensor | None, start: int = 0, carry=None):
+        """:meth:`infer_frames` of frames ``start ..`` given the running phase ``carry``; returns ``(waveform
+        [B, F * hop], carry after the last frame)``."""
         proj_mag, proj_phase, proj_rate, win = inference_cache(self, self._split_proj)
         b, n, c = x.shape
         r = self.n_fft // self.hop
         out = x.new_zeros(b, n + r - 1, self.hop)
-        carry = None
         for s in range(0, n, chunk):
             xc = x[:, s : s + chunk].reshape(-1, c)  # (B*m, C)
             m = xc.shape[0] // b
@@ -254,7 +288,7 @@ class ISTFTHead(nn.Module):
             amp = amp.exp_().clamp_(max=1e2)
             phase = proj_phase(xc).view(b, m, -1)
             rate = None if proj_rate is None else proj_rate(xc).view(b, m, -1)
-            phase, carry = self._phase(phase, rate, s, carry)
+            phase, carry = self._phase(phase, rate, start + s, carry)
             spec = torch.empty(amp.shape, dtype=torch.promote_types(amp.dtype, torch.complex64))
             re_im = torch.view_as_real(spec)  # (B, m, N, 2)
             torch.mul(amp, torch.cos(phase), out=re_im[..., 0])
@@ -262,7 +296,7 @@ class ISTFTHead(nn.Module):
             parts = torch.fft.irfft(spec, self.n_fft, dim=-1, norm="forward").view(b, m, r, self.hop)  # n_fft × frame
             for k in range(r):
                 out[:, s + k : s + k + m].addcmul_(parts[:, :, k], win[k])
-        return self._normalise(out.view(b, -1))
+        return self._normalise(out.view(b, -1)), carry
 
     def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
         """``[B, F, n_fft]`` frames ``hop`` apart → ``[B, (F - 1) * hop + n_fft]`` (``hop`` divides ``n_fft``)."""

@@ -66,13 +66,19 @@ def bin_frequency(logmag: torch.Tensor) -> torch.Tensor:
     return k + (right - left) / (4 * math.pi * GAUSS_RATIO)
 
 
+def phase_advance(logmag: torch.Tensor, hop: int, n_fft: int) -> torch.Tensor:
+    """The phase each bin of each frame of ``logmag`` ``[B, F, N]`` advances by over one hop ``[B, F, N]`` (float64):
+    ``2 pi k0 hop / n_fft`` for the partial at ``k0`` it belongs to."""
+    return (2 * math.pi * hop / n_fft) * bin_frequency(logmag).double()
+
+
 def rebuild_phase(logmag: torch.Tensor, hop: int, n_fft: int, carry: torch.Tensor | None = None):
     """Phase ``[B, F, N]`` (float32) for natural-log magnitudes ``logmag`` ``[B, F, N]`` of a centred Gaussian-window
     STFT (``N = n_fft // 2 + 1`` bins, frames ``hop`` apart).
 
     ``carry`` ``[B, N]`` (float64, or None) is the integrated phase after the frames before these, so a spectrogram
     can be phased in chunks with the same result as in one piece. Returns ``(phase, carry)``."""
-    advance = (2 * math.pi * hop / n_fft) * bin_frequency(logmag).double()  # (B, F, N) per-frame phase advance
+    advance = phase_advance(logmag, hop, n_fft)  # (B, F, N) per-frame phase advance
     run = torch.cumsum(advance, dim=1)
     if carry is not None:
         run = run + carry[:, None]
@@ -109,7 +115,32 @@ class MagnitudeSynth(torch.nn.Module):
     def forward(self, logmag: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
         """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]``; the phase is rebuilt in chunks of ``chunk``
         frames (same result as one piece)."""
-        phases, carry = [], None
+        return self._synth(logmag, chunk)[0]
+
+    @property
+    def context(self) -> int:
+        """Frames on each side of a stretch that :meth:`infer_span` needs to give it exactly."""
+        return -(-self.n_fft // self.hop) + 1
+
+    def infer_span(self, logmag: torch.Tensor, keep: tuple[int, int], carry=None):
+        """One window of a decode done in windows: log-magnitude ``[B, n, N]`` of frames of a longer signal →
+        ``(waveform [B, (k1 - k0) * hop], carry)`` of the frames ``keep = (k0, k1)`` (indices into ``logmag``),
+        equal (up to rounding) to those samples of :meth:`forward` on the whole signal, given :attr:`context` frames
+        on each side of them (or the signal's own ends). ``carry`` ``[B, N]`` (float64, None at the start) is the
+        integrated phase before frame ``k0``; the one returned is that before frame ``k1``, for the next window."""
+        k0, k1 = keep
+        n = logmag.shape[1]
+        if k0 > 0:  # the integrated phase at the window's first frame
+            carry = (0.0 if carry is None else carry) - phase_advance(logmag[:, :k0], self.hop, self.n_fft).sum(1)
+        y, carry = self._synth(logmag, 1024, carry)
+        if k1 < n:  # ... and after its last kept frame
+            carry = carry - phase_advance(logmag[:, k1:], self.hop, self.n_fft).sum(1)
+        return y[:, k0 * self.hop : k1 * self.hop], carry
+
+    def _synth(self, logmag: torch.Tensor, chunk: int, carry=None):
+        """:meth:`forward` given the integrated phase ``carry`` before the first frame; returns ``(waveform
+        [B, F * hop], carry after the last frame)``."""
+        phases = []
         for s in range(0, logmag.shape[1], chunk):
             ph, carry = rebuild_phase(logmag[:, s : s + chunk], self.hop, self.n_fft, carry)
             phases.append(ph)
@@ -119,4 +150,4 @@ class MagnitudeSynth(torch.nn.Module):
         pad = self.n_fft // 2 - self.hop // 2
         y = torch.istft(spec, self.n_fft, self.hop, window=self.window, center=False,
                         length=(frames - 1) * self.hop + self.n_fft)  # fmt: skip
-        return y[:, pad : pad + frames * self.hop]
+        return y[:, pad : pad + frames * self.hop], carry

@@ -15,6 +15,10 @@ codes (1.4 % over the nominal rate; 0.7 % at 4 kbps, 2.7 % at 1 kbps, 5.4 % at 0
 the codec whose ``model_id`` wrote it: tokens of another model would decode to noise. Everything in a header is
 bounded and checked against the file's length before anything is allocated, so a damaged or hostile file ends in a
 :class:`TokenFileError`, never in a huge allocation or a traceback.
+
+A file holds at most :data:`MAX_SECONDS` (3 hours) of audio. :func:`open_tokens` reads the (small) packed codes and
+unpacks them a stretch of frames at a time (:meth:`TokenFile.codes`), so a long file is decoded in windows with
+bounded memory (``audiogen codec decode``, :meth:`audiogen.codec.model.Codec.decode_windows`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ FORMAT_VERSION = 2
 READS = (1, 2)
 MAX_FILE_BYTES = 256 * 1024 * 1024  # ~12 days of 8 codebooks: far more than any track
 MAX_FRAMES = 50 * 3600 * 24  # a day at 50 frames/s
+MAX_SECONDS = 3 * 3600.0  # the longest audio a token file may hold: decoding more would take hours and fill a disk
 MAX_N_Q = 64
 MAX_CODEBOOK = 1 << 16
 _FIXED = struct.Struct("<IfBHII")  # sample_rate, frame_rate, n_q, codebook_size - 1, num_samples, frames
@@ -76,6 +81,10 @@ class TokenHeader:
                 raise TokenFileError(f"{where}: {name} = {v} is outside [{lo}, {hi}]")
         if not isinstance(self.frame_rate, (int, float)) or not 0 < self.frame_rate <= 10_000:
             raise TokenFileError(f"{where}: frame_rate = {self.frame_rate!r} is outside (0, 10000]")
+        seconds = max(self.frames / self.frame_rate, self.num_samples / self.sample_rate)
+        if seconds > MAX_SECONDS:
+            raise TokenFileError(f"{where}: holds {seconds / 3600:.1f} h of audio; token files hold at most "
+                                 f"{MAX_SECONDS / 3600:g} h (split the audio and encode the parts)")  # fmt: skip
 
 
 def pack_codes(codes: np.ndarray, bits: int) -> bytes:
@@ -87,9 +96,22 @@ def pack_codes(codes: np.ndarray, bits: int) -> bytes:
 
 def unpack_codes(data: bytes, n_q: int, frames: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack_codes`: ``[n_q, frames]`` int64."""
-    n = n_q * frames
-    raw = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits).astype(np.int64)
-    return (raw << np.arange(bits - 1, -1, -1, dtype=np.int64)).sum(axis=1).reshape(n_q, frames)
+    return unpack_range(data, n_q, frames, bits, 0, frames)
+
+
+def unpack_range(data: bytes, n_q: int, frames: int, bits: int, start: int, stop: int) -> np.ndarray:
+    """Frames ``start .. stop - 1`` of packed codes ``[n_q, frames]`` (:func:`pack_codes`) → ``[n_q, stop - start]``
+    int64, unpacking only their bits (a block at a time: memory ~ 9 bytes per bit of the block)."""
+    out = np.empty((n_q, stop - start), dtype=np.int64)
+    weights = np.left_shift(1, np.arange(bits - 1, -1, -1, dtype=np.int64))
+    block = max(1, (1 << 20) // bits)
+    for q in range(n_q):
+        for a in range(start, stop, block):
+            b = min(stop, a + block)
+            first, last = (q * frames + a) * bits, (q * frames + b) * bits
+            raw = np.frombuffer(data, dtype=np.uint8, count=(last + 7) // 8 - first // 8, offset=first // 8)
+            out[q, a - start : b - start] = np.unpackbits(raw)[first % 8 :][: last - first].reshape(-1, bits) @ weights
+    return out
 
 
 def write_tokens(path: str | os.PathLike, codes: np.ndarray, header: TokenHeader) -> Path:
@@ -114,12 +136,38 @@ def write_tokens(path: str | os.PathLike, codes: np.ndarray, header: TokenHeader
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
 
 
-def read_tokens(path: str | os.PathLike, expect_model_id: str | None = None) -> tuple[np.ndarray, TokenHeader]:
-    """Read a token file (version 1 or 2) → (codes ``[n_q, frames]`` int64, header).
+@dataclass(frozen=True)
+class TokenFile:
+    """An open token file: its checked ``header`` and its codes, unpacked a stretch at a time by :meth:`codes`."""
+
+    path: Path
+    header: TokenHeader
+    body: bytes
+    version: int
+
+    def codes(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Codes ``[n_q, stop - start]`` int64 of frames ``start .. stop - 1`` (default: all); a code outside the
+        codebook is a :class:`TokenFileError` (a damaged file)."""
+        h = self.header
+        stop = h.frames if stop is None else stop
+        if not 0 <= start <= stop <= h.frames:
+            raise ValueError(f"frames {start}..{stop} are outside the file's 0..{h.frames}")
+        if self.version == 1:
+            codes = np.frombuffer(self.body, dtype="<u2").reshape(h.n_q, h.frames)[:, start:stop].astype(np.int64)
+        else:
+            codes = unpack_range(self.body, h.n_q, h.frames, h.bits, start, stop)
+        if codes.size and int(codes.max()) >= h.codebook_size:
+            raise TokenFileError(f"{self.path}: a code exceeds the codebook size {h.codebook_size} (damaged file)")
+        return codes
+
+
+def open_tokens(path: str | os.PathLike, expect_model_id: str | None = None) -> TokenFile:
+    """Open a token file (version 1 or 2): its header is read and checked, and its packed codes (a few MB at most)
+    checked against their length and checksum; nothing is unpacked yet (:meth:`TokenFile.codes`).
 
     Raises ``TokenFileError`` for a file that is not a token file, has an unsupported version, is damaged (bad
-    lengths, checksum, out-of-range codes or header fields) or truncated, or (with ``expect_model_id``) was written
-    by another codec.
+    lengths, checksum, out-of-range header fields) or truncated, holds more than :data:`MAX_SECONDS` of audio, or
+    (with ``expect_model_id``) was written by another codec.
     """
     path = Path(path)
     try:
@@ -128,23 +176,35 @@ def read_tokens(path: str | os.PathLike, expect_model_id: str | None = None) -> 
         raise TokenFileError(f"{path}: cannot read the token file ({err.strerror or err})") from None
     if size > MAX_FILE_BYTES:
         raise TokenFileError(f"{path}: {size} bytes is larger than any token file ({MAX_FILE_BYTES} at most)")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        from audiogen.fileio import path_problem
+
+        raise TokenFileError(f"{path}: cannot read the token file ({path_problem(path) or err.strerror})") from None
     if len(data) < 8 or data[:3] != MAGIC:
         raise TokenFileError(f"{path}: not an audiogen token file (bad magic)")
     if data[3] not in READS:
         raise TokenFileError(f"{path}: token file version {data[3]} is not supported (this audiogen reads {READS})")
-    codes, header = (_read_v1 if data[3] == 1 else _read_v2)(path, data)
-    if codes.size and int(codes.max()) >= header.codebook_size:
-        raise TokenFileError(f"{path}: a code exceeds the codebook size {header.codebook_size} (damaged file)")
+    body, header = (_read_v1 if data[3] == 1 else _read_v2)(path, data)
     if expect_model_id is not None and header.model_id != expect_model_id:
         raise TokenFileError(
             f"{path}: tokens were made by codec '{header.model_id}', but the loaded codec is '{expect_model_id}'; "
             "decode with the codec that encoded them"
         )
-    return codes, header
+    return TokenFile(path, header, body, data[3])
 
 
-def _read_v2(path: Path, data: bytes) -> tuple[np.ndarray, TokenHeader]:
+def read_tokens(path: str | os.PathLike, expect_model_id: str | None = None) -> tuple[np.ndarray, TokenHeader]:
+    """Read a whole token file (version 1 or 2) → (codes ``[n_q, frames]`` int64, header). Raises
+    ``TokenFileError`` as :func:`open_tokens` does, and for out-of-range codes. A long file is better decoded a
+    stretch at a time: :func:`open_tokens`."""
+    tokens = open_tokens(path, expect_model_id)
+    return tokens.codes(), tokens.header
+
+
+def _read_v2(path: Path, data: bytes) -> tuple[bytes, TokenHeader]:
+    """The packed codes and the checked header of a version-2 file."""
     n = data[4]
     start = 5 + (6 if n == 0 else n)
     if len(data) < start + _FIXED.size + 4:
@@ -163,10 +223,11 @@ def _read_v2(path: Path, data: bytes) -> tuple[np.ndarray, TokenHeader]:
         raise TokenFileError(f"{path}: truncated or padded token file ({len(body)} bytes of codes, not {expected})")
     if zlib.crc32(body) != crc:
         raise TokenFileError(f"{path}: the codes do not match their checksum (damaged file)")
-    return unpack_codes(body, header.n_q, header.frames, header.bits), header
+    return body, header
 
 
-def _read_v1(path: Path, data: bytes) -> tuple[np.ndarray, TokenHeader]:
+def _read_v1(path: Path, data: bytes) -> tuple[bytes, TokenHeader]:
+    """The uint16 codes (as bytes) and the checked header of a version-1 file."""
     (hlen,) = struct.unpack("<I", data[4:8])
     if hlen > 65536 or 8 + hlen > len(data):
         raise TokenFileError(f"{path}: corrupt token file header (length {hlen})")
@@ -181,7 +242,7 @@ def _read_v1(path: Path, data: bytes) -> tuple[np.ndarray, TokenHeader]:
         raise TokenFileError(
             f"{path}: truncated token file ({len(body)} bytes of codes, expected {2 * header.n_q * header.frames})"
         )
-    return np.frombuffer(body, dtype="<u2").reshape(header.n_q, header.frames).astype(np.int64), header
+    return body, header
 
 
 def write_tokens_v1(path: str | os.PathLike, codes: np.ndarray, header: TokenHeader) -> Path:

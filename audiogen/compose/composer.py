@@ -249,8 +249,15 @@ def fit_bars(p: PieceParams) -> tuple[int, Timeline, float]:
 
 
 def loop_bars(tempo: float, meter: int, duration: float) -> int:
-    """Whole bars of a loop of ``duration`` seconds near ``tempo`` BPM (at least one)."""
-    return max(1, round(duration * tempo / (60.0 * meter)))
+    """Whole bars of a loop of ``duration`` seconds near ``tempo`` BPM (at least one), so many that the loop's tempo
+    stays in 40–220 BPM where a whole number of bars allows (15 s at 40 BPM is 2.5 bars: 3, at 48 BPM, not 2 at
+    32)."""
+    n = max(1, round(duration * tempo / (60.0 * meter)))
+    while n > 1 and n * meter * 60.0 / duration > 220.0:
+        n -= 1
+    while n * meter * 60.0 / duration < 40.0:
+        n += 1
+    return n
 
 
 def loop_tempo(tempo: float, meter: int, duration: float) -> float:

@@ -10,11 +10,9 @@ Times are seconds from the start of the track. It round-trips through JSON (:met
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 PLAN_VERSION = 1
@@ -90,47 +88,19 @@ class Plan:
     version: int = PLAN_VERSION
 
     def __post_init__(self) -> None:
-        self.sections = [s if isinstance(s, Section) else Section(**s) for s in self.sections]
-        self.chords = [c if isinstance(c, ChordSpan) else ChordSpan(**c) for c in self.chords]
-        self.parts = [p if isinstance(p, Part) else Part(**p) for p in self.parts]
+        self.sections = _records(Section, "sections", self.sections)
+        self.chords = _records(ChordSpan, "chords", self.chords)
+        self.parts = _records(Part, "parts", self.parts)
         self.validate()
 
     # -- validation ---------------------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first field that is out of range or inconsistent."""
-        from audiogen.compose.composer import KEYS, MODES
+        """Raise ``ValueError`` naming the first field that is out of range, of the wrong type or inconsistent
+        (:func:`audiogen.compose.plan_check.check_plan`: the same check ``generate`` applies to a plan before any
+        generation)."""
+        from audiogen.compose.plan_check import check_plan
 
-        if self.version != PLAN_VERSION:
-            raise ValueError(f"plan version {self.version!r} is not supported (this build reads {PLAN_VERSION})")
-        _number("duration", self.duration, 1.0, 600.0)
-        _number("tempo", self.tempo, 30.0, 240.0)
-        _number("valence", self.valence, -1.0, 1.0)
-        _number("arousal", self.arousal, -1.0, 1.0)
-        if self.meter not in (2, 3, 4, 6):
-            raise ValueError(f"plan meter must be 2, 3, 4 or 6 beats per bar, got {self.meter!r}")
-        if self.key not in KEYS or self.mode not in MODES:
-            raise ValueError(f"plan key/mode must be one of {KEYS} / {MODES}, got {self.key!r} {self.mode!r}")
-        if self.ending not in ENDINGS:
-            raise ValueError(f"plan ending must be one of {ENDINGS}, got {self.ending!r}")
-        for name in ("beats", "downbeats"):
-            t = getattr(self, name)
-            if any(not _finite(x) or x < 0 or x > self.duration + 1 for x in t) or any(
-                b <= a for a, b in itertools.pairwise(t)
-            ):
-                raise ValueError(f"plan {name} must be increasing times in [0, duration], got {_excerpt(t)}")
-        for c in self.chords:
-            if not (_finite(c.start) and _finite(c.end) and 0 <= c.start < c.end <= self.duration + 1):
-                raise ValueError(f"chord span [{c.start}, {c.end}) lies outside the plan's {self.duration} s")
-            if not 0 <= c.root < 12 or c.quality not in ("maj", "min"):
-                raise ValueError(f"chord root must be 0..11 and quality 'maj'/'min', got {c.root!r} {c.quality!r}")
-        for p in self.parts:
-            if p.role not in ROLES or not 0 <= int(p.program) <= 127:
-                raise ValueError(f"part role must be one of {ROLES} and program 0..127, got {p.role!r} {p.program!r}")
-            for n in p.notes:
-                if len(n) != 4 or not all(_finite(x) for x in n) or not (0 <= n[0] < n[1]) or not 0 <= n[2] <= 127:
-                    raise ValueError(f"{p.role} note must be [start < end, pitch 0..127, velocity], got {_excerpt(n)}")
-                if not 1 <= n[3] <= 127:
-                    raise ValueError(f"{p.role} note velocity must lie in 1..127, got {n[3]!r}")
+        check_plan(self)
 
     # -- plain data ---------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -139,17 +109,21 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
-        """Build (and validate) a plan from :meth:`to_dict` output; unknown keys are an error naming the allowed."""
+        """Build (and validate) a plan from :meth:`to_dict` output; unknown or missing keys are an error naming
+        them."""
         if not isinstance(d, dict):
             raise ValueError(f"a plan must be a JSON object, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
         if unknown:
             raise ValueError(f"unknown plan field(s) {_excerpt(unknown)}; allowed: {sorted(known)}")
+        missing = [n for n, f in known.items() if n not in d and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise ValueError(f"plan field(s) {', '.join(missing)} missing")
         try:
             return cls(**d)
-        except TypeError as err:
-            raise ValueError(f"bad plan: {err}") from None
+        except TypeError as err:  # a check above missed a type: still one line, still a ValueError
+            raise ValueError(f"bad plan: {str(err)[:200]}") from None
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The plan as JSON text; written atomically to ``path`` when given."""
@@ -162,17 +136,24 @@ class Plan:
 
     @classmethod
     def from_json(cls, source: str | os.PathLike) -> Plan:
-        """Read a plan from a JSON file path (or JSON text starting with ``{``)."""
+        """Read a plan from a JSON file path (or JSON text starting with ``{``); a UTF-8 byte-order mark is
+        accepted."""
         text = str(source)
-        if not text.lstrip().startswith("{"):
+        if not text.lstrip("\ufeff \t\r\n").startswith("{"):
+            from audiogen.fileio import path_problem
+
             path = Path(source)
-            if not path.is_file():
-                raise FileNotFoundError(f"plan file {path} does not exist")
+            problem = path_problem(path)
+            if problem is not None:
+                raise FileNotFoundError(f"plan file {path}: {problem}")
             if path.stat().st_size > 50_000_000:
                 raise ValueError(f"plan file {path} is larger than 50 MB; not a plan")
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"plan file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
         try:
-            data = json.loads(text)
+            data = json.loads(text.lstrip("\ufeff"))
         except (json.JSONDecodeError, RecursionError) as err:
             raise ValueError(f"plan is not valid JSON: {str(err)[:200]}") from None
         return cls.from_dict(data)
@@ -239,13 +220,23 @@ def _chord_changes(chords: list[ChordSpan]) -> list[ChordSpan]:
     return out
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _number(name: str, v, lo: float, hi: float) -> None:
-    if not _finite(v) or not lo <= v <= hi:
-        raise ValueError(f"plan {name} must be a number in [{lo:g}, {hi:g}], got {_excerpt(v)}")
+def _records(kind: type, name: str, items) -> list:
+    """``items`` as a list of ``kind`` (dataclass) records, JSON objects converted; ``ValueError`` naming the first
+    that is neither."""
+    if not isinstance(items, list):
+        raise ValueError(f"plan {name} must be a list, got {_excerpt(items)}")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, kind):
+            out.append(item)
+            continue
+        allowed = [f.name for f in fields(kind) if f.default is MISSING and f.default_factory is MISSING]
+        names = {f.name for f in fields(kind)}
+        if not isinstance(item, dict) or not set(allowed) <= set(item) <= names:
+            raise ValueError(f"plan {name}[{i}] must be an object with the fields {', '.join(allowed)}; "
+                             f"got {_excerpt(item)}")  # fmt: skip
+        out.append(kind(**item))
+    return out
 
 
 def _excerpt(v, limit: int = 80) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from dataclasses import fields as dataclass_fields
 
 import numpy as np
@@ -28,6 +28,7 @@ import numpy as np
 from audiogen.compose import composer as C
 from audiogen.compose.genres import GENRES
 from audiogen.compose.plan import ChordSpan, Part, Plan, Section
+from audiogen.conditioning.validate import TEMPO_RANGE
 
 # Style-vocabulary genres -> the composer's templates.
 GENRE_OF_TAG: dict[str, str] = {
@@ -293,9 +294,10 @@ def plan_from_params(
     levels = [40 * math.log10(max(1, min(127, p.dynamics + gains.get(b.section, 0))) / 127) for b in bars]
     mean = float(np.mean(levels)) if levels else 0.0
     dynamics = [[round(tl.time(i * m), 4), round(lv - mean, 2)] for i, lv in enumerate(levels)]
+    chords, sections, parts, dynamics = _inside(total, chords, sections, parts, dynamics)
     return Plan(
         duration=total,
-        tempo=60.0 / tl.spb,
+        tempo=min(max(60.0 / tl.spb, TEMPO_RANGE[0]), TEMPO_RANGE[1]),  # 220.00000000000003 is 220
         meter=m,
         key=p.key,
         mode=p.mode,
@@ -314,6 +316,16 @@ def plan_from_params(
         request=dict(request or {}),
         params=p.to_dict(),
     )
+
+
+def _inside(total: float, chords: list, sections: list, parts: list, dynamics: list):
+    """Everything cut at the plan's end ``total`` (a piece shorter than the shortest the composer writes, 2 s or a
+    bar): what starts after it dropped, what runs past it ended there. Longer pieces end inside it already."""
+    chords = [replace(c, end=min(c.end, total)) for c in chords if c.start < total]
+    sections = [replace(s, end=min(s.end, total)) for s in sections if s.start < total]
+    for part in parts:
+        part.notes = [[s, min(e, total), p, v] for s, e, p, v in part.notes if s < total]
+    return chords, sections, parts, [d for d in dynamics if d[0] < total]
 
 
 def _sections(bars, tl, m: int, end_time: float, loop: bool) -> list[Section]:

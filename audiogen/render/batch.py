@@ -16,11 +16,13 @@ ledger), or over the processes of ``accelerate launch`` (each renders the items 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import multiprocessing as mp
 import os
 import socket
+import sqlite3
 import sys
 import time
 import traceback
@@ -29,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from audiogen.fileio import is_write_failure
 from audiogen.render.jobs import Item, expand, load_jobs
 from audiogen.render.ledger import Ledger
 from audiogen.render.names import inside
@@ -37,6 +40,7 @@ from audiogen.render.report import FILE_MODE, Summary, summarize, write_manifest
 
 GeneratorFactory = Callable[[], Any]
 LOCK_NAME = "render.lock"
+WRITE_FAILURE = "write failure: "  # how a worker process reports an output it could not write (one line)
 
 
 class RenderError(RuntimeError):
@@ -110,12 +114,18 @@ def _log(message: str) -> None:
 
 
 def _render_claimed(generator: Any, item: Item, folder: Path, ledger: Ledger) -> bool:
-    """Render a claimed item and record the outcome; a failure is recorded, never raised. True if done."""
+    """Render a claimed item and record the outcome; a failure is recorded, never raised, except one that would fail
+    every job alike (a full disk, a read-only or unwritable folder: :func:`audiogen.fileio.is_write_failure`),
+    which puts the item back in the queue and stops the batch. True if done."""
     start = time.perf_counter()
     try:
         result = render_item(generator, item, folder)
     except Exception as err:  # one failing job must not stop the batch
         (Path(folder) / item.file).unlink(missing_ok=True)
+        if is_write_failure(err):
+            with contextlib.suppress(sqlite3.Error):  # the ledger may not be writable either; a re-run redoes it
+                ledger.release(item.key)
+            raise
         message = f"{type(err).__name__}: {err}"
         ledger.mark_failed(item.key, message, time.perf_counter() - start)
         _log(f"audiogen render: {item.job.id} variant {item.variant} failed: {message}")
@@ -148,8 +158,13 @@ def work(spec: WorkerSpec, on_item: Callable[[Ledger], None] | None = None) -> i
 def _worker_main(spec: WorkerSpec, errors: Any) -> None:
     try:
         work(spec)
-    except BaseException:
-        errors.put(traceback.format_exc()[-8000:])  # small: the parent reads it only after join
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BaseException as err:
+        if is_write_failure(err):
+            errors.put(f"{WRITE_FAILURE}{err}")  # one line: every worker stops on it alike
+        else:
+            errors.put(traceback.format_exc()[-8000:])  # small: the parent reads it only after join
         raise SystemExit(1) from None
 
 
@@ -196,6 +211,10 @@ def _run_processes(spec: WorkerSpec, workers: int, progress: _Progress, ledger: 
     while not errors.empty():
         messages.append(errors.get())
     progress(ledger)
+    stopped = [m[len(WRITE_FAILURE) :] for m in messages if m.startswith(WRITE_FAILURE)]
+    if stopped:
+        raise RenderError(f"{stopped[0]}; the batch stopped (make room or fix the folder, then run the same command "
+                          "again: it resumes)")  # fmt: skip
     for message in messages:
         _log(f"audiogen render: a worker process stopped:\n{message}")
     if len(crashed) == len(procs) and messages:
@@ -271,10 +290,15 @@ def render_batch(
     folder = Path(out).resolve()
     lock, pending, recovered = None, set(), 0
     if shard.rank == 0:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--out {folder}: is a file, not a folder")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise ValueError(f"--out {folder}: cannot create the output folder ({err.strerror or err})") from None
+            from audiogen.fileio import path_problem
+
+            why = path_problem(folder) if isinstance(err, NotADirectoryError) else None  # "/x/f.txt is a file, ..."
+            raise ValueError(f"--out {folder}: cannot create the output folder ({why or err.strerror})") from None
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"--out {folder}: the output folder is not writable; nothing was rendered")
         lock = _lock(folder)

@@ -72,6 +72,13 @@ def run(args: argparse.Namespace, generator_factory=None) -> int:
         )
     except RenderError as err:
         raise ValueError(str(err)) from err
+    except OSError as err:
+        from audiogen.fileio import is_write_failure
+
+        if not is_write_failure(err):
+            raise
+        raise ValueError(f"{err}; the batch stopped (make room or fix the folder, then run the same command again: "
+                         "it resumes)") from None  # fmt: skip
     if summary is None:
         return 0
     for line in summary.lines():
@@ -94,6 +101,12 @@ def main(argv: list[str] | None = None, generator_factory=None) -> int:
     args = p.parse_args(argv)
     try:
         return run(args, generator_factory=generator_factory)
+    except KeyboardInterrupt:
+        print("audiogen render: interrupted (run the same command again to resume)", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError) as err:
+        print(f"audiogen render: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
         print(f"audiogen render: error: {err}", file=sys.stderr)
         return 2

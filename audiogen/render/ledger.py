@@ -155,6 +155,15 @@ class Ledger:
                 (error, time.time(), render_s, *key),
             )
 
+    def release(self, key: tuple[str, int]) -> None:
+        """Put a claimed row back in the queue (its render stopped for a cause outside the job, such as a full disk):
+        the next run renders it."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE items SET status = 'queued', worker = NULL, started_at = NULL WHERE job_id = ? AND variant = ?",
+                key,
+            )
+
     def fail_running(self, worker: str, error: str) -> int:
         """Mark every row still ``running`` under ``worker`` as failed (its process died); returns how many."""
         with self.transaction() as conn:

@@ -8,12 +8,11 @@ import datetime as dt
 import io
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiogen.fileio import public_mode
+from audiogen.fileio import output_error, public_mode, temporary_beside
 from audiogen.render.ledger import Ledger, Row
 
 MANIFEST_COLUMNS = (
@@ -28,17 +27,16 @@ FILE_MODE = public_mode()  # what a plain open() would create (temporary files a
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and a rename (never half-written)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with temporary_beside(path) as tmp:
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, path)
+        except OSError as err:  # a full disk: one line naming the file
+            raise output_error(path, err) from None
 
 
 def _iso(timestamp: float | None) -> str | None:
