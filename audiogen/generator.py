@@ -38,6 +38,7 @@ from audiogen.conditioning.validate import DURATION_RANGE, normalize_attributes
 from audiogen.lm import GenerationParams, LMConfig, MusicLM
 from audiogen.lm import generate as lm_generate
 from audiogen.master import MasteringSpec, master
+from audiogen.stream import FRAMES_SINK, TrackStream
 from audiogen.track import Track
 
 MAX_DURATION = DURATION_RANGE[1]
@@ -399,11 +400,40 @@ class MusicGenerator:
                 sketch = self._sketch(group_plans, n_frames, params)
             else:
                 beats, controls = self._beats(reqs, n_frames / self.codec.frame_rate, prompt_audio), None
+            sink = FRAMES_SINK.get()  # a TrackStream listening (MusicGenerator.stream), or None
+            if sink is not None:
+                played = group_plans if prompt_audio is None else None
+                sink.begin(group_plans, n_frames, self._decoder_controls(n_frames, played), mastering)
             codes = self._sample(timed, n_frames, params, prompt_codes, progress, beats, controls, sketch)
             wavs = self.decode(codes, None if prompt_audio is not None else group_plans)
             for i, wav, req in zip(group, wavs, reqs, strict=True):
                 tracks[i] = self._finish(wav, req, mastering, params, plans[i])
         return tracks if isinstance(text, (list, tuple)) else tracks[0]
+
+    def stream(self, text=None, *, chunk_seconds: float = 0.5, **request) -> TrackStream:
+        """One track's audio while it is generated: a :class:`~audiogen.stream.TrackStream`, whose iteration
+        yields float32 chunks ``(T_i,)`` at 32 kHz (``chunk_seconds`` each) as the LM completes frames, and whose
+        ``track`` is then the mastered :class:`Track` that :meth:`generate` returns for the same request and seed.
+        The chunks are played at a provisional gain and without the file's ending (see :mod:`audiogen.stream`).
+
+        ``text`` and ``request`` are :meth:`generate`'s, for one track: not a batch, not ``prompt=`` (the prompt's
+        audio would come first) and not ``video=`` (performed shot by shot). Errors in the request are raised by the
+        first step of the iteration; ``progress`` defaults to False.
+
+        >>> with gen.stream("calm piano", duration=20, seed=1) as s:  # doctest: +SKIP
+        ...     for chunk in s:
+        ...         player.write(chunk)
+        ...     s.track.save("calm.mp3")
+        """
+        if isinstance(text, (list, tuple)):
+            raise ValueError("a stream makes one track: give one prompt, not a list (use generate() for a batch)")
+        for name in ("prompt", "video"):
+            if request.get(name) is not None:
+                raise ValueError(f"stream() does not take {name}= (use generate()); allowed: one request's text, "
+                                 "emotion, style, tempo, key, duration, plan, melody_from, image, seed, params, "
+                                 "mastering")  # fmt: skip
+        request.setdefault("progress", False)
+        return TrackStream(self, lambda: self.generate(text, **request), chunk_seconds)
 
     def _by_shots(self, group, requests, plans, params, mastering, progress, tracks) -> bool:
         """Perform a lone request whose plan has shots (a video brief) shot by shot into ``tracks``; False (nothing
@@ -474,18 +504,23 @@ class MusicGenerator:
         """Tokens ``[B, K, F]`` → waveforms ``[B, F * frame_size]`` (numpy). A codec whose decoder reads the plan's
         chords and melody (``CodecConfig.decoder_controls``) is given those of ``plans`` (one per row; None or a None
         entry: the tokens alone)."""
-        controls = None
-        n = getattr(getattr(self.codec, "cfg", None), "decoder_controls", 0)
-        if n and plans is not None and any(p is not None for p in plans):
-            from audiogen.controls.from_plan import plan_controls
-            from audiogen.controls.layout import empty
-
-            f = codes.shape[-1]
-            rows = [empty(f) if p is None else plan_controls(p, f, self.codec.frame_rate)[:f] for p in plans]
-            controls = torch.from_numpy(np.stack(rows)[:, :, :n])
+        controls = self._decoder_controls(codes.shape[-1], plans)
         with torch.inference_mode():
             wavs = self.codec.decode(codes) if controls is None else self.codec.decode(codes, controls)
         return wavs.numpy()
+
+    def _decoder_controls(self, n_frames: int, plans: list | None) -> torch.Tensor | None:
+        """The plans' chords and melody for a codec whose decoder reads them (``CodecConfig.decoder_controls``):
+        ``[B, n_frames, N]``, or None (another decoder, no plans, or no row with a plan)."""
+        n = getattr(getattr(self.codec, "cfg", None), "decoder_controls", 0)
+        if not n or plans is None or all(p is None for p in plans):
+            return None
+        from audiogen.controls.from_plan import plan_controls
+        from audiogen.controls.layout import empty
+
+        rows = [empty(n_frames) if p is None else plan_controls(p, n_frames, self.codec.frame_rate)[:n_frames]
+                for p in plans]  # fmt: skip
+        return torch.from_numpy(np.stack(rows)[:, :, :n])
 
     def _plan_controls(self, plans: list, n_frames: int) -> list | None:
         """The dense controls of every plan ``[n_frames + n_q, F]`` (None for a model without a control input)."""
@@ -581,6 +616,7 @@ class MusicGenerator:
                 beats=beats,
                 controls=controls,
                 sketch=sketch,
+                on_frames=None if FRAMES_SINK.get() is None else FRAMES_SINK.get().frames,
             )
         finally:
             if bar is not None:
