@@ -5,12 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean judge-env browser
+.PHONY: install demo test lint clean judge-env browser notes-eval
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps 'basic-pitch==0.4.0'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +23,11 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# basic-pitch's note model for eval/note_f1.py (part of the dev install; this target adds it to an older .venv)
+notes-eval: $(STAMP)
+	$(BIN)/pip install --quiet onnxruntime resampy
+	$(BIN)/pip install --quiet --no-deps 'basic-pitch==0.4.0'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,142 @@
+"""Notes kept by a codec: basic-pitch's transcription of the decoded audio against its transcription of the original.
+
+Basic Pitch (Apache-2.0) ships its polyphonic note model inside its wheel; it is run here through ONNX Runtime
+(``make notes-eval`` installs ``basic-pitch`` without its TensorFlow requirement, plus ``onnxruntime`` and
+``resampy``). Both the original crop and the codec's round trip are transcribed the same way, and the decoded notes
+are scored against the original's with ``mir_eval``'s note measure: onset within 50 ms and the same pitch (within
+half a semitone), offsets ignored. F1 = 1: every note the original shows is heard again, and no other. The CQT
+chroma cosine of the same crops is printed beside it, with its noise floor in mind (BENCHMARKS "Where the pitch
+goes").
+
+    python -m audiogen.eval.note_f1 --codec DIR [DIR ...] --manifest MANIFEST [--crops 8] [--seconds 10] [--n-q 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SR = 32000
+ONSET_TOLERANCE = 0.05
+
+
+def basic_pitch_available() -> str | None:
+    """None when basic-pitch's ONNX model can run here, else why not (what to install)."""
+    try:
+        import onnxruntime  # noqa: F401
+
+        with _quiet():
+            from basic_pitch import ICASSP_2022_MODEL_PATH
+    except ImportError as exc:
+        return f"basic-pitch's note model needs {exc.name} (run `make notes-eval`)"
+    if not Path(ICASSP_2022_MODEL_PATH).with_suffix(".onnx").is_file():
+        return "basic-pitch's ONNX model is missing from its package"
+    return None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """basic-pitch warns on import that TensorFlow is absent (it is not needed for its ONNX model)."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+_MODEL: list = []
+
+
+def transcribe(audio: np.ndarray, sample_rate: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """Notes of mono ``audio`` ``(T,)`` by basic-pitch (its default thresholds): ``(intervals [N, 2] seconds,
+    pitches [N] Hz)``."""
+    import soundfile as sf
+
+    with _quiet():
+        from basic_pitch import ICASSP_2022_MODEL_PATH
+        from basic_pitch.inference import Model, predict
+
+        if not _MODEL:
+            _MODEL.append(Model(Path(ICASSP_2022_MODEL_PATH).with_suffix(".onnx")))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "clip.wav"
+            sf.write(path, np.asarray(audio, np.float32), sample_rate)
+            _, _, events = predict(path, _MODEL[0])
+    if not events:
+        return np.zeros((0, 2)), np.zeros(0)
+    intervals = np.array([[e[0], e[1]] for e in events], dtype=np.float64)
+    pitches = 440.0 * 2.0 ** ((np.array([e[2] for e in events], dtype=np.float64) - 69) / 12)
+    return intervals, pitches
+
+
+def note_f1(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SR) -> dict:
+    """Onset-and-pitch note scores of ``estimate`` ``(T,)`` against ``reference`` ``(T,)``, both transcribed by
+    :func:`transcribe`: ``{"precision", "recall", "f1", "ref_notes", "est_notes"}`` (F1 is nan when the
+    reference has no notes)."""
+    import mir_eval
+
+    ref_i, ref_p = transcribe(reference, sample_rate)
+    est_i, est_p = transcribe(estimate, sample_rate)
+    if len(ref_p) == 0:
+        return {"precision": float("nan"), "recall": float("nan"), "f1": float("nan"), "ref_notes": 0,
+                "est_notes": len(est_p)}  # fmt: skip
+    if len(est_p) == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "ref_notes": len(ref_p), "est_notes": 0}
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE, offset_ratio=None
+    )
+    return {"precision": p, "recall": r, "f1": f, "ref_notes": len(ref_p), "est_notes": len(est_p)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m audiogen.eval.note_f1", description=__doc__.split("\n")[0])
+    ap.add_argument("--codec", nargs="+", required=True, help="codec folders (or 'opus6', 'opus12' for libopus)")
+    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--crops", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--n-q", type=int, default=4)
+    ap.add_argument("--split", default="valid")
+    args = ap.parse_args(argv)
+    why = basic_pitch_available()
+    if why:
+        print(f"note_f1: {why}", file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(1)
+    from audiogen.codec.model import Codec
+    from audiogen.eval.codec_bench import codec_roundtrip, load_clips
+    from audiogen.eval.codec_diagnostics import _mean_chroma
+
+    clips, _ = load_clips([args.manifest], args.seconds, args.crops, split=args.split)
+    print(f"| codec | note F1 | precision | recall | notes (original / decoded) | chroma |  ({len(clips)} crops of "
+          f"{args.seconds:g} s, {args.split}, {args.n_q} codebooks)")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for name in args.codec:
+        if name in ("opus6", "opus12"):
+            from audiogen.eval.baselines import opus_roundtrip
+
+            decoded = np.stack([opus_roundtrip(c, SR, int(name[4:])).audio[: len(c)] for c in clips])
+        else:
+            decoded = codec_roundtrip(Codec.from_pretrained(name).eval(), clips, args.n_q)
+        scores = [note_f1(c, d[: len(c)]) for c, d in zip(clips, decoded, strict=True)]
+        mean = {k: float(np.nanmean([s[k] for s in scores])) for k in ("f1", "precision", "recall")}
+        notes = f"{sum(s['ref_notes'] for s in scores)} / {sum(s['est_notes'] for s in scores)}"
+        chroma = _mean_chroma(clips, decoded)
+        print(f"| {name} | {mean['f1']:.3f} | {mean['precision']:.3f} | {mean['recall']:.3f} | {notes} | "
+              f"{chroma:.3f} |", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
