@@ -56,7 +56,8 @@ def _optional_module(name: str):
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status: 0 done, 1 nothing to do or some jobs failed, 2 a user error or an
     output that cannot be written (one line on stderr, no traceback), 130 interrupted (Ctrl+C; nothing half-written
-    is left behind)."""
+    is left behind), 141 the reader of ``generate --stream -`` closed the pipe (the generation is cancelled, nothing
+    is written)."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

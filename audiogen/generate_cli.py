@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 from audiogen.audio import MP3_BITRATES, WRITABLE_FORMATS
@@ -57,6 +60,57 @@ def _given_plan(args: argparse.Namespace):
                       ending=args.ending)  # fmt: skip
 
 
+STREAM_STDOUT = "-"  # --stream's only destination: raw PCM on standard output
+PIPE_CLOSED_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
+
+
+def _check_stream(args: argparse.Namespace) -> None:
+    """Refuse a ``--stream`` that cannot be honoured, before the model loads (one track, played as it is made)."""
+    if args.stream is None:
+        return
+    if args.stream != STREAM_STDOUT:
+        raise ValueError(f"--stream {args.stream!r}: the only destination is '-' (raw 16-bit PCM on standard "
+                         "output, for a player reading a pipe)")  # fmt: skip
+    if sys.stdout.isatty():
+        raise ValueError("--stream - writes raw audio to standard output, which is a terminal here; pipe it into a "
+                         "player: ... --stream - | ffplay -f s16le -ar 32000 -ac 1 -nodisp -")  # fmt: skip
+    why = {"--prompt-audio": "the prompt's audio would come first", "--video": "a video is performed shot by shot"}
+    for flag, value in (("--prompt-audio", args.prompt_audio), ("--video", args.video)):
+        if value is not None:
+            raise ValueError(f"--stream plays one track while it is generated; it cannot be combined with {flag} "
+                             f"({why[flag]}; generate without --stream)")  # fmt: skip
+
+
+def _stream_to_stdout(gen, text, request: dict, progress: bool):
+    """Generate one track, writing each chunk to standard output as it comes, as raw signed 16-bit little-endian
+    mono PCM at 32 kHz (flushed chunk by chunk); everything else printed meanwhile goes to stderr. Returns the
+    mastered track, or None when the reader closed the pipe (the generation is then cancelled)."""
+    from audiogen.stream import pcm16
+
+    out = sys.stdout.buffer
+    try:
+        with contextlib.redirect_stdout(sys.stderr), gen.stream(text, progress=progress, **request) as stream:
+            for chunk in stream:
+                out.write(pcm16(chunk))
+                out.flush()
+            return stream.track
+    except BrokenPipeError:
+        _discard_stdout()
+        return None
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so that the interpreter's last flush of what the closed pipe did
+    not take raises nothing at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture): nothing is flushed to a pipe
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+
+
 def _run(args: argparse.Namespace) -> int:
     # Everything the user typed is checked before the model loads or any audio is made.
     from audiogen.fileio import check_readable, remove_stale_temporaries, written_together
@@ -66,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
 
     out = _check_output(args.output, args.bitrate)
     midi = _check_midi(args.midi)
+    _check_stream(args)
     for target in (out, midi):
         if target is not None:
             remove_stale_temporaries(target)  # what a killed earlier run left (never a running one's)
@@ -114,19 +169,17 @@ def _run(args: argparse.Namespace) -> int:
     pick_threads(args.threads)  # a bad --threads or AUDIOGEN_THREADS fails here, before the model loads
     gen = MusicGenerator.debug() if args.model == "debug" else MusicGenerator.from_pretrained(args.model)
     apply_threads(args.threads)
-    track = gen.generate(
-        args.text,
-        **kwargs,
-        params=params,
-        mastering=spec,
-        prompt=args.prompt_audio,
-        progress=not args.no_progress,
-        plan=plan,
-        melody_from=args.melody_from,
-        genre=args.genre,
-        image=args.image,
-        video=args.video,
-    )
+    request = dict(kwargs, params=params, mastering=spec, plan=plan, melody_from=args.melody_from, genre=args.genre,
+                   image=args.image)  # fmt: skip
+    if args.stream is not None:
+        track = _stream_to_stdout(gen, args.text, request, progress=not args.no_progress)
+        if track is None:
+            print("audiogen generate: stopped: the reader of --stream closed the pipe (the player quit); the "
+                  "generation was cancelled and no file was written", file=sys.stderr)  # fmt: skip
+            return PIPE_CLOSED_STATUS
+    else:
+        track = gen.generate(args.text, **request, prompt=args.prompt_audio, video=args.video,
+                             progress=not args.no_progress)  # fmt: skip
     with written_together(out, midi, mux_out):  # a failed write (a full disk, Ctrl+C) leaves no partial set
         if midi is not None:
             track.save_midi(midi)
@@ -136,9 +189,11 @@ def _run(args: argparse.Namespace) -> int:
 
             mux(args.video, track.audio, track.sample_rate, mux_out)
     summary = f", {track.plan.summary()}" if track.plan is not None else ""
-    print(f"{out}: {track.duration:.2f} s, seed {track.seed}, emotion {requests[0].attributes.emotion or '-'}{summary}")
+    said = sys.stderr if args.stream == STREAM_STDOUT else sys.stdout  # standard output carries only the audio
+    print(f"{out}: {track.duration:.2f} s, seed {track.seed}, emotion {requests[0].attributes.emotion or '-'}{summary}",
+          file=said)  # fmt: skip
     if mux_out is not None:
-        print(f"{mux_out}: the video with this track as its sound (video stream copied)")
+        print(f"{mux_out}: the video with this track as its sound (video stream copied)", file=said)
     return 0
 
 
@@ -254,6 +309,14 @@ def register(sub) -> None:
         help="how the track ends (default: fade; with --plan, the plan's: loop for a loop's plan, else fade)",
     )
     m.add_argument("--midi", help="also write the composition as a MIDI file (.mid)")
+    m.add_argument(
+        "--stream", metavar="DEST",
+        help="play the track while it is generated: DEST '-' writes raw signed 16-bit little-endian mono PCM at "
+        "32 kHz to standard output as the model makes it (the first chunk after about half a second of generation; "
+        "at a provisional level, without the file's ending), e.g. `... --stream - | ffplay -f s16le -ar 32000 -ac 1 "
+        "-nodisp -`; -o (and --midi) are still written at the end, and messages go to stderr. A closed pipe (the "
+        "player quit) cancels the generation and writes no file (exit status 141). Not with --prompt-audio or --video",
+    )  # fmt: skip
     m.add_argument("--mux", help="with --video: also write a copy of the video with the track as its sound (.mp4, "
                    ".mov, .mkv; the video stream is copied, not re-encoded)")  # fmt: skip
     p.add_argument("--model", default=None, help="model folder (default: the shipped model; 'debug' = tiny random)")

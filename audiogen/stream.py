@@ -230,3 +230,8 @@ def planned_level_db(plan, seconds: float) -> float:
         else:
             break
     return level
+
+
+def pcm16(chunk: np.ndarray) -> bytes:
+    """A chunk ``(T,)`` of float samples as signed 16-bit little-endian PCM (``2 T`` bytes; clipped to [-1, 1])."""
+    return (np.clip(chunk, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()

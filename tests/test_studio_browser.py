@@ -101,6 +101,32 @@ def test_generate_two_variants_play_download_and_find_them_after_a_reload(page, 
     page.wait_for_selector("#tracks-empty:not([hidden])")
 
 
+def test_a_request_is_heard_while_it_is_generated_then_its_saved_track_takes_over(page, server):
+    import json
+    import urllib.request
+
+    page.fill("#f-text", "a live take heard at once")
+    page.fill("#f-duration", "60")  # the debug model takes a few seconds: long enough to listen meanwhile
+    page.fill("#f-variants", "1")
+    page.fill("#f-seed", "21")
+    page.click("#generate")
+    page.wait_for_function("() => studio.state.live && studio.state.live.position() > 0.2", timeout=60_000)
+    job_id = page.evaluate("studio.state.live.job")
+    with urllib.request.urlopen(server.url + "api/jobs") as res:  # the local server only
+        jobs = json.load(res)["jobs"]
+    assert next(j for j in jobs if j["id"] == job_id)["state"] == "running"  # heard before its track exists
+    assert page.locator(f'.job[data-job="{job_id}"] .live .live-dot').inner_text() == "● live"
+    assert page.evaluate("studio.player.paused")  # the page's player waits for the saved track
+
+    page.wait_for_function("() => studio.state.live === null && studio.player.src.includes('/file/mp3')",
+                           timeout=120_000)  # fmt: skip
+    page.wait_for_function("() => !studio.player.paused && studio.player.currentTime > 1", timeout=20_000)
+    card = page.locator(".track.playing")  # it goes on from where the stream was, in the saved file
+    assert card.count() == 1 and "seed 21" in card.inner_text()
+    card.locator(".play").click()
+    page.wait_for_function("() => studio.player.paused")
+
+
 def test_a_bad_tempo_is_explained_next_to_the_field(page):
     before = page.locator(".job").count()
     page.fill("#f-text", "too fast")

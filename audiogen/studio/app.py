@@ -7,7 +7,9 @@ POST   /api/jobs                      queue a request (application/json) → 201
                                       | 415 (another content type) | 429 (the queue is full)
 GET    /api/jobs                      the queue and the recent jobs
 DELETE /api/jobs/{id}                 cancel a job: a queued one at once, a running one at its next progress report
-GET    /api/events                    text/event-stream: {"status", "jobs", "rev"} whenever one changes
+GET    /api/jobs/{id}/live            the variant being generated, as it is made: audio/wav of unknown length, 16-bit
+                                      PCM chunks as they come (404 unless the job is making its live variant now)
+GET    /api/events                    text/event-stream: {"status", "jobs", "rev", "live"} whenever one changes
 GET    /api/tracks?q=&emotion=&starred=   the library, newest first
 GET    /api/tracks/{id}               one track
 PATCH  /api/tracks/{id}               {"starred": bool} (application/json)
@@ -43,11 +45,13 @@ from audiogen.studio import briefs as B
 from audiogen.studio.form import FormError, clean
 from audiogen.studio.guard import BodyTooLarge, Guard, GuardMiddleware
 from audiogen.studio.library import MAX_ID, Library, QueueFullError
+from audiogen.studio.live import live_body
 from audiogen.studio.worker import Worker
 
 STATIC = Path(__file__).parent / "static"
 _STATIC_FILES = {
-    "app.js": "text/javascript", "brief.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml",
+    "app.js": "text/javascript", "brief.js": "text/javascript", "live.js": "text/javascript", "app.css": "text/css",
+    "favicon.svg": "image/svg+xml",
 }  # fmt: skip
 _MEDIA = {"mp3": "audio/mpeg", "wav": "audio/wav", "mid": "audio/midi", "mp4": "video/mp4"}
 EVENT_POLL_S = 0.05  # how often the event stream looks for a change (in memory; the database only on a change)
@@ -156,7 +160,21 @@ def _job_routes(app: FastAPI, library: Library, worker: Worker) -> None:
 
     @app.get("/api/jobs")
     def jobs() -> dict:
-        return {"status": worker.status, "jobs": library.jobs()}
+        return {"status": worker.status, "jobs": library.jobs(), "live": _live(worker)}
+
+    @app.get("/api/jobs/{job_id}/live")
+    def live_audio(job_id: int) -> Response:
+        live = worker.live
+        if live is None or live.job_id != job_id:
+            if library.job(job_id) is None:
+                raise HTTPException(404, f"no job {job_id}")
+            raise HTTPException(404, f"job {job_id} is not making its live variant now (a running job's first variant "
+                                "is heard while it is generated; finished ones are in the library)")  # fmt: skip
+        return StreamingResponse(
+            live_body(live, lambda: app.state.stopping),
+            media_type="audio/wav",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     @app.delete("/api/jobs/{job_id}")
     def cancel_job(job_id: int) -> dict:
@@ -275,6 +293,12 @@ def _public(t: dict) -> dict:
     return out
 
 
+def _live(worker: Worker) -> dict | None:
+    """The variant heard live now (``{"job", "variant", "url"}``), or None."""
+    live = worker.live
+    return None if live is None else live.public()
+
+
 def _short(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``message`` cut to at most ``limit`` characters."""
     return message if len(message) <= limit else message[: limit - 1] + "…"
@@ -285,14 +309,14 @@ def _slug(title: str) -> str:
 
 
 async def _event_stream(app: FastAPI):
-    """Snapshots of the worker's status, the queue and the library revision, sent when they change. While the
-    database cannot be read, the status still goes out, with the queue and revision last read."""
+    """Snapshots of the worker's status, the queue, the library revision and the live variant, sent when they change.
+    While the database cannot be read, the status still goes out, with the queue and revision last read."""
     library, worker = app.state.library, app.state.worker
     last, seen, quiet, sent_at = None, None, _RESYNC_S, 0.0
     jobs, rev = None, None
     yield "retry: 1000\n\n"
     while not app.state.stopping:
-        now = (library.changes, worker.status)
+        now = (library.changes, worker.status, worker.live)
         if now != seen or quiet >= _RESYNC_S:
             seen, quiet = now, 0.0
             try:
@@ -300,7 +324,7 @@ async def _event_stream(app: FastAPI):
                 rev = await asyncio.to_thread(library.revision)
             except sqlite3.OperationalError:  # the worker's status says so; read again at the next change or resync
                 pass
-            snapshot = json.dumps({"status": worker.status, "jobs": jobs, "rev": rev})
+            snapshot = json.dumps({"status": worker.status, "jobs": jobs, "rev": rev, "live": _live(worker)})
             if jobs is not None and rev is not None and snapshot != last:
                 last, sent_at = snapshot, 0.0
                 yield f"data: {snapshot}\n\n"

@@ -16,6 +16,10 @@ The database failing (a lock held past its timeout, a full disk) never ends the 
 one line and to the page as the status ``"error: ..."``, and the worker tries again after a backoff (1 s doubling up
 to 30 s) until the database works again. A job such an error interrupts is run again (the variants it had kept stay
 kept), and a job's end that could not be stored is stored then; only a job's own failure marks it failed.
+
+The first variant a job makes is generated with ``stream`` (:mod:`audiogen.studio.live`): its audio is heard while
+it is made, from :attr:`Worker.live`, and its track is the one ``generate`` makes for the same seed. The other
+variants, and a video brief's (performed shot by shot), are generated with ``generate``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 from audiogen.generator import MusicGenerator
 from audiogen.studio.form import api_kwargs
 from audiogen.studio.library import Library
+from audiogen.studio.live import LiveAudio
 from audiogen.studio.plan_view import plan_view
 
 log = logging.getLogger("audiogen.studio")
@@ -38,6 +43,7 @@ PEAKS = 600  # waveform columns stored per track
 _PROGRESS_EVERY_S = 0.2
 _SAMPLING_SHARE = 0.9  # of a variant's progress bar; decoding, mastering and writing the files take the rest
 RETRY_S = (1.0, 30.0)  # after a database error: the first wait before trying again, doubling up to the second
+LIVE_CHUNK_S = 0.5  # the live stream's chunks (the first comes after about this much of generation)
 
 
 class _Stopped(Exception):
@@ -86,6 +92,7 @@ class Worker:
         self._wake = threading.Event()
         self._cancelled: set[int] = set()  # jobs cancelled while they run (checked at each progress report)
         self._thread: threading.Thread | None = None
+        self.live: LiveAudio | None = None  # the variant heard while it is generated, until its track is kept
 
     def start(self) -> None:
         """Run the worker in a daemon thread."""
@@ -196,6 +203,7 @@ class Worker:
         kwargs = api_kwargs(req)
         if "video" in brief:
             kwargs["duration"] = None  # the video's length, read from the file again by generate
+        streamed = "video" in brief  # a video is performed shot by shot: no stream
         for i in range(n):
             if i in done:
                 continue
@@ -204,13 +212,34 @@ class Worker:
             if job["id"] in self._cancelled or self.library.job_state(job["id"]) == "cancelled":
                 raise _Cancelled
             seed = job["seed"] + i
-            track = self.generator.generate(
-                req["text"], **kwargs, **brief, seed=seed, mastering=_mastering(req),
+            call = dict(
+                kwargs, **brief, seed=seed, mastering=_mastering(req),
                 progress=lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1)),
             )  # fmt: skip
-            self._keep(job, i, seed, track, brief.get("video"))
+            try:
+                if not streamed:
+                    streamed = True
+                    track = self._stream(job, i, req["text"], call)
+                else:
+                    track = self.generator.generate(req["text"], **call)
+                self._keep(job, i, seed, track, brief.get("video"))
+            finally:
+                self.live = None
             if job["id"] not in self._cancelled:
                 report(i, 1.0, force=True)
+
+    def _stream(self, job: dict, variant: int, text: str | None, call: dict):
+        """Generate one variant with ``stream``, each chunk added to :attr:`live` as it comes; returns its track."""
+        live = self.live = LiveAudio(job["id"], variant)
+        try:
+            with self.generator.stream(text, chunk_seconds=LIVE_CHUNK_S, **call) as stream:
+                for chunk in stream:
+                    if job["id"] in self._cancelled:
+                        raise _Cancelled
+                    live.add(chunk)
+                return stream.track
+        finally:
+            live.end()
 
     def brief_kwargs(self, req: dict) -> dict:
         """``{"image": path}``, ``{"video": path}`` or ``{}``: the ``generate`` argument of a request's brief."""

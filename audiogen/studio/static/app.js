@@ -5,6 +5,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const state = {
   options: null, emoMode: "label", pad: { v: 0.4, a: -0.7 }, rev: -1, tracks: new Map(), current: null, brief: null,
   durationBefore: null,
+  jobs: [], mine: new Set(), heard: new Set(), live: null, serverLive: null, // live: the LivePlayer heard now
 };
 const player = new Audio();
 player.preload = "auto";
@@ -220,9 +221,11 @@ function showErrors(errors) {
 async function submit(values) {
   const button = $("#generate");
   button.disabled = true;
+  unlockLiveAudio(); // in the click: the first variant will be heard as it is generated
   try {
     const { ok, status, data } = await api("POST", "/api/jobs", values);
     if (ok) {
+      state.mine.add(data.id);
       showErrors({});
       toast(`Queued: ${data.variants} variant${data.variants > 1 ? "s" : ""}, seed ${data.seed}`);
     } else if (data && data.errors) showErrors(data.errors);
@@ -258,12 +261,13 @@ function renderJobs(jobs) {
         h("div", { class: "bar", role: "progressbar", "aria-valuenow": Math.round(p * 100), "aria-valuemin": 0,
           "aria-valuemax": 100 }, h("i", { style: { width: `${(p * 100).toFixed(1)}%` } })))));
     const stop = j.state === "running" ? "stop this request (the variants made so far stay)" : "remove it from the queue";
+    const live = liveControl(j);
     const actions = j.state === "queued" || j.state === "running"
       ? h("button", { class: "ghost cancel", title: stop, onclick: () => api("DELETE", `/api/jobs/${j.id}`) }, "Cancel")
       : null;
     return h("li", { class: "job", "data-job": j.id, "data-state": j.state },
       h("div", { class: "job-head" }, h("span", { class: `state ${j.state}` }, j.state),
-        h("span", { class: "job-title", title: label }, label), actions),
+        h("span", { class: "job-title", title: label }, label), live, actions),
       bars, j.error ? h("div", { class: "why" }, `Failed: ${j.error}`) : null);
   }));
 }
@@ -273,10 +277,87 @@ function listen() {
   events.onmessage = (ev) => {
     const snap = JSON.parse(ev.data);
     renderStatus(snap.status);
+    state.jobs = snap.jobs;
+    state.serverLive = snap.live;
+    followLive(snap);
     renderJobs(snap.jobs);
     if (snap.rev !== state.rev) { state.rev = snap.rev; loadTracks(); }
   };
   events.onerror = () => renderStatus("reconnecting…");
+}
+
+// -- live: a request's first variant, heard while it is generated (live.js) --------------------------------------
+// A request queued from this page is heard as soon as its first variant starts; any page can listen to the variant
+// being made (its button in the queue). When that variant's track is saved, the player takes over at the same place.
+function followLive(snap) {
+  const live = snap.live;
+  if (live && state.mine.has(live.job) && !state.heard.has(live.job)) startLive(live);
+  const job = state.live && snap.jobs.find((j) => j.id === state.live.job);
+  if (job && (job.state === "cancelled" || job.state === "failed")) stopLive();
+}
+
+function startLive(live) {
+  state.heard.add(live.job);
+  stopLive();
+  player.pause();
+  const heard = (state.live = new LivePlayer(live));
+  const tick = () => {
+    if (state.live !== heard) return;
+    const pos = document.querySelector(`.job[data-job="${heard.job}"] .live-pos`);
+    if (pos) pos.textContent = clock(heard.position());
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  renderJobs(state.jobs);
+}
+
+function stopLive() {
+  if (!state.live) return;
+  state.live.stop();
+  state.live = null;
+  renderJobs(state.jobs);
+}
+
+function toggleLive() {
+  const live = state.live;
+  if (!live) return;
+  if (live.paused) player.pause();
+  (live.paused ? live.resume() : live.pause()).finally(() => renderJobs(state.jobs));
+}
+
+function liveControl(j) {
+  const live = state.live;
+  if (live && live.job === j.id) {
+    return h("span", { class: "live", title: "the first variant, heard while it is generated" },
+      h("span", { class: "live-dot" }, "● live"), h("span", { class: "live-pos" }, clock(live.position())),
+      h("button", { class: "ghost live-btn", onclick: toggleLive }, live.paused ? "Play" : "Pause"));
+  }
+  if (state.serverLive && state.serverLive.job === j.id && j.state === "running") {
+    const listen = () => { unlockLiveAudio(); startLive(state.serverLive); };
+    return h("button", { class: "ghost live-btn", title: "hear the variant being generated", onclick: listen }, "Listen live");
+  }
+  return null;
+}
+
+// The saved track takes over from the live stream at the same place (from its start when all of it was heard).
+async function swapLive(live, card) {
+  live.swapping = true;
+  if (state.current && state.current !== card) markPlaying(state.current, false);
+  state.current = card;
+  player.src = card.track.files.mp3;
+  const loaded = new AbortController();
+  await new Promise((resolve) => {
+    player.addEventListener("loadedmetadata", resolve, { once: true, signal: loaded.signal });
+    player.addEventListener("error", resolve, { once: true, signal: loaded.signal });
+  });
+  loaded.abort();
+  if (state.live !== live) return; // another track was played meanwhile
+  const playing = live.playing, at = live.finished ? 0 : live.position();
+  stopLive();
+  if (state.current !== card) return;
+  player.currentTime = Math.min(at, card.track.duration);
+  if (playing) player.play().catch((err) => toast(`Cannot play: ${err.message}`));
+  else drawWave(card);
 }
 
 // -- the library ------------------------------------------------------------------------------------------------
@@ -300,6 +381,11 @@ async function loadTracks() {
   $("#tracks-empty").hidden = cards.length > 0;
   for (const card of seen.values()) drawWave(card);
   if (state.current && !seen.has(state.current.track.id)) { player.pause(); state.current = null; }
+  const live = state.live;
+  if (live && !live.swapping) {
+    const saved = [...seen.values()].find((c) => c.track.job_id === live.job && c.track.variant === live.variant);
+    if (saved) swapLive(live, saved);
+  }
 }
 
 function chips(t) {
@@ -398,6 +484,7 @@ function drawWave(card) {
 
 // One player for the whole page: switching between variants of one request keeps the position (A/B comparison).
 function play(card, at = null) {
+  stopLive();
   const t = card.track, prev = state.current;
   if (prev !== card) {
     const keep = prev && prev.track.job_id === t.job_id && Math.abs(prev.track.duration - t.duration) < 0.01
@@ -463,7 +550,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("resize", debounce(() => { for (const c of state.tracks.values()) drawWave(c); }, 100));
   document.addEventListener("keydown", (ev) => {
     if (ev.code !== "Space" || ev.target.closest("input, textarea, select, button")) return;
-    if (state.current) { ev.preventDefault(); toggle(state.current); }
+    if (state.live) { ev.preventDefault(); toggleLive(); } else if (state.current) { ev.preventDefault(); toggle(state.current); }
   });
   await loadOptions();
   listen();
