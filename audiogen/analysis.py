@@ -38,11 +38,12 @@ import numpy as np
 
 from audiogen.audio import load_audio, resample
 from audiogen.conditioning.emotions import EMOTIONS, nearest_label, quadrant
+from audiogen.music import SHARPS
 
 ANALYSIS_SR = 22050
 HOP = 512
 LABEL_METHOD = "audio-analysis-v1"
-PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+PITCHES = SHARPS
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])

@@ -13,10 +13,10 @@ from audiogen.request_fields import COMPOSE, FIELDS, GENERATE, add_arguments
 
 
 def _request_kwargs(args: argparse.Namespace) -> dict:
-    """The parsed request fields that :func:`~audiogen.generator.make_requests` takes."""
+    """The parsed request fields that :func:`~audiogen.request.make_requests` takes."""
     import inspect
 
-    from audiogen.generator import make_requests
+    from audiogen.request import make_requests
 
     taken = inspect.signature(make_requests).parameters
     return {f.name: getattr(args, f.name, None) for f in FIELDS if f.name in taken and f.name != "text"}
@@ -47,11 +47,11 @@ def _check_output(path: str, bitrate: int) -> Path:
 def _given_plan(args: argparse.Namespace):
     """The ``--plan`` to perform, checked whole and against the other flags before the model loads (None without
     one): a plan is performed as it is, so a ``--duration``, ``--tempo``, ``--key``, ``--genre`` or ``--ending`` that
-    disagrees with it is refused (:func:`audiogen.generator.given_plan`), and so is ``--melody-from`` beside it."""
+    disagrees with it is refused (:func:`audiogen.plans.given_plan`), and so is ``--melody-from`` beside it."""
     if args.plan is None:
         return None
     from audiogen.fileio import check_readable
-    from audiogen.generator import given_plan
+    from audiogen.plans import given_plan
 
     if args.melody_from is not None:
         raise ValueError("--melody-from makes a plan from a clip; it cannot be combined with --plan")
@@ -208,7 +208,7 @@ def _check_brief(args: argparse.Namespace, plan) -> Path | None:
     if args.video is not None:
         from audiogen.brief.request import check_video_duration
         from audiogen.brief.video import read_video
-        from audiogen.generator import check_duration
+        from audiogen.request import check_duration
 
         if args.duration is not None:
             check_duration(args.duration)
@@ -227,7 +227,7 @@ def _compose(args: argparse.Namespace) -> int:
     from audiogen.compose.genres import GENRES
     from audiogen.compose.planner import compose_plan
     from audiogen.fileio import check_readable, check_writable, remove_stale_temporaries, written_together
-    from audiogen.generator import _composer_key, make_requests
+    from audiogen.request import composer_key, make_requests
 
     out = Path(args.output)
     if out.suffix.lower() != ".json":
@@ -245,7 +245,7 @@ def _compose(args: argparse.Namespace) -> int:
     seed = 0 if args.seed is None else args.seed
     kwargs = dict(
         valence=a.valence, arousal=a.arousal, emotion=a.emotion, style_tags=a.style_tags or (), tempo=a.tempo,
-        key=_composer_key(a.key), mode=a.mode, genre=args.genre, duration=a.duration,
+        key=composer_key(a.key), mode=a.mode, genre=args.genre, duration=a.duration,
         ending="loop" if args.ending == "loop" else "cadence", seed=seed,
     )  # fmt: skip
     if args.melody_from is not None:

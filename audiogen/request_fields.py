@@ -3,7 +3,7 @@
 ``MusicGenerator.generate`` keeps explicit keyword arguments (they are the Python API); the command line
 (``audiogen generate`` and ``audiogen compose``), the batch jobs of ``audiogen render``, the evaluation prompt sets
 and the studio read their request fields from :data:`FIELDS`, so a field added here reaches all of them, and the
-values are checked in one place (:func:`audiogen.generator.make_requests` and the brief's checks).
+values are checked in one place (:func:`audiogen.request.make_requests` and the brief's checks).
 """
 
 from __future__ import annotations

@@ -26,15 +26,14 @@ from dataclasses import replace
 
 import torch
 
+from audiogen import music
 from audiogen.conditioning.base import Attributes
 from audiogen.conditioning.emotions import resolve
 from audiogen.conditioning.styles import check_tags
 
-TEMPO_RANGE = (40.0, 220.0)
-DURATION_RANGE = (1.0, 600.0)
+TEMPO_RANGE, DURATION_RANGE = music.TEMPO_RANGE, music.DURATION_RANGE
 POSITION_RANGE = (0.0, 600.0)
-TONICS: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-MODES: tuple[str, ...] = ("major", "minor")
+TONICS, MODES = music.SHARPS, music.MODES
 
 _LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTAL = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}

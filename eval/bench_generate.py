@@ -83,7 +83,7 @@ def sketch_share(gen, plan, strengths: tuple[float, ...], seed: int = 0) -> dict
     attrs = [Attributes(text="a hopeful corporate track with piano and strings", emotion="happy", tempo=plan.tempo,
                         duration=frames / gen.codec.frame_rate)]  # fmt: skip
     sketch = sketch_codes(gen.codec, [plan], frames, gen.lm.config.n_q)
-    beats, controls = gen._plan_beats([plan], frames), gen._plan_controls([plan], frames)
+    beats, controls = gen.performer.plan_beats([plan], frames), gen.performer.plan_controls([plan], frames)
     out = {}
     for strength in strengths:
         params = GenerationParams(seed=seed, sketch_strength=strength)

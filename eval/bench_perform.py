@@ -105,14 +105,14 @@ def master_to(audio: np.ndarray, duration: float) -> np.ndarray:
 
 def compose_for(gen, req, seed: int, duration: float | None = None):
     """The plan the facade composes for a prompt-set request (the same call ``generate`` makes)."""
-    from audiogen.master import MasteringSpec
+    from audiogen.plans import plans_for
 
     kw = req.generate_kwargs(seed, duration)
     kw.pop("progress")
     seed_arg = kw.pop("seed")
     text = kw.pop("text", None)
     reqs = gen.make_requests(text, **kw)
-    return gen._plans(reqs, seed_arg, MasteringSpec(), None, None, None)[0]
+    return plans_for(reqs, seed_arg)[0]
 
 
 def run_systems(

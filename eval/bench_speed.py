@@ -36,25 +36,35 @@ from audiogen.eval.report import command_line, machine, replace_section, table, 
 
 SECTION = "## Generation speed: the sampling loop"
 PROMPT = "a hopeful corporate track with piano and strings"
-PHASES = (("compose", "_plans"), ("sketch", "_sketch"), ("LM", "_sample"), ("decode", "decode"), ("master", "_finish"))
+# phase name, where its function lives ("facade": the module audiogen.generator; "performer": the generator's
+# Performer), and the function's name there
+PHASES = (("compose", "facade", "plans_for"), ("sketch", "performer", "sketch"), ("LM", "performer", "sample"),
+          ("decode", "performer", "decode"), ("master", "facade", "master"))  # fmt: skip
 
 
 class PhaseTimer:
-    """Wraps the facade's phase methods on one generator instance and adds up their wall time by phase name."""
+    """Wraps the phases of one generator's ``generate`` (the facade's steps and its performer's) and adds up their
+    wall time by phase name."""
 
     def __init__(self, gen) -> None:
         self.gen, self.seconds = gen, {}
 
     @contextlib.contextmanager
     def active(self):
-        originals = {attr: getattr(self.gen, attr) for _, attr in PHASES}
-        for name, attr in PHASES:
-            setattr(self.gen, attr, self._timed(name, originals[attr]))
+        import audiogen.generator as facade
+
+        owners = {"facade": facade, "performer": self.gen.performer}
+        originals = {(where, attr): getattr(owners[where], attr) for _, where, attr in PHASES}
+        for name, where, attr in PHASES:
+            setattr(owners[where], attr, self._timed(name, originals[where, attr]))
         try:
             yield self
         finally:
-            for attr, fn in originals.items():
-                setattr(self.gen, attr, fn)
+            for (where, attr), fn in originals.items():
+                if where == "performer":
+                    delattr(owners[where], attr)  # the instance's wrapper goes; the class's method shows again
+                else:
+                    setattr(owners[where], attr, fn)
 
     def _timed(self, name, fn):
         @functools.wraps(fn)
@@ -71,14 +81,14 @@ class PhaseTimer:
 @contextlib.contextmanager
 def sampling_loop(step: str):
     """Route the facade's LM call through ``step`` (``"eager"`` or ``"fast"``) for the block."""
-    import audiogen.generator as facade
+    import audiogen.perform as perform
 
-    original = facade.lm_generate
-    facade.lm_generate = functools.partial(original, step=step)
+    original = perform.lm_generate
+    perform.lm_generate = functools.partial(original, step=step)
     try:
         yield
     finally:
-        facade.lm_generate = original
+        perform.lm_generate = original
 
 
 def one_track(gen, duration: float, seed: int, step: str, precision: str) -> dict:
@@ -110,7 +120,8 @@ def same_tokens(gen, frames: int = 300) -> bool:
 
     plan = compose_plan(PROMPT, emotion="happy", tempo=120, duration=frames / gen.codec.frame_rate, seed=0)
     attrs = [Attributes(text=PROMPT, emotion="happy", tempo=120.0, duration=frames / gen.codec.frame_rate)]
-    extra = dict(beats=gen._plan_beats([plan], frames), controls=gen._plan_controls([plan], frames),
+    performer = gen.performer
+    extra = dict(beats=performer.plan_beats([plan], frames), controls=performer.plan_controls([plan], frames),
                  sketch=sketch_codes(gen.codec, [plan], frames, gen.lm.config.n_q))  # fmt: skip
     params = GenerationParams(seed=0, precision="float32", sketch_strength=gen.sketch_strength)
     out = [lm_generate(gen.lm, gen.lm.condition, attrs, frames, params, step=s, **extra) for s in ("eager", "fast")]
@@ -121,7 +132,8 @@ def step_against_matmul(gen, precision: str, frames: int = 300) -> dict:
     """Mean seconds of one fast decoding step (2 guidance rows, ``frames`` steps after a 1-step prefix) and of its
     matrix products alone, with the same packed weights in ``precision``."""
     from audiogen.conditioning.base import Attributes
-    from audiogen.lm.fast import StepWeights, _mm, decode_step
+    from audiogen.lm.fast import StepWeights, decode_step
+    from audiogen.lm.fast import matmul as packed_matmul
     from audiogen.lm.sampling import guidance_attributes
 
     lm = gen.lm
@@ -135,8 +147,8 @@ def step_against_matmul(gen, precision: str, frames: int = 300) -> dict:
         for t in range(1, frames):
             decode_step(weights, tokens[t], cache)
         step = (time.perf_counter() - t0) / (frames - 1)
-        mats = [weights.heads] + [m for layer in weights.layers for m in (layer.qkv, layer.proj, layer.cross_q,
-                                                                        layer.cross_proj, layer.fc1, layer.fc2)]  # fmt: skip
+        names = ("qkv", "proj", "cross_q", "cross_proj", "fc1", "fc2")
+        mats = [weights.heads] + [getattr(layer, n) for layer in weights.layers for n in names]
         mats = [m for m in mats if m is not None]
         inputs = {}
         for m in mats:
@@ -144,11 +156,11 @@ def step_against_matmul(gen, precision: str, frames: int = 300) -> dict:
             inputs.setdefault(rows_in, torch.randn(2, rows_in).to(weights.dtype))
         for _ in range(3):
             for m in mats:
-                _mm(inputs[m[0].shape[1] if isinstance(m, tuple) else m.shape[0]], m)
+                packed_matmul(inputs[m[0].shape[1] if isinstance(m, tuple) else m.shape[0]], m)
         t0 = time.perf_counter()
         for _ in range(frames - 1):
             for m in mats:
-                _mm(inputs[m[0].shape[1] if isinstance(m, tuple) else m.shape[0]], m)
+                packed_matmul(inputs[m[0].shape[1] if isinstance(m, tuple) else m.shape[0]], m)
         matmul = (time.perf_counter() - t0) / (frames - 1)
     return {"step": step, "matmul": matmul}
 
@@ -225,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, _, _ in variants:
         best = min(runs[name], key=lambda r: r["total"])
-        phases = ", ".join(f"{p} {best.get(p, 0.0):.2f}" for p, _ in PHASES)
+        phases = ", ".join(f"{p} {best.get(p, 0.0):.2f}" for p, _, _ in PHASES)
         rows.append([name, f"{best['total']:.2f} s (best of {len(runs[name])})", f"{base / best['total']:.2f}x",
                      f"{args.duration / best['total']:.1f}x", f"{phases}, MP3 {best['mp3']:.2f}"])  # fmt: skip
     ratio = step_against_matmul(gen, auto)

@@ -361,7 +361,7 @@ def run(
         replace_section(args.out, SECTION, section_lines(meta, quality, speed, heldout))
         log(f"wrote the '{SECTION}' section of {args.out} in {meta['took_s']:.0f} s")
     if args.json:
-        _write_json(args.json, results)
+        write_json(args.json, results)
     return results
 
 
@@ -370,14 +370,14 @@ def spectrogram_figure(clip: np.ndarray, codec, compare, path: str | os.PathLike
     round trips through ``compare`` and ``codec`` at ``n_q`` codebooks, one row each, written to ``path``."""
     import librosa
 
-    from audiogen.eval.plots import _figure, _save
+    from audiogen.eval.plots import figure, save_figure
 
     rows = [("original", clip)]
     for model in (compare, codec):
         if model is not None:
             k = min(n_q, model.cfg.n_q)
             rows.append((f"{model.name}, {model.cfg.kbps(k):g} kbps", codec_roundtrip(model, clip[None], k)[0]))
-    plt, fig, axes = _figure(len(rows), 1, size=(9, 2.4 * len(rows)))
+    plt, fig, axes = figure(len(rows), 1, size=(9, 2.4 * len(rows)))
     fmin = librosa.note_to_hz("C1")
     for ax, (title, audio) in zip(axes[:, 0], rows, strict=True):
         cqt = np.abs(librosa.cqt(np.asarray(audio, np.float32), sr=SR, hop_length=256, fmin=fmin, n_bins=96))
@@ -385,10 +385,10 @@ def spectrogram_figure(clip: np.ndarray, codec, compare, path: str | os.PathLike
         ax.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=(0, len(audio) / SR, 0, 96))
         ax.set_yticks(range(0, 96, 12), [f"C{o}" for o in range(1, 9)])
         ax.set(title=title, xlabel="seconds", ylabel="pitch")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _write_json(path: str | os.PathLike, results: dict) -> None:
+def write_json(path: str | os.PathLike, results: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -50,7 +50,7 @@ def latent_readings(codec, wav, n_q: int) -> dict:
     from audiogen.eval.metrics import chroma_cosine
 
     with torch.no_grad():
-        z = codec.encoder(codec._pad(wav))
+        z = codec.encoder(codec.pad(wav))
         outs = {"unquantized": codec.decoder(z), "quantized": codec.decoder(codec.quantizer(z, n_q=n_q)["z_q"])}
         errors = codec.quantizer.residual_errors(z)
     chroma = {
@@ -111,7 +111,7 @@ def head_input(decoder, z, controls=None):
 
 def predicted_logmag(codec, z, controls=None):
     """The decoder's predicted natural-log magnitude ``[B, 2F, bins]`` for a latent ``[B, latent_dim, F]``: for an
-    ``"istft"`` head the log-magnitude part of the head's projection (``ISTFTHead._parts``; bins = n_fft/2+1 of its
+    ``"istft"`` head the log-magnitude part of the head's projection (``ISTFTHead.parts``; bins = n_fft/2+1 of its
     Hann STFT, frame ``m`` centred on sample ``m * hop + hop / 2``), for a ``"magnitude"`` head ``Decoder.logmag``
     (bins of its Gaussian-window STFT). The phase the decoder would pair with it is not computed."""
     import torch
@@ -123,7 +123,7 @@ def predicted_logmag(codec, z, controls=None):
             return decoder.logmag(z, controls)
         x, bias = head_input(decoder, z, controls)
         head = decoder.head
-        mag, _, _ = head._parts(nn.functional.linear(x, head.proj.weight[:, :, 0], head.proj.bias), -1)
+        mag, _, _ = head.parts(nn.functional.linear(x, head.proj.weight[:, :, 0], head.proj.bias), -1)
         return mag if bias is None else mag + bias
 
 
@@ -157,7 +157,7 @@ def head_griffin_lim(codec, z, n_iter: int = 32):
     return torch.nn.functional.pad(y, (head.hop // 2, head.hop - head.hop // 2))  # the head's frame m: m * hop + hop/2
 
 
-def _mean_chroma(wav, out) -> float:
+def mean_chroma(wav, out) -> float:
     """Mean :func:`audiogen.eval.metrics.chroma_cosine` of ``out`` ``[N, T']`` (cut to ``T``) against ``wav``
     ``[N, T]`` (tensors or arrays)."""
     from audiogen.eval.metrics import chroma_cosine
@@ -175,13 +175,13 @@ def pitch_path_readings(codec, wav, n_q: int, n_iter: int = 32) -> dict:
     import torch
 
     with torch.no_grad():
-        z = codec.encoder(codec._pad(wav))  # (N, D, F)
+        z = codec.encoder(codec.pad(wav))  # (N, D, F)
         latents = {"unquantized": z, "quantized": codec.quantizer(z, n_q=n_q)["z_q"]}
         out = {}
         for k, lat in latents.items():
-            out[k] = _mean_chroma(wav, codec.decoder(lat))
+            out[k] = mean_chroma(wav, codec.decoder(lat))
             istft = not codec.decoder.magnitude
-            out[f"{k}_gl"] = _mean_chroma(wav, head_griffin_lim(codec, lat, n_iter)) if istft else None
+            out[f"{k}_gl"] = mean_chroma(wav, head_griffin_lim(codec, lat, n_iter)) if istft else None
     cfg = codec.cfg
     phase = cfg.phase_ref + (" + rate" if cfg.phase_rate else "")
     if codec.decoder.magnitude:
@@ -226,7 +226,7 @@ def oracle_readings(wav, n_fft: int = 1280, hop: int = 320, n_iter: int = 32, sy
                 seconds += time.perf_counter() - t0
                 cpu += time.process_time() - c0
         tens = wav.shape[0] * wav.shape[1] / sample_rate / 10  # audio length in units of 10 s
-        out[label] = {"chroma": _mean_chroma(wav, ys), "seconds_per_10s": seconds / tens,
+        out[label] = {"chroma": mean_chroma(wav, ys), "seconds_per_10s": seconds / tens,
                       "cpu_seconds_per_10s": cpu / tens}  # fmt: skip
     return out
 
@@ -279,7 +279,7 @@ def plan_readings(codecs: dict, plans: int, n_q: int, seconds: float = 10.0, pro
         for name, codec in codecs.items():
             with torch.inference_mode():
                 wav = torch.from_numpy(render)[None]
-                z = codec.encoder(codec._pad(wav))  # [1, D, F]
+                z = codec.encoder(codec.pad(wav))  # [1, D, F]
                 q = codec.quantizer(z, n_q=n_q)  # what codec.encode computes, latent and codes together
                 feats[f"{name}|latent"].append(z[0].T.numpy())
                 feats[name].append(q["z_q"][0].T.numpy())

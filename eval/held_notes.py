@@ -80,9 +80,9 @@ def figure(rows, path: str | Path) -> Path:
     """CQT spectrograms (semitone bins, C1..B8) of ``rows`` one above the other, written to ``path``."""
     import librosa
 
-    from audiogen.eval.plots import _figure, _save
+    from audiogen.eval.plots import figure, save_figure
 
-    plt, fig, axes = _figure(len(rows), 1, size=(9, 2.4 * len(rows)))
+    plt, fig, axes = figure(len(rows), 1, size=(9, 2.4 * len(rows)))
     for ax, (title, audio, r) in zip(axes[:, 0], rows, strict=True):
         cqt = np.abs(librosa.cqt(np.asarray(audio, np.float32), sr=SR, hop_length=256,
                                  fmin=librosa.note_to_hz("C1"), n_bins=96))  # fmt: skip
@@ -91,7 +91,7 @@ def figure(rows, path: str | Path) -> Path:
         ax.set_yticks(range(0, 96, 12), [f"C{o}" for o in range(1, 9)])
         ax.set(title=f"{title} — chroma {r['chroma']:.3f}, energy on the partials {r['partials']:.2f}",
                xlabel="seconds", ylabel="pitch")  # fmt: skip
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

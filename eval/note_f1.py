@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from audiogen.codec.model import Codec
     from audiogen.eval.codec_bench import codec_roundtrip, load_clips
-    from audiogen.eval.codec_diagnostics import _mean_chroma
+    from audiogen.eval.codec_diagnostics import mean_chroma
 
     clips, _ = load_clips([args.manifest], args.seconds, args.crops, split=args.split)
     print(f"| codec | note F1 | precision | recall | notes (original / decoded) | chroma |  ({len(clips)} crops of "
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         scores = [note_f1(c, d[: len(c)]) for c, d in zip(clips, decoded, strict=True)]
         mean = {k: float(np.nanmean([s[k] for s in scores])) for k in ("f1", "precision", "recall")}
         notes = f"{sum(s['ref_notes'] for s in scores)} / {sum(s['est_notes'] for s in scores)}"
-        chroma = _mean_chroma(clips, decoded)
+        chroma = mean_chroma(clips, decoded)
         print(f"| {name} | {mean['f1']:.3f} | {mean['precision']:.3f} | {mean['recall']:.3f} | {notes} | "
               f"{chroma:.3f} |", flush=True)  # fmt: skip
     return 0

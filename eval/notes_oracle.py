@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from audiogen.codec.phase import MagnitudeSynth
     from audiogen.codec.teacher import semitone_labels
     from audiogen.eval.codec_bench import load_clips
-    from audiogen.eval.codec_diagnostics import _mean_chroma
+    from audiogen.eval.codec_diagnostics import mean_chroma
 
     train, _ = load_clips([args.manifest], args.seconds, args.train_crops, split="train")
     valid, _ = load_clips([args.manifest], args.seconds, args.crops, split="valid")
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|")
         for name, lm in rows.items():
             y = synth(lm[:, : 2 * frames])
-            print(f"| {name} | {_mean_chroma(valid, y):.3f} | {l1.get(name, float('nan')):.2f} |", flush=True)
+            print(f"| {name} | {mean_chroma(valid, y):.3f} | {l1.get(name, float('nan')):.2f} |", flush=True)
     return 0
 
 

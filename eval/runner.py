@@ -283,8 +283,8 @@ def run(
         results["generation"] = run_generation(args, argv, generator, log, program)
     results["codec"] = run_codec(args, argv, log, program)
     if args.json:
-        from audiogen.eval.codec_bench import _write_json
+        from audiogen.eval.codec_bench import write_json
 
-        _write_json(args.json, results)
+        write_json(args.json, results)
     log(f"evaluation done in {time.perf_counter() - t0:.0f} s")
     return 0

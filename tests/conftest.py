@@ -25,16 +25,16 @@ def one_thread():
 def lm_calls(monkeypatch):
     """The keyword arguments the facade hands to the LM's generate, one dict per call (the call itself goes
     through)."""
-    import audiogen.generator as gen
+    import audiogen.perform as perform
 
     seen = []
-    real = gen.lm_generate
+    real = perform.lm_generate
 
     def spy(*args, **kw):
         seen.append(kw)
         return real(*args, **kw)
 
-    monkeypatch.setattr(gen, "lm_generate", spy)
+    monkeypatch.setattr(perform, "lm_generate", spy)
     return seen
 
 

@@ -25,13 +25,13 @@ def gen():
 
 def test_a_video_brief_lasts_the_video_and_changes_on_its_cuts(gen, spot, monkeypatch):
     seen = []
-    real = gen._sample
+    real = gen.performer.sample
 
-    def spy(requests, n_frames, *args):
-        seen.append((requests[0].attributes, n_frames))
-        return real(requests, n_frames, *args)
+    def spy(attributes, n_frames, *args, **kwargs):
+        seen.append((attributes[0], n_frames))
+        return real(attributes, n_frames, *args, **kwargs)
 
-    monkeypatch.setattr(gen, "_sample", spy)
+    monkeypatch.setattr(gen.performer, "sample", spy)
     track = gen.generate("a short spot", video=spot, seed=4, progress=False)
     assert track.audio.shape == (round(6.0 * 32000),)
     assert [s["start"] for s in track.plan.request["shots"]] == [0.0, 1.2, 2.4, 3.6]
@@ -96,7 +96,7 @@ def test_bad_video_requests_fail_before_any_generation(gen, spot, tmp_path, monk
     from audiogen.compose.planner import compose_plan
     from audiogen.master import MasteringSpec
 
-    monkeypatch.setattr(gen, "_sample", lambda *a, **k: pytest.fail("generation started"))
+    monkeypatch.setattr(gen.performer, "sample", lambda *a, **k: pytest.fail("generation started"))
     (tmp_path / "notes.txt").write_text("x")
     subs = {"IMG": save_rgb(contrast_pair(0, 16)[0], tmp_path / "a.png"), "MISSING": tmp_path / "none.mp4",
             "TEXT": tmp_path / "notes.txt", "PROMPT": np.zeros(32000, np.float32),

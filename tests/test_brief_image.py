@@ -138,7 +138,7 @@ def test_bad_image_fails_before_any_generation(tmp_path, monkeypatch):
     from audiogen import MusicGenerator
 
     gen = MusicGenerator.debug()
-    monkeypatch.setattr(gen, "_sample", lambda *a, **k: pytest.fail("generation started"))
+    monkeypatch.setattr(gen.performer, "sample", lambda *a, **k: pytest.fail("generation started"))
     with pytest.raises(ValueError, match="no such file"):
         gen.generate("x", image=tmp_path / "none.png", duration=1, progress=False)
     with pytest.raises(ValueError, match="not both"):

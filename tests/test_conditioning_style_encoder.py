@@ -170,7 +170,7 @@ def test_training_then_export_and_benchmark(tmp_path):
 
 
 def test_reference_clip_contributes_voted_style_tags(tmp_path, monkeypatch):
-    from audiogen import generator
+    from audiogen import request
     from audiogen.generator import MusicGenerator, reference_attributes
 
     m = model()
@@ -190,7 +190,7 @@ def test_reference_clip_contributes_voted_style_tags(tmp_path, monkeypatch):
 
     seen = []
     monkeypatch.setattr(
-        generator, "reference_style_tags", lambda path, style_dir=None: seen.append(style_dir) or ("jazz",)
+        request, "reference_style_tags", lambda path, style_dir=None: seen.append(style_dir) or ("jazz",)
     )
     (req,) = MusicGenerator.debug().make_requests("like this", reference=str(ref))
     assert req.attributes.style_tags == ("jazz",) and seen == [None]  # None: the shipped style model

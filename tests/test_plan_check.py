@@ -12,7 +12,8 @@ from audiogen.compose.composer import loop_tempo
 from audiogen.compose.plan import Plan
 from audiogen.compose.planner import compose_plan
 from audiogen.controls.from_plan import plan_controls
-from audiogen.generator import MusicGenerator, Request, _with_plan, given_plan, make_requests
+from audiogen.generator import MusicGenerator, Request, given_plan, make_requests
+from audiogen.plans import with_plan
 
 
 def composed(**kw) -> Plan:
@@ -59,9 +60,9 @@ def test_edits_that_failed_after_generation_are_refused_at_once(plans, edit, mes
 
 
 def test_generate_checks_the_plan_it_is_given_before_any_work(monkeypatch):
-    import audiogen.generator as gen
+    import audiogen.perform as perform
 
-    monkeypatch.setattr(gen, "lm_generate", lambda *a, **k: pytest.fail("generation started"))
+    monkeypatch.setattr(perform, "lm_generate", lambda *a, **k: pytest.fail("generation started"))
     p = composed()
     p.parts[0].notes[0][1] = 1e308  # edited after it was built: the object skipped from_json's check
     with pytest.raises(ValueError, match="note 0 end must be a time"):
@@ -135,8 +136,8 @@ def _performs(plan: Plan, tmp_path, gen: MusicGenerator) -> None:
     plan.summary(), plan.chord_labels_at(np.linspace(0, plan.duration, 17))
     (req,) = make_requests("x", tempo=plan.tempo, key=plan.key_name, valence=plan.valence, arousal=plan.arousal,
                            duration=plan.duration)  # fmt: skip
-    _with_plan(Request(req.attributes, req.duration), plan)
-    gen._plan_beats([plan], n)
+    with_plan(Request(req.attributes, req.duration), plan)
+    gen.performer.plan_beats([plan], n)
 
 
 def test_fuzzed_plans_are_refused_in_one_line_or_perform(plans, tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 
 from audiogen.brief.align import shot_bounds, window
 from audiogen.compose.plan import Plan
+from audiogen.perform import Performer
 
 CROSSFADE = 0.04  # seconds
 
@@ -38,17 +39,16 @@ def _ramp(n: int) -> np.ndarray:
     return np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / max(n, 1)).astype(np.float32)
 
 
-def perform_shots(gen, request, plan: Plan, params, progress: bool = False) -> np.ndarray:
+def perform_shots(performer: Performer, attributes, plan: Plan, params, progress: bool = False) -> np.ndarray:
     """Audio ``(round(plan.duration * codec_rate),)`` at the codec's sample rate for a plan with shots
-    (:func:`~audiogen.brief.align.shot_bounds`), performed by ``gen`` (a :class:`~audiogen.generator.MusicGenerator`)
-    shot by shot; ``request`` is the track's :class:`~audiogen.generator.Request`, ``params`` its sampling settings
-    (shot ``i`` is sampled with seed ``params.seed + i``)."""
+    (:func:`~audiogen.brief.align.shot_bounds`), played by ``performer`` shot by shot; ``attributes`` are the
+    track's LM conditions, ``params`` its sampling settings (shot ``i`` is sampled with seed ``params.seed + i``)."""
     shots = shot_bounds(plan)
-    sr, fr = gen.codec.sample_rate, gen.codec.frame_rate
+    sr, fr = performer.codec.sample_rate, performer.codec.frame_rate
     total = int(round(plan.duration * sr))
     xf = int(round(CROSSFADE * sr))
     out = np.zeros(total + xf, dtype=np.float32)
-    a = request.attributes
+    a = attributes
     per_shot = plan.request.get("shot_moods", True) and a.emotion is None
     tempos = [s.get("tempo") for s in plan.request.get("shots", [])]
     for i, (start, end, valence, arousal) in enumerate(shots):
@@ -58,12 +58,7 @@ def perform_shots(gen, request, plan: Plan, params, progress: bool = False) -> n
         n_frames = math.ceil((stop - start) * fr - 1e-6)
         mood = {"valence": valence, "arousal": arousal} if per_shot else {}
         attrs = replace(a, duration=n_frames / fr, **mood)
-        beats = gen._plan_beats([sub], n_frames)
-        controls = gen._plan_controls([sub], n_frames)
-        sketch = gen._sketch([sub], n_frames, params)
-        codes = gen._sample([replace(request, attributes=attrs)], n_frames, replace(params, seed=params.seed + i),
-                            None, progress, beats, controls, sketch)  # fmt: skip
-        wav = gen.decode(codes, [sub])[0]
+        wav = performer.perform([attrs], [sub], n_frames, replace(params, seed=params.seed + i), progress)[0]
         begin = int(round(start * sr))
         seg = np.zeros(int(round(stop * sr)) - begin, dtype=np.float32)
         seg[: min(len(seg), len(wav))] = wav[: len(seg)]

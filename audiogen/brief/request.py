@@ -76,18 +76,18 @@ def check_video_duration(duration, reading) -> float:
 def image_fill(text, image, emotion, valence, arousal, style) -> tuple:
     """``(emotion, valence, arousal, style)`` with what the picture(s) suggest filled in where the request left them
     open (per request of a batch when ``text`` is a list)."""
-    from audiogen.generator import _listify, _style_tags
+    from audiogen.request import listify, style_tags
 
     batch = isinstance(text, (list, tuple))
     n = len(text) if batch else 1
     readings = read_images(image, n)  # every file is read now: an unreadable picture fails before any work
     if not batch:
         return fill(readings[0], emotion, valence, arousal, style)
-    cols = [_listify(v, n, k) for k, v in (("emotion", emotion), ("valence", valence), ("arousal", arousal),
+    cols = [listify(v, n, k) for k, v in (("emotion", emotion), ("valence", valence), ("arousal", arousal),
                                           ("style", style))]  # fmt: skip
     rows = [fill(r, *(c[i] for c in cols)) for i, r in enumerate(readings)]
     emotion, valence, arousal, style = (list(col) for col in zip(*rows, strict=True))
-    style = [_style_tags(s) or () for s in style]  # a list of tag lists: one per request
+    style = [style_tags(s) or () for s in style]  # a list of tag lists: one per request
     return emotion, valence, arousal, style
 
 
@@ -98,7 +98,7 @@ def video_plan(gen, text, video, *, emotion, valence, arousal, style, duration, 
     Returns ``(plan, duration, valence, arousal, style)`` of the request (what the video filled in)."""
     from audiogen.brief.align import aligned_plan
     from audiogen.brief.video import read_video
-    from audiogen.generator import _composer_key, check_duration
+    from audiogen.request import check_duration, composer_key
 
     if duration is not None:
         check_duration(duration)
@@ -112,7 +112,7 @@ def video_plan(gen, text, video, *, emotion, valence, arousal, style, duration, 
         given["valence"], given["arousal"] = a.valence, a.arousal
     shots = [(s.start, s.end, s.valence, s.arousal) for s in reading.shots]
     plan = aligned_plan(
-        a.text, shots, duration, **given, style_tags=a.style_tags or (), tempo=a.tempo, key=_composer_key(a.key),
+        a.text, shots, duration, **given, style_tags=a.style_tags or (), tempo=a.tempo, key=composer_key(a.key),
         mode=a.mode, genre=genre, seed=seed,
     )  # fmt: skip
     plan.request["video"] = {"duration": reading.duration, "fps": reading.fps, "frames": reading.frames}

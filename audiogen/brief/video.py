@@ -33,7 +33,7 @@ CUT_THRESHOLD = 0.3
 CUT_RATIO = 3.0
 MIN_CUT_GAP = 0.25  # seconds
 FEATURE_EVERY = 2  # picture features of every n-th frame (cut detection sees every frame)
-MIN_SECONDS, MAX_SECONDS = 1.0, 600.0  # what a track may last (audiogen.generator.check_duration)
+MIN_SECONDS, MAX_SECONDS = 1.0, 600.0  # what a track may last (audiogen.request.check_duration)
 
 
 @dataclass(frozen=True)

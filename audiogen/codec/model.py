@@ -387,11 +387,14 @@ class Codec(nn.Module):
     def n_q_for_kbps(self, kbps: float) -> int:
         return self.cfg.n_q_for_kbps(kbps)
 
-    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+    def pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """Mono audio ``[B, T]`` (or ``[B, 1, T]``) zero-padded to whole frames: ``[B, ceil(T / frame) * frame]``."""
         if wav.dim() == 3:
             wav = wav[:, 0]
         rem = (-wav.shape[-1]) % self.cfg.frame_size
         return nn.functional.pad(wav, (0, rem)) if rem else wav
+
+    _pad = pad  # the earlier name
 
     def forward(
         self,

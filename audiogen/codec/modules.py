@@ -184,10 +184,12 @@ class ISTFTHead(nn.Module):
         carry = run[:, -1]
         return phase + torch.remainder(run, 2 * math.pi).to(phase.dtype), carry
 
-    def _parts(self, h: torch.Tensor, dim: int):
+    def parts(self, h: torch.Tensor, dim: int):
         """Split a projection ``[.., 2N or 3N, ..]`` along ``dim`` into (log-magnitude, phase, rate or None)."""
         parts = h.chunk(3 if self.phase_rate else 2, dim=dim)
         return parts[0], parts[1], parts[2] if self.phase_rate else None
+
+    _parts = parts  # the earlier name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, F]`` → ``[B, F * hop]``."""

@@ -26,8 +26,9 @@ import pretty_midi
 from audiogen.compose import parts
 from audiogen.compose.genres import GENRES, TENSE_PROGRESSIONS
 from audiogen.conditioning.emotions import EMOTIONS
+from audiogen.music import NAMES
 
-KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEYS = NAMES
 MODES = ("major", "minor")
 ROLES = ("melody", "chords", "bass", "pad", "arp")
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}

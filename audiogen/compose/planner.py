@@ -28,7 +28,8 @@ import numpy as np
 from audiogen.compose import composer as C
 from audiogen.compose.genres import GENRES
 from audiogen.compose.plan import ChordSpan, Part, Plan, Section
-from audiogen.conditioning.validate import TEMPO_RANGE
+from audiogen.conditioning.validate import TEMPO_RANGE, check_key_mode
+from audiogen.music import to_names
 
 # Style-vocabulary genres -> the composer's templates.
 GENRE_OF_TAG: dict[str, str] = {
@@ -150,9 +151,10 @@ def choose_instruments(text: str | None, tags: tuple[str, ...], genre: str, rng:
 class PlanRequest:
     """What a plan is composed from: the request's fields as the composer reads them (one definition for the
     planner, the transfer from a clip and their callers). ``valence``/``arousal`` in [-1, 1] (or an ``emotion``
-    label, whose point is used when no point is given); ``style_tags`` vocabulary tags; ``key`` a tonic of
-    :data:`~audiogen.compose.composer.KEYS`; ``mode`` "major"/"minor"; ``genre`` one of the composer's templates;
-    ``ending`` "cadence" or "loop"; ``seed`` makes the plan reproducible."""
+    label, whose point is used when no point is given); ``style_tags`` vocabulary tags; ``key`` a key as a request
+    spells it (``"F major"``, ``"D#"``, ``"Am"``; kept as a tonic of :data:`~audiogen.music.NAMES`); ``mode``
+    "major"/"minor"; ``genre`` one of the composer's templates; ``ending`` "cadence" or "loop"; ``seed`` makes the
+    plan reproducible."""
 
     text: str | None = None
     valence: float | None = None
@@ -169,6 +171,10 @@ class PlanRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "style_tags", tuple(self.style_tags or ()))
+        if self.key is not None:  # any spelling a request takes ("F major", "D#", "Am"), in the composer's
+            tonic, mode = check_key_mode(self.key, self.mode)
+            object.__setattr__(self, "key", to_names(tonic))
+            object.__setattr__(self, "mode", mode)
         if self.ending not in ("cadence", "loop"):
             raise ValueError(f"ending must be 'cadence' or 'loop', got {self.ending!r}")
         if self.genre is not None and self.genre not in GENRES:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+from audiogen.music import NAMES
+
+PITCH_NAMES = NAMES
 QUALITIES = ("maj", "min")
 NO_CHORD = "N"
 

@@ -69,14 +69,14 @@ def add_controls(
 ) -> int:
     """Compute the controls of every item of the token cache at ``cache_dir`` that has none yet; the audio is found
     through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
-    from audiogen.data.token_cache import _item_filename, atomic_save_npy, fill_log
+    from audiogen.data.token_cache import atomic_save_npy, fill_log, item_filename
 
     (Path(cache_dir) / CONTROLS_DIR).mkdir(exist_ok=True)
     frame_rate = json.loads((Path(cache_dir) / "cache.json").read_text())["frame_rate"]
 
     def compute(rec, root, item) -> dict:
         ctl, facts = item_controls(rec, root, item.frames, frame_rate, max_seconds)
-        rel = f"{CONTROLS_DIR}/{_item_filename(item.id)}"
+        rel = f"{CONTROLS_DIR}/{item_filename(item.id)}"
         atomic_save_npy(Path(cache_dir) / rel, ctl.astype(np.float16))
         return {"controls": rel, "frames": int(len(ctl)), **facts}
 

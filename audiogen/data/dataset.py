@@ -144,6 +144,10 @@ class AudioDataset(Dataset):
             segments_per_epoch = max(1, int(self.total_seconds // self.segment_seconds))
         self.segments_per_epoch = segments_per_epoch
 
+    def thin_fixed(self, n: int) -> None:
+        """Keep an evenly spread ``n`` of the fixed crops (a cheaper validation set)."""
+        self._fixed = self._fixed[:: max(1, len(self._fixed) // n)][:n]
+
     def _fixed_crops(self, per_track: int) -> list[tuple[int, float]]:
         """``[(record index, offset within the record)]``: evenly spaced crop centres."""
         crops = []

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.data.manifest import Record, read_manifest
+from audiogen.music import SHARPS
 
-PITCH_ORDER = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+PITCH_ORDER = SHARPS
 
 
 def _table(rows: list[list[str]]) -> str:

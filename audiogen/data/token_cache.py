@@ -38,10 +38,13 @@ VERSION = 1
 META_NAME, INDEX_NAME, CODES_DIR = "cache.json", "index.jsonl", "codes"
 
 
-def _item_filename(item_id: str) -> str:
+def item_filename(item_id: str) -> str:
     """A safe, collision-free file name for an item id (readable part + hash)."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", item_id).strip("._")[:80] or "item"
     return f"{readable}-{hashlib.sha1(item_id.encode()).hexdigest()[:10]}.npy"
+
+
+_item_filename = item_filename  # the earlier name
 
 
 def read_jsonl_log(path: Path, keys: tuple[str, ...] = ("id", "codes", "frames")) -> tuple[list[dict], int]:

@@ -1,6 +1,6 @@
 """The page's request form → a validated request, with every error tied to the field it is about.
 
-The checks are the API's own (:func:`audiogen.generator.make_requests`, :func:`~audiogen.generator.check_duration`,
+The checks are the API's own (:func:`audiogen.request.make_requests`, :func:`~audiogen.request.check_duration`,
 :class:`~audiogen.master.MasteringSpec`), so the page says exactly what ``MusicGenerator.generate`` would. Each field
 is checked on its own first (so each message lands beside its field), then the whole request together.
 
@@ -117,8 +117,8 @@ def clean(form: dict, briefs=None) -> dict:
     up by its id (:meth:`~audiogen.studio.library.Library.brief`). Raises :class:`FormError`.
     """
     from audiogen.brief.request import check_brief
-    from audiogen.generator import check_duration, make_requests
     from audiogen.mastering.spec import MasteringSpec, resolve_loudness
+    from audiogen.request import check_duration, make_requests
 
     if not isinstance(form, dict):
         raise FormError({"form": "the request must be a JSON object of form fields"})

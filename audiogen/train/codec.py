@@ -441,20 +441,20 @@ class CodecTrainer:
         res: dict[str, list[float]] = {}
         for batch in loader:
             wav = batch["audio"][:, 0].to(self.acc.device)
-            z = model.encoder(model._pad(wav))
+            z = model.encoder(model.pad(wav))
             controls = self.crop_controls(wav)
             if controls is not None:  # the chords and melody given: the decoder's use of them
                 recon = model.decoder(model.quantizer(z, n_q=4)["z_q"], controls)[:, : wav.shape[-1]]
                 res.setdefault("valid_chroma_cos_q4_controls", []).append(1 - self._chroma(recon, wav))
             if model.decoder.magnitude:
-                target = model.decoder.head.analyse(model._pad(wav))
+                target = model.decoder.head.analyse(model.pad(wav))
                 pred = model.decoder.logmag(model.quantizer(z, n_q=4)["z_q"])
                 res.setdefault("valid_logmag_q4", []).append(
                     magnitude_losses(pred, target, self.cfg.logmag_floor)[0].item()
                 )
             if self.teacher is not None:
                 z_first = model.quantizer(z, first=self.cfg.teacher_codebooks)["z_first"]
-                res.setdefault("valid_teacher", []).append(self.teacher.loss(z_first, model._pad(wav)).item())
+                res.setdefault("valid_teacher", []).append(self.teacher.loss(z_first, model.pad(wav)).item())
             for n_q in sorted({4, model.cfg.n_q}):
                 recon = model.decoder(model.quantizer(z, n_q=n_q)["z_q"])[:, : wav.shape[-1]]
                 if n_q == 4:
@@ -477,7 +477,7 @@ class CodecTrainer:
         train = AudioDataset(cfg.manifests, cfg.segment_seconds, split="train", seed=cfg.seed)
         valid = AudioDataset(cfg.manifests, 2.0, split="valid", crops_per_track=2)
         # keep validation cheap: an evenly spread subset of the fixed crops
-        valid._fixed = valid._fixed[:: max(1, len(valid._fixed) // cfg.valid_crops)][: cfg.valid_crops]
+        valid.thin_fixed(cfg.valid_crops)
         valid_loader = DataLoader(valid, batch_size=8, num_workers=cfg.num_workers, collate_fn=collate_segments,
                                   generator=torch.Generator().manual_seed(cfg.seed))  # fmt: skip
         return train, valid_loader
