@@ -3,9 +3,12 @@
 Side by side in one process, interleaved so that a noisy spell hits every variant alike, the same 30 s request
 (120 BPM, composed plan, its sketch, CFG, beat guidance: the facade's defaults) through three sampling loops:
 
-- ``eager``: every KV-cached step through :meth:`MusicLM.forward` in float32 (the loop of release 0.3.4);
+- ``eager``: every KV-cached step through :meth:`MusicLM.forward` in float32 (as release 0.3.4 sampled);
 - ``fast float32``: :func:`audiogen.lm.fast.decode_step` in float32 (the same tokens);
-- ``fast <auto>``: the default precision on this CPU (int8 weights where it multiplies bfloat16 natively).
+- ``fast <auto>``: the default precision on this CPU (int8 weights where it multiplies bfloat16 natively);
+
+and, in a process of its own, release 0.3.4's code (a temporary git worktree of its commit, its shipped model) for
+the same request, which the speed-up is measured against.
 
 For each: the wall time of ``generate`` and of each of its phases (composing, the sketch, the LM, decoding,
 mastering) and of writing the MP3. Then, for the default loop alone: the LM step's time against the time of its
@@ -194,6 +197,51 @@ def distribution_distance(gen, precision: str, frames: int = 300) -> dict:
             "entropy": float(-(ref.exp() * ref).sum(-1).mean())}  # fmt: skip
 
 
+RELEASE = "43bde5c"  # release 0.3.4, the speed this loop is measured against
+
+_BASELINE = """
+import sys, time
+import torch
+torch.set_num_threads({threads})
+from audiogen.generator import MusicGenerator
+gen = MusicGenerator.from_pretrained(None)
+gen.generate({prompt!r}, duration=2.0, seed=0, progress=False)
+for seed in {seeds!r}:
+    t = time.perf_counter()
+    gen.generate({prompt!r}, emotion="happy", tempo=120, duration={duration!r}, seed=seed, progress=False)
+    print(time.perf_counter() - t, flush=True)
+"""
+
+
+@contextlib.contextmanager
+def release_checkout(commit: str = RELEASE):
+    """A temporary checkout of ``commit`` importable as ``audiogen`` (its ``conditioning/`` and ``eval/`` linked in
+    as the subpackages they install as); yields the folder to put first on ``PYTHONPATH``."""
+    root = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                               check=True).stdout.strip())  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "release"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), commit], check=True)
+        try:
+            for sub in ("conditioning", "eval"):
+                (tree / "audiogen" / sub).symlink_to(tree / sub, target_is_directory=True)
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+
+
+def release_seconds(tree: Path, duration: float, seeds: list[int], threads: int) -> list[float]:
+    """Wall seconds of the release's own ``generate`` (its code and its shipped model, in a fresh process, after a
+    warm-up call) for the benchmark's request, one per seed."""
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    code = _BASELINE.format(threads=threads, prompt=PROMPT, seeds=seeds, duration=duration)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=str(tree))  # fmt: skip
+    return [float(x) for x in out.stdout.split()]
+
+
 def process_seconds(duration: float, threads: int) -> tuple[float, float]:
     """Wall seconds of ``python -c 'import audiogen.generator'`` + model load, and of the whole ``audiogen
     generate`` process for the benchmark's request (the MP3 written to a temporary folder)."""
@@ -226,15 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     auto = resolve_precision("auto")
     gen = MusicGenerator.from_pretrained(None)
     gen.generate(PROMPT, duration=2.0, seed=0, progress=False)  # one-time costs stay out of the timings
-    variants = [("eager float32 (0.3.4's loop)", "eager", "float32"), ("fast float32", "fast", "float32"),
+    variants = [("eager float32 (each step through the model's forward)", "eager", "float32"),
+                ("fast float32", "fast", "float32"),
                 (f"fast {auto} (default)", "fast", "auto")]  # fmt: skip
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
-    for seed in range(args.repeats):
-        for name, step, precision in variants:
-            runs[name].append(one_track(gen, args.duration, seed, step, precision))
+    release: list[float] = []
+    with release_checkout() as tree:
+        for seed in range(args.repeats):  # interleaved with the release's code, so a noisy spell hits all alike
+            release += release_seconds(tree, args.duration, [seed], args.threads)
+            for name, step, precision in variants:
+                runs[name].append(one_track(gen, args.duration, seed, step, precision))
     same = same_tokens(gen)
-    base = min(r["total"] for r in runs[variants[0][0]])
-    rows = []
+    base = min(release)
+    rows = [[f"release 0.3.4's code and model ({RELEASE}, its own process)", f"{base:.2f} s (best of {len(release)})",
+             "1.00x", f"{args.duration / base:.1f}x", ""]]  # fmt: skip
     for name, _, _ in variants:
         best = min(runs[name], key=lambda r: r["total"])
         phases = ", ".join(f"{p} {best.get(p, 0.0):.2f}" for p, _, _ in PHASES)
@@ -247,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{command_line('python -m audiogen.eval.bench_speed', argv)}`  ",
         f"Model: {gen.model_version}. Machine: {started}; {args.threads} torch thread(s); {today()}.",
         "",
-        f"The same {args.duration:g} s request (120 BPM, plan, sketch, CFG, beat guidance) through each sampling "
-        "loop, interleaved; phases in seconds of the best run.",
+        f"The same {args.duration:g} s request (120 BPM, plan, sketch, CFG, beat guidance) through release 0.3.4's "
+        "code and through each sampling loop of this one, interleaved; speed-up against the release; phases in "
+        "seconds of the best run (the eager loop shares this version's per-segment tables for guidance and the "
+        "sketch).",
         "",
         *table(["sampling loop", "generate()", "speed-up", "real-time factor", "phases (s)"], rows),
         "",

@@ -141,3 +141,24 @@ def test_frames_are_reported_in_order_as_soon_as_they_are_complete():
 
     with pytest.raises(Gone):
         generate(model, None, attrs, 70, params, on_frames=consumer_left)
+
+
+def test_the_segments_tables_equal_the_per_step_terms():
+    from audiogen.lm.beat_prior import BeatPrior
+    from audiogen.lm.generate import _beat_table, _lean, _lean_table, _step_bins
+
+    g = torch.Generator().manual_seed(7)
+    k, card, b, frames = 4, 16, 2, 30
+    prior = BeatPrior(torch.randn(3, k, 12, card, generator=g), edges=[80.0, 120.0], default_scale=1.0,
+                      frames=[10, 10, 10])  # fmt: skip
+    bins = torch.randint(-1, 12, (b, frames), generator=g)
+    bands = torch.tensor([0, 2])
+    table = _beat_table((prior, 2.5, bins, bands), 5, frames + k, k)
+    for s in range(5, frames + k):
+        assert torch.equal(table[s - 5], 2.5 * prior.bias(_step_bins(bins, s, k), bands))
+    sketch = torch.randint(-1, card, (b, k, frames + k), generator=g)
+    logits = torch.randn(b, k, card, generator=g)
+    index, value = _lean_table(sketch, 3.0, logits.dtype)
+    for s in range(frames + k):
+        got = logits.scatter_add(-1, index[..., s, None], value[..., s, None])
+        assert torch.equal(got, _lean(logits, sketch[..., s], 3.0))

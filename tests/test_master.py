@@ -333,3 +333,19 @@ def test_bad_audio_is_rejected():
         master(np.zeros(100, np.float32), MasteringSpec(duration=1e-6))
     with pytest.raises(ValueError, match="sample_rate"):
         master(np.zeros(100, np.float32), sample_rate=0)
+
+
+def test_the_true_peak_phases_are_the_same_on_several_threads():
+    import torch
+
+    from audiogen.mastering import measure
+
+    x = np.random.default_rng(3).standard_normal(measure._PARALLEL_FROM + 123)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = measure.interpolated_phases(x)
+        torch.set_num_threads(2)
+        assert np.array_equal(measure.interpolated_phases(x), serial)
+    finally:
+        torch.set_num_threads(before)

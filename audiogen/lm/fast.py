@@ -162,14 +162,14 @@ def decode_step(
     ctl = None
     if controls is not None:
         ctl = controls.to(dt)
-        x = x + matmul(ctl, w.control_in).float()
+        x = x + matmul(ctl, w.control_in)  # a bfloat16 product is promoted by the addition: no extra pass
     cos, sin = w.rope(pos)
     h, hd = w.n_heads, w.head_dim
     valid = None if cache.all_valid else cache.key_valid[:, None, None, : pos + 1]
     cross_kv, cross_mask, cross_any = cache.cross_kv, cache.cross_mask, cache.cross_any
     for i, layer in enumerate(w.layers):
         if ctl is not None and layer.again is not None:
-            x = x + matmul(ctl, layer.again).float()
+            x = x + matmul(ctl, layer.again)
         qkv = matmul(_layer_norm(x, layer.ln1).to(dt), layer.qkv).float().view(b, 3, h, hd)
         q, k = _rotate(qkv[:, :2], cos, sin).unbind(1)  # (B, H, hd) each
         v = qkv[:, 2]
@@ -177,14 +177,14 @@ def decode_step(
         kc[:, :, pos] = k
         vc[:, :, pos] = v
         y = F.scaled_dot_product_attention(q[:, :, None], kc[:, :, : pos + 1], vc[:, :, : pos + 1], attn_mask=valid)
-        x = x + matmul(y.reshape(b, -1).to(dt), layer.proj).float()
+        x = x + matmul(y.reshape(b, -1).to(dt), layer.proj)
         if layer.cross_q is not None and cross_kv[i] is not None:
             cq = matmul(_layer_norm(x, layer.ln_cross).to(dt), layer.cross_q).float().view(b, h, 1, hd)
             ck, cv = cross_kv[i]
             y = F.scaled_dot_product_attention(cq, ck, cv, attn_mask=cross_mask).reshape(b, -1)
-            y = matmul(y.to(dt), layer.cross_proj).float()
+            y = matmul(y.to(dt), layer.cross_proj)
             x = x + (y if cross_any is None else y * cross_any[:, :, 0])
         m = F.gelu(matmul(_layer_norm(x, layer.ln2).to(dt), layer.fc1))
-        x = x + matmul(m, layer.fc2).float()
+        x = x + matmul(m, layer.fc2)
     cache.length = pos + 1
     return matmul(_layer_norm(x, w.norm).to(dt), w.heads).float().view(b, w.n_q, w.card)

@@ -329,14 +329,14 @@ def _generate_segment(
         return None if controls is None else controls[:, a:b]
 
     logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache, clk(0, first))[:, :, -1]  # (rows*B, K, card)
+    # the per-step tables, drawn once for the segment: beat guidance's offsets and the sketch's bonus
+    beat = None if guide is None else _beat_table(guide, first, n_steps, k)  # (steps, B, K, card)
+    lean = None if sketch is None else _lean_table(sketch, params.sketch_strength, logits.dtype)
     for step in range(first, n_steps):
-        bias = None
-        if guide is not None:
-            prior, scale, bins, bands = guide
-            bias = scale * prior.bias(_step_bins(bins, step, k), bands)
+        bias = None if beat is None else beat[step - first]
         guided = combine_guidance(logits, params, rows)
-        if sketch is not None:
-            guided = _lean(guided, sketch[..., step], params.sketch_strength)
+        if lean is not None:
+            guided = guided.scatter_add(-1, lean[0][..., step, None], lean[1][..., step, None])
         tokens = sample_next(guided, params, generator, bias)
         column = seq[..., step]
         seq[..., step] = torch.where(column == UNKNOWN, tokens, column)
@@ -354,6 +354,24 @@ def _generate_segment(
         else:
             logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, clk(0, step + 1))[:, :, -1]
     return revert_delayed(seq, frames)
+
+
+def _beat_table(guide, first: int, n_steps: int, k: int) -> torch.Tensor:
+    """Beat guidance's logit offsets of every step ``first .. n_steps - 1`` of a segment, ``[steps, B, K, card]``:
+    step ``s`` is ``scale * prior.bias(_step_bins(bins, s, k), bands)``, drawn in one gather."""
+    prior, scale, bins, bands = guide
+    steps = torch.arange(first, n_steps, device=bins.device)
+    frames = steps[:, None] - 1 - torch.arange(k, device=bins.device)[None]  # (S, K): frame of codebook j
+    inside = (frames >= 0) & (frames < bins.shape[1])
+    picked = bins[:, frames.clamp(0, bins.shape[1] - 1)].permute(1, 0, 2)  # (S, B, K)
+    picked = torch.where(inside[:, None], picked, torch.full_like(picked, -1))
+    return scale * prior.bias(picked.reshape(-1, k), bands.repeat(len(steps))).view(len(steps), *picked.shape[1:], -1)
+
+
+def _lean_table(sketch: torch.Tensor, strength: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sketch's bonus as ``(index, value)`` for ``scatter_add`` over the card axis, each ``[B, K, steps]``:
+    the sketch's code (0 where unknown) and ``strength`` where it is known, else 0 (adding 0 changes nothing)."""
+    return sketch.clamp(min=0), (sketch >= 0).to(dtype) * strength
 
 
 def _lean(logits: torch.Tensor, codes: torch.Tensor, strength: float) -> torch.Tensor:

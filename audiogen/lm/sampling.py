@@ -170,7 +170,9 @@ def sample_next(
     """
     if params.greedy:
         return (logits if bias is None else logits + bias).argmax(dim=-1)
-    logits = logits.float() / params.temperature
+    logits = logits.float()
+    if params.temperature != 1.0:  # dividing by 1 changes nothing: skip the pass over the logits
+        logits = logits / params.temperature
     card = logits.shape[-1]
     if 0 < params.top_k < card:
         kth = torch.topk(logits, params.top_k, dim=-1).values[..., -1:]

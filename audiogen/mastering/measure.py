@@ -65,7 +65,34 @@ def interpolated_phases(audio: np.ndarray) -> np.ndarray:
     unchanged.
     """
     x = np.asarray(audio, dtype=np.float64)
-    return np.stack([np.convolve(x, phase) for phase in BS1770_PHASES])
+    if x.size < _PARALLEL_FROM or _workers() < 2:
+        return np.stack([np.convolve(x, phase) for phase in BS1770_PHASES])
+    out = np.empty((len(BS1770_PHASES), x.size + len(BS1770_PHASES[0]) - 1))
+
+    def one(r: int) -> None:
+        out[r] = np.convolve(x, BS1770_PHASES[r])
+
+    list(_pool().map(one, range(len(BS1770_PHASES))))  # NumPy lets go of the GIL inside the convolution
+    return out
+
+
+_PARALLEL_FROM = 1 << 17  # samples (about 4 s at 32 kHz): below this, threads cost more than they save
+_POOL: list = []
+
+
+def _workers() -> int:
+    """Threads the phases may use: torch's intra-op thread count (the process's own thread policy), at most 4."""
+    import torch
+
+    return max(1, min(4, torch.get_num_threads()))
+
+
+def _pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _POOL or _POOL[0][0] != _workers():
+        _POOL[:] = [(_workers(), ThreadPoolExecutor(_workers(), thread_name_prefix="audiogen-true-peak"))]
+    return _POOL[0][1]
 
 
 def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
