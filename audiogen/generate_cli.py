@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from audiogen.audio import MP3_BITRATES, WRITABLE_FORMATS
-from audiogen.request_fields import COMPOSE, FIELDS, GENERATE, add_arguments
+from audiogen.request_fields import BY_NAME, COMPOSE, FIELDS, GENERATE, add_arguments
 
 
 def _request_kwargs(args: argparse.Namespace) -> dict:
-    """The parsed request fields that :func:`~audiogen.request.make_requests` takes."""
+    """The parsed request fields that :func:`~audiogen.request.make_requests` takes (the seed included: it is
+    checked with them)."""
     import inspect
 
     from audiogen.request import make_requests
@@ -131,16 +132,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.prompt_audio is not None and (plan is not None or args.melody_from is not None):
         raise ValueError("--prompt-audio continues a clip; it cannot be combined with --plan or --melody-from")
     mux_out = _check_brief(args, plan)
-    params = GenerationParams(
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        cfg_scale=args.cfg,
-        emotion_scale=args.emotion_cfg,
-        seed=args.seed,
-        beat_scale=args.beat_guidance,
-        sketch_strength=args.sketch_strength,
-    )
     loudness = float(args.loudness) if args.loudness.lstrip("-").replace(".", "", 1).isdigit() else args.loudness
     ending = args.ending or ("loop" if plan is not None and plan.ending == "loop" else "fade")
     spec = MasteringSpec(loudness=loudness, true_peak_db=args.true_peak, ending=ending)
@@ -157,8 +148,18 @@ def _run(args: argparse.Namespace) -> int:
 
         e, v, a, s = image_fill(args.text, args.image, args.emotion, args.valence, args.arousal, args.style)
         checked.update(emotion=e, valence=v, arousal=a, style=s)
-    checked["duration"] = 30.0 if checked["duration"] is None else checked["duration"]
+    checked["duration"] = BY_NAME["duration"].default if checked["duration"] is None else checked["duration"]
     requests = make_requests(args.text, **checked)  # fails before the model loads
+    params = GenerationParams(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        cfg_scale=args.cfg,
+        emotion_scale=args.emotion_cfg,
+        seed=args.seed,
+        beat_scale=args.beat_guidance,
+        sketch_strength=args.sketch_strength,
+    )
     if args.genre is not None:
         from audiogen.compose.genres import GENRES
 
@@ -275,7 +276,7 @@ def register(sub) -> None:
         "that differs from the plan's is refused (compose a new plan, or edit the plan's JSON, to change them)",
     )
     s = p.add_argument_group("sampling")
-    s.add_argument("--seed", type=int, default=None, help="makes the result reproducible")
+    add_arguments(s, GENERATE, part="sampling")  # --seed
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--top-k", type=int, default=250)
     s.add_argument("--top-p", type=float, default=1.0)
@@ -330,9 +331,9 @@ def register(sub) -> None:
 
     c = sub.add_parser("compose", help="compose a plan (form, chords, melody, drums; JSON, MIDI) without performing it")
     c.add_argument("text", help="what the music should be, in words")
-    add_arguments(c, COMPOSE, defaults={"duration": 30.0})
+    add_arguments(c, COMPOSE, defaults={"duration": BY_NAME["duration"].default})
     c.add_argument("--ending", default="cadence", choices=["cadence", "loop"])
-    c.add_argument("--seed", type=int, default=None, help="the same seed composes the same plan (default 0)")
+    add_arguments(c, COMPOSE, part="sampling")  # --seed (default 0: the same plan for the same request)
     c.add_argument("-o", "--output", default="plan.json", help="the plan (.json)")
     c.add_argument("--midi", help="also write the plan as a MIDI file (.mid)")
     c.set_defaults(func=_compose, reference=None)

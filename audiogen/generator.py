@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,15 +35,17 @@ from audiogen.lm import GenerationParams, LMConfig, MusicLM
 from audiogen.master import MasteringSpec, master
 from audiogen.music import DEFAULT_DURATION
 from audiogen.perform import Performer
-from audiogen.plans import given_plan, plans_for, with_plan
+from audiogen.plans import fill_from_plan, given_plan, has_shots, plans_for, with_plan
 from audiogen.request import (  # noqa: F401  (the request's names, importable from the facade as before)
     MAX_DURATION,
     REFERENCE_SECONDS,
     Request,
+    by_duration,
     check_duration,
     make_requests,
     reference_attributes,
     reference_style_tags,
+    seeded,
 )
 from audiogen.stream import FRAMES_SINK, TrackStream
 from audiogen.track import Track
@@ -109,20 +110,8 @@ class MusicGenerator:
         from audiogen.conditioning.config import ConditionConfig
 
         torch.manual_seed(seed)
-        codec = Codec(
-            CodecConfig(
-                enc_dim=32,
-                enc_layers=2,
-                latent_dim=16,
-                dec_dim=32,
-                dec_layers=2,
-                up_dim=16,
-                up_layers=1,
-                n_q=4,
-                codebook_size=64,
-                codebook_dim=4,
-            )
-        )
+        codec = Codec(CodecConfig(enc_dim=32, enc_layers=2, latent_dim=16, dec_dim=32, dec_layers=2, up_dim=16,
+                                  up_layers=1, n_q=4, codebook_size=64, codebook_dim=4))  # fmt: skip
         cond = ConditionConfig(text_backend="hash", number_hidden=32, number_freqs=4)
         lm = MusicLM(LMConfig.preset("debug", conditioning=cond.to_dict()))
         return cls(codec, lm, name="audiogen-debug", version="debug")
@@ -165,42 +154,11 @@ class MusicGenerator:
         image: str | Path | list | None = None,
         video: str | Path | None = None,
     ) -> Track | list[Track]:
-        """Generate mastered tracks.
+        """Generate mastered tracks: one :class:`Track` (``audio`` ``(round(duration * 32000),)``, ``plan`` its
+        composition), or a list for a batch (``text`` a list of prompts).
 
-        Args:
-            text: a prompt, or a list of prompts for a batch (other arguments then broadcast or give one per item).
-            emotion: a label of the emotion vocabulary; or ``valence`` and ``arousal`` in [-1, 1]; or both.
-            style: style tags (list or comma-separated string). reference: an audio file whose tempo, key and
-                emotion (from our analysis) and style tags (voted by its nearest training tracks under the style
-                encoder) fill whatever the request leaves open.
-            tempo: BPM in [40, 220]. key: e.g. ``"A minor"``, ``"F#"``. duration: seconds in [1, 600] (default 30;
-                with ``video`` the video's length, which a given duration must match).
-            seed: makes the call reproducible bit for bit on one machine (None = random, reported on the track).
-            params: sampling settings (:class:`GenerationParams`; its seed is overridden by ``seed``).
-            mastering: loudness / true peak / ending (:class:`MasteringSpec`; its duration is set per request).
-            prompt: audio (file or ``(T,)`` array at 32 kHz) to continue from (the continuation is not composed:
-                the LM follows the prompt's beat, and the track has no plan).
-            progress: show a progress bar (True), nothing (False), or call ``progress(step, total)`` after each
-                sampling step (a page's progress bar; ``total`` counts the steps of the LM batch being sampled).
-            plan: perform this :class:`~audiogen.compose.plan.Plan` (or a plan JSON file) instead of composing one,
-                as it is: it is checked whole first (:func:`given_plan`), its duration, tempo, key and ending are
-                the track's (a ``duration``, ``tempo``, ``key``/``mode``, ``genre`` or loop ending that disagrees
-                is refused, not ignored), and emotion defaults to the plan's.
-            melody_from: an audio clip whose beats, chords and melody become the plan (re-harmonised into the
-                requested mode, performed in the requested style and emotion; see :mod:`audiogen.compose.transfer`).
-            genre: one of the composer's templates (``pop``, ``rock``, ``ambient``, ``cinematic``, ``jazz``,
-                ``electronic``, ``lofi``, ``folk``); by default the text, the style tags and the emotion choose.
-            image: a picture (or one per prompt of a batch) whose colours and texture give the valence/arousal point
-                and style tags the request leaves open (:mod:`audiogen.brief.image`).
-            video: a video to score (one request): the track lasts the video's length, its sections change on the
-                video's cuts (on bar lines where the tempo allows, else on beats), each shot's pictures set its
-                section's mood, and the ending lands on the last frame (:mod:`audiogen.brief`). Not with ``image``,
-                ``plan``, ``melody_from``, ``prompt`` or a loop ending.
-
-        Returns:
-            One :class:`Track` (``audio`` ``(round(duration * 32000),)``, ``plan`` its composition), or a list for
-            a batch.
-        """
+        The arguments, their ranges and defaults are the request's (:mod:`audiogen.request`, whose table
+        :data:`~audiogen.request.FIELDS` every surface shares); all are checked before any work starts."""
         requests, plans, params, mastering = self._requests_and_plans(
             text, dict(emotion=emotion, valence=valence, arousal=arousal, style=style, reference=reference,
                        tempo=tempo, key=key, mode=mode, duration=duration),
@@ -208,7 +166,7 @@ class MusicGenerator:
             genre=genre, image=image, video=video,
         )  # fmt: skip
         tracks: list[Track | None] = [None] * len(requests)
-        for group in _groups(requests):  # one LM batch per duration: timing conditions differ per length
+        for group in by_duration(requests):  # one LM batch per duration: timing conditions differ per length
             wavs = self._perform(group, requests, plans, params, mastering, prompt, progress)
             for i, wav in zip(group, wavs, strict=True):
                 tracks[i] = self._finish(wav, requests[i], mastering, params, plans[i])
@@ -251,7 +209,7 @@ class MusicGenerator:
                               mode=asked["mode"], genre=genre, ending=getattr(mastering, "ending", None))  # fmt: skip
             mastering = mastering or MasteringSpec(ending="loop" if plan.ending == "loop" else "fade")
         mastering = mastering or MasteringSpec()
-        params = _seeded(params, seed)  # drawn once: the plan is composed and performed with one seed
+        params = seeded(params, seed)  # drawn once: the plan is composed and performed with one seed
         if params.sketch_strength is None:
             params = replace(params, sketch_strength=self.sketch_strength)
         if image is not None or video is not None:
@@ -271,7 +229,7 @@ class MusicGenerator:
             asked["emotion"], asked["valence"], asked["arousal"], asked["style"] = fill
         asked["duration"] = DEFAULT_DURATION if asked["duration"] is None else asked["duration"]
         if plan is not None:
-            _fill_from_plan(asked, plan)
+            fill_from_plan(asked, plan)
         requests = self.make_requests(text, **asked)
         ending = "loop" if mastering.ending == "loop" else "cadence"
         plans = [None] * len(requests) if prompt is not None else plans_for(
@@ -283,12 +241,12 @@ class MusicGenerator:
         """The waveforms ``[len(group), T]`` at the codec's rate of the requests ``group`` (one duration): a plan
         aligned to a video's cuts shot by shot, a prompt continued, or the plans performed in one LM batch."""
         performer, rate = self.performer, self.codec.frame_rate
-        n_frames = math.ceil((requests[group[0]].duration + _tail(mastering)) * rate)
+        n_frames = math.ceil((requests[group[0]].duration + mastering.tail_s) * rate)
         # timing conditions describe what is generated (a loop's crossfade tail included)
         timed = [replace(requests[i].attributes, duration=n_frames / rate) for i in group]
         audio = performer.prompt_audio(prompt)
         group_plans = [plans[i] for i in group]
-        if audio is None and len(group) == 1 and _has_shots(group_plans[0]):  # a plan aligned to a video's cuts
+        if audio is None and len(group) == 1 and has_shots(group_plans[0]):  # a plan aligned to a video's cuts
             from audiogen.brief.perform import perform_shots
 
             return [perform_shots(performer, requests[group[0]].attributes, group_plans[0], params, progress)]
@@ -329,42 +287,3 @@ class MusicGenerator:
             params={"generation": gen, "mastering": report.to_dict()},
             plan=plan,
         )
-
-
-def _groups(requests: list[Request]) -> list[list[int]]:
-    """Indices of requests grouped by duration, in first-seen order."""
-    groups: dict[float, list[int]] = {}
-    for i, r in enumerate(requests):
-        groups.setdefault(r.duration, []).append(i)
-    return list(groups.values())
-
-
-def _tail(spec: MasteringSpec) -> float:
-    """Extra seconds to generate beyond the duration (the loop crossfade consumes some)."""
-    return spec.crossfade_s if spec.ending == "loop" else 0.0
-
-
-def _has_shots(plan) -> bool:
-    """Whether ``plan`` is aligned to a video's cuts (performed shot by shot)."""
-    if plan is None:
-        return False
-    from audiogen.brief.align import shot_bounds
-
-    return bool(shot_bounds(plan))
-
-
-def _fill_from_plan(asked: dict, plan) -> None:
-    """A given plan's length, and its tempo, key and emotion point where the request left them open."""
-    asked["duration"] = plan.duration
-    if asked["emotion"] is None and asked["valence"] is None:
-        asked["valence"], asked["arousal"] = plan.valence, plan.arousal
-    asked["tempo"] = plan.tempo if asked["tempo"] is None else asked["tempo"]
-    if asked["key"] is None and asked["mode"] is None:
-        asked["key"] = f"{plan.key} {plan.mode}"
-
-
-def _seeded(params: GenerationParams | None, seed: int | None) -> GenerationParams:
-    """``params`` (default settings when None) with the call's seed: ``seed``, else the params' own, else random."""
-    params = params or GenerationParams()
-    seed = params.seed if seed is None else seed
-    return replace(params, seed=secrets.randbits(31) if seed is None else int(seed))

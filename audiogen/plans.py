@@ -11,7 +11,7 @@ from audiogen.compose.plan import Plan
 from audiogen.compose.planner import compose_plan
 from audiogen.conditioning.validate import check_key_mode
 from audiogen.music import TEMPO_RANGE, to_sharps
-from audiogen.request import Request, composer_key
+from audiogen.request import SEED_RANGE, Request, composer_key
 
 
 def given_plan(plan, *, duration=None, tempo=None, key=None, mode=None, genre=None, ending=None):
@@ -46,8 +46,8 @@ def given_plan(plan, *, duration=None, tempo=None, key=None, mode=None, genre=No
 
 def plans_for(requests, seed: int, *, ending: str = "cadence", plan=None, melody_from=None, genre=None) -> list:
     """The plan of every request: the given one, one transferred from ``melody_from`` (a clip), or one composed for
-    it (request ``i`` of a batch is composed with seed ``seed + i``, so variants differ). ``ending``: ``"cadence"``
-    or ``"loop"``."""
+    it (request ``i`` of a batch is composed with seed ``seed + i`` modulo 2**32, so variants differ). ``ending``:
+    ``"cadence"`` or ``"loop"``."""
     out = []
     for i, r in enumerate(requests):
         if plan is not None:
@@ -57,7 +57,7 @@ def plans_for(requests, seed: int, *, ending: str = "cadence", plan=None, melody
         kwargs = dict(
             valence=a.valence, arousal=a.arousal, emotion=a.emotion, style_tags=a.style_tags or (),
             tempo=a.tempo, key=composer_key(a.key), mode=a.mode, genre=genre, duration=r.duration,
-            ending=ending, seed=seed + i,
+            ending=ending, seed=(seed + i) % (SEED_RANGE[1] + 1),
         )  # fmt: skip
         if melody_from is not None:
             from audiogen.compose.transfer import plan_from_clip
@@ -82,3 +82,23 @@ def with_plan(req: Request, plan) -> Request:
     if a.valence is None and a.emotion is None:
         filled["valence"], filled["arousal"] = plan.valence, plan.arousal
     return replace(req, attributes=replace(a, **filled)) if filled else req
+
+
+def has_shots(plan) -> bool:
+    """Whether ``plan`` is aligned to a video's cuts (performed shot by shot)."""
+    if plan is None:
+        return False
+    from audiogen.brief.align import shot_bounds
+
+    return bool(shot_bounds(plan))
+
+
+def fill_from_plan(asked: dict, plan) -> None:
+    """Set in ``asked`` (a request's fields as given) a given plan's length, and its tempo, key and emotion point
+    where the request left them open."""
+    asked["duration"] = plan.duration
+    if asked["emotion"] is None and asked["valence"] is None:
+        asked["valence"], asked["arousal"] = plan.valence, plan.arousal
+    asked["tempo"] = plan.tempo if asked["tempo"] is None else asked["tempo"]
+    if asked["key"] is None and asked["mode"] is None:
+        asked["key"] = f"{plan.key} {plan.mode}"

@@ -20,7 +20,6 @@ arousal        [-1, 1]
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import replace
 
@@ -42,17 +41,9 @@ _KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#♯b♭]?)\s*(.*?)\s*$")
 _KEY_HELP = "a tonic C, C#/Db, D, D#/Eb, E, F, F#/Gb, G, G#/Ab, A, A#/Bb or B, optionally followed by major/minor"
 
 
-def _check_number(name: str, value: float, lo: float, hi: float, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}] {unit}, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}] {unit}, got {value:g}")
-    return float(value)
-
-
 def check_tempo(bpm: float) -> float:
     """Tempo in BPM, which must lie in :data:`TEMPO_RANGE`."""
-    return _check_number("tempo", bpm, *TEMPO_RANGE, "BPM")
+    return music.check_number("tempo", bpm, *TEMPO_RANGE, "BPM")
 
 
 def check_mode(mode: str) -> str:
@@ -96,9 +87,9 @@ def check_key_mode(key: str | None, mode: str | None) -> tuple[str | None, str |
 def check_timing(duration: float | None, position: float | None) -> tuple[float | None, float | None]:
     """Check the track ``duration`` and window ``position`` (seconds) against their ranges and each other."""
     if duration is not None:
-        duration = _check_number("duration", duration, *DURATION_RANGE, "seconds")
+        duration = music.check_number("duration", duration, *DURATION_RANGE, "seconds")
     if position is not None:
-        position = _check_number("position", position, *POSITION_RANGE, "seconds")
+        position = music.check_number("position", position, *POSITION_RANGE, "seconds")
     if duration is not None and position is not None and position > duration:
         raise ValueError(f"position ({position:g} s) must not exceed duration ({duration:g} s)")
     return duration, position

@@ -7,18 +7,20 @@ One request per line::
 
 Fields: ``id`` (unique), ``text``, ``emotion`` (a label of :data:`audiogen.conditioning.emotions.EMOTIONS`) or
 ``valence``/``arousal`` (numbers in [-1, 1]), ``style`` (style tags), ``tempo`` (BPM), ``key`` (``"A minor"``),
-``duration`` (seconds); all but ``id`` and ``duration`` may be absent. Requests that share a ``pair`` differ only in
-their emotion; ``contrast`` says which axis the pair contrasts: ``"valence"`` (e.g. happy vs sad) or ``"arousal"``
-(e.g. calm vs energetic). A published set is never edited: a changed set gets a new version file.
+``duration`` (seconds); all but ``id`` and ``duration`` may be absent, and they are checked as every other surface
+checks a request (their ranges and messages: :mod:`audiogen.request_fields`). Requests that share a ``pair`` differ
+only in their emotion; ``contrast`` says which axis the pair contrasts: ``"valence"`` (e.g. happy vs sad) or
+``"arousal"`` (e.g. calm vs energetic). A published set is never edited: a changed set gets a new version file.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from audiogen.request_fields import FIELDS, PROMPTS, names
 
 PROMPTS_V1 = Path(__file__).with_name("prompts_v1.jsonl")
 CONTRASTS = ("valence", "arousal")
@@ -41,22 +43,15 @@ class Request:
     contrast: str | None = None
 
     def __post_init__(self) -> None:
-        from audiogen.conditioning.emotions import check_label
+        from audiogen.request_fields import RequestError, check_request
 
         if not self.id:
             raise ValueError("a request needs a non-empty id")
-        if not 0.5 <= self.duration <= 600:
-            raise ValueError(f"{self.id}: duration must be in [0.5, 600] s, got {self.duration}")
-        if self.emotion is not None:
-            check_label(self.emotion)
-        for name in ("valence", "arousal"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and -1 <= v <= 1):
-                raise ValueError(f"{self.id}: {name} must be in [-1, 1], got {v}")
-        if (self.valence is None) != (self.arousal is None):
-            raise ValueError(f"{self.id}: give both valence and arousal, or neither")
-        if self.tempo is not None and not 30 <= self.tempo <= 300:
-            raise ValueError(f"{self.id}: tempo must be in [30, 300] BPM, got {self.tempo}")
+        asked = {name: getattr(self, name) for name in names(PROMPTS)}
+        try:  # the request's own ranges and messages (audiogen/request_fields.py), every problem at once
+            check_request(asked)
+        except RequestError as err:
+            raise ValueError(f"{self.id}: {err}") from None
         if self.key is not None:
             from audiogen.eval.metrics import parse_key
 
@@ -78,8 +73,6 @@ class Request:
 
     def generate_kwargs(self, seed: int, duration: float | None = None) -> dict:
         """Keyword arguments for ``MusicGenerator.generate`` (only the fields that are set)."""
-        from audiogen.request_fields import FIELDS
-
         kwargs = {"duration": float(duration or self.duration), "seed": int(seed), "progress": False}
         mine = {f.name for f in fields(self)}
         for name in (f.name for f in FIELDS if f.name in mine and f.name not in ("duration", "style")):

@@ -29,7 +29,8 @@ from audiogen.compose import composer as C
 from audiogen.compose.genres import GENRES
 from audiogen.compose.plan import ChordSpan, Part, Plan, Section
 from audiogen.conditioning.validate import TEMPO_RANGE, check_key_mode
-from audiogen.music import to_names
+from audiogen.music import DEFAULT_DURATION, to_names
+from audiogen.request_fields import PLAN, check_request, names
 
 # Style-vocabulary genres -> the composer's templates.
 GENRE_OF_TAG: dict[str, str] = {
@@ -154,7 +155,7 @@ class PlanRequest:
     label, whose point is used when no point is given); ``style_tags`` vocabulary tags; ``key`` a key as a request
     spells it (``"F major"``, ``"D#"``, ``"Am"``; kept as a tonic of :data:`~audiogen.music.NAMES`); ``mode``
     "major"/"minor"; ``genre`` one of the composer's templates; ``ending`` "cadence" or "loop"; ``seed`` makes the
-    plan reproducible."""
+    plan reproducible. Ranges, defaults and messages are the request's (:mod:`audiogen.request_fields`)."""
 
     text: str | None = None
     valence: float | None = None
@@ -165,20 +166,20 @@ class PlanRequest:
     key: str | None = None
     mode: str | None = None
     genre: str | None = None
-    duration: float = 30.0
+    duration: float = DEFAULT_DURATION
     ending: str = "cadence"
     seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "style_tags", tuple(self.style_tags or ()))
+        own = {"style": self.style_tags, "key": None, "mode": None}  # the key and mode are checked together below
+        check_request({n: own[n] if n in own else getattr(self, n) for n in names(PLAN, part=None)})
         if self.key is not None:  # any spelling a request takes ("F major", "D#", "Am"), in the composer's
             tonic, mode = check_key_mode(self.key, self.mode)
             object.__setattr__(self, "key", to_names(tonic))
             object.__setattr__(self, "mode", mode)
         if self.ending not in ("cadence", "loop"):
             raise ValueError(f"ending must be 'cadence' or 'loop', got {self.ending!r}")
-        if self.genre is not None and self.genre not in GENRES:
-            raise ValueError(f"genre must be one of {', '.join(GENRES)}; got {self.genre!r}")
 
     @classmethod
     def of(cls, text: str | None = None, **fields) -> PlanRequest:

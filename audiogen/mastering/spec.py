@@ -117,6 +117,11 @@ class MasteringSpec:
         """The ceiling the limiter aims at: ``true_peak_db - mp3_margin_db``."""
         return self.true_peak_db - self.mp3_margin_db
 
+    @property
+    def tail_s(self) -> float:
+        """Seconds to generate beyond the duration: the loop's crossfade consumes them (0 for other endings)."""
+        return self.crossfade_s if self.ending == "loop" else 0.0
+
     def num_samples(self, sample_rate: int) -> int | None:
         """Exact output length for ``sample_rate``, or ``None`` if the length is kept."""
         return None if self.duration is None else round(self.duration * sample_rate)

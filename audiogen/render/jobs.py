@@ -16,7 +16,7 @@ tempo       beats per minute, 40–220
 key         e.g. ``A minor``, ``F#``, ``Bb major``, ``Am``
 duration    seconds, 1–600
 variants    how many different renders of the brief (1–100, default 1); each gets its own seed
-seed        random seed of the first variant (0–4294967295; default: derived from the id)
+seed        random seed of the first variant (0 ≤ seed < 2**32; default: derived from the id)
 loudness    ``streaming`` (−14 LUFS, default), ``ebu-r128`` (−23), ``atsc-a85`` (−24), or a LUFS number in [−40, −5]
 ending      ``fade`` (default), ``none`` or ``loop``
 bitrate     MP3 kbps (default 192), one of :data:`audiogen.audio.MP3_BITRATES`
@@ -24,6 +24,9 @@ output      output file name without folder (default: the id); ``.mp3`` is added
             there are several variants
 notes       free text carried into the manifest
 ==========  =====================================================================================================
+
+The request's fields (text to duration, and seed) take their ranges and messages from the request's table
+(:mod:`audiogen.request_fields`); the rest are the batch's own.
 
 Output names are plain file names: no folders, no ``..``, no control or reserved characters, so nothing can be
 written outside the output folder; two jobs may not produce the same file name (compared case-insensitively).
@@ -41,7 +44,7 @@ from typing import Any
 
 from audiogen import request_fields
 from audiogen.audio import MP3_BITRATES, AudioError, audio_info
-from audiogen.conditioning.emotions import check_label, check_point
+from audiogen.conditioning.emotions import check_point
 from audiogen.conditioning.styles import check_tag
 from audiogen.fileio import file_sha256
 from audiogen.mastering.spec import ENDINGS, LOUDNESS_PRESETS, MasteringSpec, resolve_loudness
@@ -58,7 +61,7 @@ CONDITIONING = tuple(f for f in request_fields.CONDITIONING if f in FIELDS)
 # request fields every job passes to generate, set or not (its ledger identity: see Item.params)
 _ALWAYS_PASSED = ("text", "emotion", "valence", "arousal", "style", "reference", "tempo", "key", "duration")
 VARIANTS_RANGE = (1, 100)
-SEED_RANGE = (0, 2**32 - 1)
+SEED_RANGE = request_fields.SEED_RANGE
 MAX_TEXT = 2000
 
 
@@ -289,21 +292,28 @@ def _check_bitrate(value: Any, _base: Path) -> int:
     return int(float(text))
 
 
+def _request_number(name: str):
+    """The check of a numeric request field: the request's own (:mod:`audiogen.request_fields`), on a number read
+    from the file."""
+    field = request_fields.BY_NAME[name]
+    return lambda value, _base: field.checked(_number(value, field.allowed))
+
+
 CHECKS = {
     "id": _check_id,
     "text": _check_text,
-    "emotion": lambda v, _b: check_label(_string(v)),
+    "emotion": lambda v, _b: request_fields.check_field("emotion", _string(v)),
     "valence": _check_unit,
     "arousal": _check_unit,
     "style": _check_style,
     "reference": _check_reference,
     "image": _check_image,
     "video": _check_video,
-    "tempo": lambda v, _b: _validate().check_tempo(_number(v, "beats per minute in [40, 220]")),
+    "tempo": _request_number("tempo"),
     "key": _check_key,
-    "duration": lambda v, _b: _validate().check_timing(_number(v, "seconds in [1, 600]"), None)[0],
+    "duration": _request_number("duration"),
     "variants": lambda v, _b: _integer(v, *VARIANTS_RANGE),
-    "seed": lambda v, _b: _integer(v, *SEED_RANGE),
+    "seed": _request_number("seed"),
     "loudness": _check_loudness,
     "ending": _check_ending,
     "bitrate": _check_bitrate,

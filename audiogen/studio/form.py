@@ -1,7 +1,8 @@
 """The page's request form → a validated request, with every error tied to the field it is about.
 
-The checks are the API's own (:func:`audiogen.request.make_requests`, :func:`~audiogen.request.check_duration`,
-:class:`~audiogen.master.MasteringSpec`), so the page says exactly what ``MusicGenerator.generate`` would. Each field
+The checks are the API's own (:func:`audiogen.request.make_requests`, :func:`~audiogen.request.check_duration`, the
+request's table :mod:`audiogen.request_fields` for the seed, :class:`~audiogen.master.MasteringSpec`), so the page says
+exactly what ``MusicGenerator.generate`` would. Each field
 is checked on its own first (so each message lands beside its field), then the whole request together.
 
 A brief (an uploaded picture or video, :mod:`audiogen.studio.briefs`) is named by its id; the request keeps
@@ -15,15 +16,14 @@ characters each, every other field one value of at most :data:`MAX_FIELD_CHARS` 
 
 from __future__ import annotations
 
-import math
 import secrets
 
-FIELDS = (
-    "text", "emotion", "valence", "arousal", "style", "tempo", "key", "duration", "ending", "loudness", "variants",
-    "seed", "brief",
-)  # fmt: skip
+from audiogen.request_fields import BY_NAME, SEED_RANGE, STUDIO, check_whole, names
+
+# the text box, the request's fields the form shows (audiogen/request_fields.py), then the page's own settings
+FIELDS = ("text", *names(STUDIO), "ending", "loudness", "variants", "seed", "brief")
 MAX_VARIANTS = 8
-MAX_SEED = 2**31 - 1
+MAX_SEED = SEED_RANGE[1]
 MAX_TEXT_CHARS = 2000
 MAX_STYLE_TAGS = 12
 MAX_TAG_CHARS = 32  # the longest tag of the vocabulary has 15
@@ -53,12 +53,8 @@ def _number(value):
     return value
 
 
-def _whole(name: str, value, low: int, high: int, blank_text: str = "") -> int:
-    value = _number(value)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value != int(value) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number in [{low}, {high}]{blank_text}, got {value!r}")
-    return int(value)
+def _whole(name: str, value, low: int, high: int) -> int:
+    return check_whole(name, _number(value), low, high)
 
 
 def _style_size(value) -> None:
@@ -176,14 +172,15 @@ def clean(form: dict, briefs=None) -> dict:
     if video:  # the video's length, whatever the field says
         req["duration"] = row["reading"]["duration"]
     else:
-        check("duration", lambda: check_duration(_number(30.0 if get["duration"] is None else get["duration"])))
+        duration = BY_NAME["duration"].default if get["duration"] is None else get["duration"]
+        check("duration", lambda: check_duration(_number(duration)))
     check("ending", lambda: MasteringSpec(ending=get["ending"] or "fade").ending)
     if video and "ending" in req:
         check("ending", lambda: check_brief(None, "video", batch=False, ending=req["ending"]) or req["ending"])
     check("loudness", loudness)
     check("variants", lambda: _whole("variants", 1 if get["variants"] is None else get["variants"], 1, MAX_VARIANTS))
     seed = get["seed"]
-    check("seed", lambda: secrets.randbits(31) if seed is None else _whole("seed", seed, 0, MAX_SEED, " or blank"))
+    check("seed", lambda: secrets.randbits(31) if seed is None else BY_NAME["seed"].checked(_number(seed)))
     if errors:
         raise FormError(errors)
     try:  # what only the whole request can say (a key's mode against the emotion's, ...)
@@ -196,6 +193,4 @@ def clean(form: dict, briefs=None) -> dict:
 def api_kwargs(req: dict) -> dict:
     """The :meth:`MusicGenerator.generate` request arguments of a cleaned request (without seed, mastering and the
     brief's file; with a video brief, ``duration`` is the video's length)."""
-    from audiogen.request_fields import STUDIO, names
-
     return {k: req[k] for k in names(STUDIO)}

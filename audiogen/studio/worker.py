@@ -33,6 +33,7 @@ import traceback
 import numpy as np
 
 from audiogen.generator import MusicGenerator
+from audiogen.request_fields import SEED_RANGE
 from audiogen.studio.form import api_kwargs
 from audiogen.studio.library import Library
 from audiogen.studio.live import LiveAudio
@@ -211,7 +212,7 @@ class Worker:
                 raise _Stopped
             if job["id"] in self._cancelled or self.library.job_state(job["id"]) == "cancelled":
                 raise _Cancelled
-            seed = job["seed"] + i
+            seed = (job["seed"] + i) % (SEED_RANGE[1] + 1)  # kept in the request's range, 0 ≤ seed < 2**32
             call = dict(
                 kwargs, **brief, seed=seed, mastering=_mastering(req),
                 progress=lambda step, total, i=i: report(i, _SAMPLING_SHARE * step / max(total, 1)),
