@@ -243,7 +243,8 @@ def temporary_beside(path: str | os.PathLike, suffix: str = ".part") -> Iterator
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``.
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``: the package's one
+    atomic writer (:func:`atomic_write_text` for text; the older helpers are names for it).
 
     The file gets the usual permissions (not ``mkstemp``'s private 0600); on any failure the temporary file is removed
     and ``path`` is left as it was. An ``OSError`` while writing (a full disk, a read-only folder) is raised as an
@@ -253,11 +254,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
     with temporary_beside(path) as tmp:
         try:
             write(str(tmp))
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # on disk before the rename: a crash leaves the old file or the new one, whole
+            finally:
+                os.close(fd)
             os.chmod(tmp, public_mode())
             os.replace(tmp, path)
         except OSError as err:
             raise output_error(path, err) from None
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` of ``text`` (UTF-8, newlines as given). Returns ``path``."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=""))
 
 
 @contextlib.contextmanager

@@ -161,10 +161,10 @@ def _run(args: argparse.Namespace) -> int:
         sketch_strength=args.sketch_strength,
     )
     if args.genre is not None:
-        from audiogen.compose.genres import GENRES
+        from audiogen.compose.genres import GENRE_TEMPLATES
 
-        if args.genre not in GENRES:
-            raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
+        if args.genre not in GENRE_TEMPLATES:
+            raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRE_TEMPLATES)}")
     from audiogen.threads import apply_threads, pick_threads
 
     pick_threads(args.threads)  # a bad --threads or AUDIOGEN_THREADS fails here, before the model loads
@@ -225,7 +225,7 @@ def _check_brief(args: argparse.Namespace, plan) -> Path | None:
 
 
 def _compose(args: argparse.Namespace) -> int:
-    from audiogen.compose.genres import GENRES
+    from audiogen.compose.genres import GENRE_TEMPLATES
     from audiogen.compose.planner import compose_plan
     from audiogen.fileio import check_readable, check_writable, remove_stale_temporaries, written_together
     from audiogen.request import composer_key, make_requests
@@ -238,8 +238,8 @@ def _compose(args: argparse.Namespace) -> int:
     for target in (out, midi):
         if target is not None:
             remove_stale_temporaries(target)
-    if args.genre is not None and args.genre not in GENRES:
-        raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRES)}")
+    if args.genre is not None and args.genre not in GENRE_TEMPLATES:
+        raise ValueError(f"--genre {args.genre!r}: allowed: {', '.join(GENRE_TEMPLATES)}")
     if args.melody_from is not None:
         check_readable(args.melody_from, "--melody-from")
     a = make_requests(args.text, **_request_kwargs(args))[0].attributes

@@ -126,10 +126,10 @@ def _mode(value: Any) -> str:
 
 
 def _genre(value: Any) -> str:
-    from audiogen.compose.genres import GENRES
+    from audiogen.compose.genres import GENRE_TEMPLATES
 
-    if value not in GENRES:
-        raise ValueError(f"genre must be one of {', '.join(GENRES)}; got {value!r}")
+    if value not in GENRE_TEMPLATES:
+        raise ValueError(f"genre must be one of {', '.join(GENRE_TEMPLATES)}; got {value!r}")
     return value
 
 

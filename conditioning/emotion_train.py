@@ -27,7 +27,7 @@ import torch
 from audiogen.conditioning.emotion_features import FeatureCache, cache_key, training_windows
 from audiogen.conditioning.emotion_model import EmotionModel, EmotionModelConfig
 from audiogen.conditioning.emotions import EMOTIONS
-from audiogen.conditioning.styles import GENRES, INSTRUMENTS, STYLE_TAGS, filter_tags
+from audiogen.conditioning.styles import GENRE_TAGS, INSTRUMENTS, STYLE_TAGS, filter_tags
 
 RENDERED_SOURCES = ("composer", "music21")
 EXCLUDED_TAGS = ("slow", "fast")
@@ -105,7 +105,7 @@ def choose_tags(records: list, min_count: int = DEFAULT_MIN_TAG_COUNT) -> tuple[
 
 
 def _kind(tag: str) -> str:
-    return "genre" if tag in GENRES else "instrument" if tag in INSTRUMENTS else "production"
+    return "genre" if tag in GENRE_TAGS else "instrument" if tag in INSTRUMENTS else "production"
 
 
 def tag_targets(records: list, tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

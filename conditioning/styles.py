@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 
-GENRES: tuple[str, ...] = (
+GENRE_TAGS: tuple[str, ...] = (
     "pop", "rock", "metal", "punk", "ambient", "cinematic", "orchestral", "classical", "jazz", "blues", "funk",
     "soul", "electronic", "techno", "house", "trance", "drum-and-bass", "dubstep", "synthwave", "hip-hop", "lo-fi",
     "folk", "country", "celtic", "world", "latin", "reggae", "chiptune", "game", "march", "waltz", "choral",
@@ -32,7 +32,8 @@ PRODUCTION: tuple[str, ...] = (
 )  # fmt: skip
 
 # Every tag once, in a fixed order (genres, then instruments, then production words not already listed).
-STYLE_TAGS: tuple[str, ...] = tuple(dict.fromkeys(GENRES + INSTRUMENTS + PRODUCTION))
+GENRES = GENRE_TAGS  # the earlier name (not the composer's templates: audiogen.compose.genres.GENRE_TEMPLATES)
+STYLE_TAGS: tuple[str, ...] = tuple(dict.fromkeys(GENRE_TAGS + INSTRUMENTS + PRODUCTION))
 
 ALIASES: dict[str, str] = {
     "lofi": "lo-fi", "8bit": "8-bit", "chip": "chiptune", "chiptunes": "chiptune",
@@ -80,7 +81,7 @@ def check_tag(tag: str) -> str:
     near = difflib.get_close_matches(key, list(STYLE_TAGS) + list(ALIASES), n=1, cutoff=0.6)
     hint = f" Did you mean '{ALIASES.get(near[0], near[0])}'?" if near else ""
     raise StyleError(
-        f"unknown style tag '{tag}'.{hint} Allowed tags — genres: {', '.join(GENRES)}; "
+        f"unknown style tag '{tag}'.{hint} Allowed tags — genres: {', '.join(GENRE_TAGS)}; "
         f"instruments: {', '.join(INSTRUMENTS)}; production: {', '.join(PRODUCTION)}"
     )
 

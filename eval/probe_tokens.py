@@ -24,7 +24,7 @@ def examples(cache, split: str, source: str, n_items: int, n_q: int, target: str
     """Sparse features ``[N, n_q * card]`` and targets (``[N, 12]`` chord pitch classes, or ``[N, 1]`` beat)."""
     from scipy import sparse
 
-    from audiogen.controls import layout as L
+    from audiogen.controls import layout
 
     idx = [i for i in cache.split(split) if cache[i].record.get("source") == source][:n_items]
     feats, ys = [], []
@@ -36,11 +36,11 @@ def examples(cache, split: str, source: str, n_items: int, n_q: int, target: str
         ctl = np.asarray(ctl, np.float32)
         for f in range(10, codes.shape[1] - 10, 5):
             if target == "chords":
-                if ctl[f, L.CHORD_ON] < 0.5 or ctl[f, L.CHORD].sum() == 0:
+                if ctl[f, layout.CHORD_ON] < 0.5 or ctl[f, layout.CHORD].sum() == 0:
                     continue
-                ys.append(ctl[f, L.CHORD] > 0.5)
+                ys.append(ctl[f, layout.CHORD] > 0.5)
             else:
-                ys.append([ctl[f - 2 : f + 3, L.BEAT].max() > 0.85])
+                ys.append([ctl[f - 2 : f + 3, layout.BEAT].max() > 0.85])
             feats.append(np.concatenate([k * cache.card + codes[k, f - 4 : f + 5] for k in range(n_q)]))
     if not feats:
         raise ValueError(f"no {split} examples of source {source!r} with controls in {cache.dir}")

@@ -12,7 +12,7 @@ from audiogen.compose.composer import (
     release_seconds,
     sample_params,
 )
-from audiogen.compose.genres import GENRES
+from audiogen.compose.genres import GENRE_TEMPLATES
 from audiogen.conditioning.emotions import EMOTIONS
 
 
@@ -76,7 +76,7 @@ def test_chord_symbols():
     assert parse_chord("Imaj7") == (0, (0, 4, 7, 11))
     with pytest.raises(ValueError, match="Roman numeral"):
         parse_chord("Cmaj7")
-    for genre in GENRES.values():  # every progression the templates use parses
+    for genre in GENRE_TEMPLATES.values():  # every progression the templates use parses
         for prog in genre.major + genre.minor:
             [parse_chord(s) for s in prog.split()]
 
@@ -144,7 +144,7 @@ def test_timeline_swings_and_slows_down():
 
 def test_every_genre_and_emotion_composes_quickly():
     rng = np.random.default_rng(0)
-    for genre in GENRES:
+    for genre in GENRE_TEMPLATES:
         for emotion in list(EMOTIONS)[::6]:
             pm = compose(sample_params(rng, genre, emotion, duration=6.0))
             assert sum(len(i.notes) for i in pm.instruments) > 5

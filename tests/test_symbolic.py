@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiogen.audio import load_audio
-from audiogen.compose.genres import GENRES
+from audiogen.compose.genres import GENRE_TEMPLATES
 from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.data.manifest import read_manifest
 from audiogen.data.symbolic_cli import BuildConfig, composer_cells, music21_record, register
@@ -62,9 +62,9 @@ def test_bad_arguments_are_reported(tmp_path):
 
 
 def test_composer_cells_are_balanced():
-    cells = composer_cells(2 * len(GENRES) * len(EMOTIONS), seed=0)
+    cells = composer_cells(2 * len(GENRE_TEMPLATES) * len(EMOTIONS), seed=0)
     counts = collections.Counter(cells)
-    assert len(counts) == len(GENRES) * len(EMOTIONS) and set(counts.values()) == {2}
+    assert len(counts) == len(GENRE_TEMPLATES) * len(EMOTIONS) and set(counts.values()) == {2}
     assert composer_cells(10, seed=0) == cells[:10]
     assert composer_cells(10, seed=1) != cells[:10]
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from audiogen.compose import composer as C
+from audiogen.compose import composer
 from audiogen.compose.plan import ChordSpan, Part, Plan, Section
 from audiogen.compose.planner import PlanRequest, piece_params, plan_from_params
 
@@ -87,7 +87,9 @@ def choose_tempo(durations: list[float], tempo: float, meter: int, fixed: bool) 
     return round(best, 3)
 
 
-def _shot_params(base: C.PieceParams, req: PlanRequest, tempo: float, duration: float, loop: bool) -> C.PieceParams:
+def _shot_params(
+    base: composer.PieceParams, req: PlanRequest, tempo: float, duration: float, loop: bool
+) -> composer.PieceParams:
     """The composer's parameters of one shot: its mood's, with the track's genre, key, meter and instruments."""
     shot_req = replace(req, tempo=tempo, key=base.key, genre=base.genre, duration=duration,
                        ending="loop" if loop else "cadence")  # fmt: skip
@@ -171,7 +173,7 @@ def aligned_plan(
     return _join(pieces, base, duration, request)
 
 
-def _join(pieces: list, base: C.PieceParams, duration: float, request: dict) -> Plan:
+def _join(pieces: list, base: composer.PieceParams, duration: float, request: dict) -> Plan:
     """One plan from the shots' plans ``(start, end, params, plan)`` (step 5)."""
     beats, downbeats, chords, sections, dynamics = [], [], [], [], []
     parts: dict[str, Part] = {}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.brief import image as I
+from audiogen.brief import image
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 THUMB_W = 96  # pixels: frames are analysed at this width (height by the aspect ratio)
@@ -215,7 +215,7 @@ def _read_video(path_text: str, _size: int, _mtime_ns: int) -> VideoReading:
             ends.append(end)
             hists.append(histogram(rgb))
             if i % FEATURE_EVERY == 0:
-                feats[i] = I.image_features(rgb.astype(np.float32) / 255.0)
+                feats[i] = image.image_features(rgb.astype(np.float32) / 255.0)
     if not starts:
         raise ValueError(f"video {path}: has no frames that can be decoded; allowed: {_allowed()}")
     times = np.asarray(starts, dtype=np.float64)
@@ -227,16 +227,16 @@ def _read_video(path_text: str, _size: int, _mtime_ns: int) -> VideoReading:
     bounds = [0, *cut_frames, len(times)]
     shots = []
     for a, b in itertools.pairwise(bounds):
-        rows = [feats[i] for i in range(a, b) if i in feats] or [I.image_features(np.zeros((2, 2, 3)))]
+        rows = [feats[i] for i in range(a, b) if i in feats] or [image.image_features(np.zeros((2, 2, 3)))]
         f = _mean_features(rows)
-        v, ar, _ = I.emotion_point(f)
+        v, ar, _ = image.emotion_point(f)
         end = duration if b == len(times) else round(float(times[b]) - t0, 6)
         shots.append(Shot(round(float(times[a]) - t0, 6) if a else 0.0, end, f, v, ar))
     weights = np.array([s.duration for s in shots])
     valence = round(float(np.average([s.valence for s in shots], weights=weights)), 3)
     arousal = round(float(np.average([s.arousal for s in shots], weights=weights)), 3)
     overall = {k: float(np.average([s.features[k] for s in shots], weights=weights)) for k in shots[0].features}
-    tags, reasons = I.style_hints(overall, valence, arousal)
+    tags, reasons = image.style_hints(overall, valence, arousal)
     cuts = tuple(s.start for s in shots[1:])
     return VideoReading(duration, fps, len(times), width, height, codec, cuts, tuple(shots), valence, arousal,
                         tags, reasons, dist)  # fmt: skip

@@ -24,7 +24,7 @@ import numpy as np
 import pretty_midi
 
 from audiogen.compose import parts
-from audiogen.compose.genres import GENRES, TENSE_PROGRESSIONS
+from audiogen.compose.genres import GENRE_TEMPLATES, TENSE_PROGRESSIONS
 from audiogen.conditioning.emotions import EMOTIONS
 from audiogen.music import NAMES
 
@@ -93,7 +93,7 @@ class PieceParams:
     pulse: bool = False
 
     def __post_init__(self) -> None:
-        _check_choice("genre", self.genre, tuple(GENRES))
+        _check_choice("genre", self.genre, tuple(GENRE_TEMPLATES))
         _check_choice("emotion", self.emotion, tuple(EMOTIONS))
         _check_choice("key", self.key, KEYS)
         _check_choice("mode", self.mode, MODES)
@@ -137,11 +137,11 @@ def sample_params(
     and drum activity; valence and arousal together raise the register; negative valence with high arousal adds
     tension (chromaticism, dissonant chords).
     """
-    genre = genre if genre is not None else str(rng.choice(list(GENRES)))
+    genre = genre if genre is not None else str(rng.choice(list(GENRE_TEMPLATES)))
     emotion = emotion if emotion is not None else str(rng.choice(list(EMOTIONS)))
-    _check_choice("genre", genre, tuple(GENRES))
+    _check_choice("genre", genre, tuple(GENRE_TEMPLATES))
     _check_choice("emotion", emotion, tuple(EMOTIONS))
-    g = GENRES[genre]
+    g = GENRE_TEMPLATES[genre]
     v0, a0 = EMOTIONS[emotion]
     v = float(np.clip(v0 + rng.normal(0, 0.05), -1, 1))
     a = float(np.clip(a0 + rng.normal(0, 0.05), -1, 1))
@@ -233,7 +233,7 @@ def fit_bars(p: PieceParams) -> tuple[int, Timeline, float]:
     shorter than :data:`RIT_LONG_BARS` bars, else the last two, so that the piece keeps its asked tempo nearly
     throughout (a 10 s piece at 71 BPM has three bars; slowing two of them by 30 % left no beat at 71 BPM).
     """
-    g = GENRES[p.genre]
+    g = GENRE_TEMPLATES[p.genre]
     if p.loop:
         n = loop_bars(p.tempo, p.meter, p.duration)
         return n, Timeline(loop_tempo(p.tempo, p.meter, p.duration), g.swing), p.duration
@@ -287,7 +287,7 @@ def form_letters(n_phrases: int) -> list[str]:
 def plan_form(p: PieceParams, n_bars: int, rng: np.random.Generator) -> list[Bar]:
     """Lay ``n_bars`` out as intro + four-bar phrases (A A B A ..., see :func:`form_letters`) with chords, ending
     on a cadence bar."""
-    g = GENRES[p.genre]
+    g = GENRE_TEMPLATES[p.genre]
     pool = list(g.major if p.mode == "major" else g.minor)
     prog_a, prog_b = (pool[int(i)] for i in rng.choice(len(pool), size=2, replace=len(pool) < 2))
     if p.mode == "minor" and p.tension > 0.3:
@@ -318,7 +318,7 @@ def plan_form(p: PieceParams, n_bars: int, rng: np.random.Generator) -> list[Bar
 
 def final_chord(p: PieceParams) -> tuple[int, tuple[int, ...]]:
     """The closing tonic chord in the genre's colour (``I``, ``Imaj7``, ``i7``...)."""
-    g = GENRES[p.genre]
+    g = GENRE_TEMPLATES[p.genre]
     return parse_chord(("I" if p.mode == "major" else "i") + ("7" if p.mode == "minor" and g.final else g.final))
 
 
@@ -354,7 +354,7 @@ def compose(p: PieceParams, layout: tuple | None = None, melody=None) -> pretty_
         bars, tl, end_time = layout
     ctx = parts.Context(
         p=p,
-        genre=GENRES[p.genre],
+        genre=GENRE_TEMPLATES[p.genre],
         tl=tl,
         bars=bars,
         end_time=end_time,

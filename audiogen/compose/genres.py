@@ -1,5 +1,9 @@
 """Genre templates for the procedural composer: instrumentation, groove, tempo range and harmonic habits.
 
+:data:`GENRE_TEMPLATES` holds the composer's eight templates (a request's ``genre``); the style vocabulary's genre
+tags are another list, :data:`audiogen.conditioning.styles.GENRE_TAGS` (mapped onto the templates by
+:data:`audiogen.compose.planner.GENRE_OF_TAG`).
+
 Instruments are General MIDI programs (0-127, drums on the GM percussion channel). Progressions are written as
 Roman numerals relative to the tonic and parsed by :func:`audiogen.compose.composer.parse_chord`: upper case is a major
 triad, lower case minor, ``b``/``#`` alter the root, ``°`` diminished, ``ø7`` half-diminished seventh, ``+``
@@ -120,7 +124,7 @@ class Genre:
     final: str = ""
 
 
-GENRES: dict[str, Genre] = {
+GENRE_TEMPLATES: dict[str, Genre] = {
     "pop": Genre(
         "pop", (78, 128), melody=(0, 4, 73, 11, 81, 27), chords=(0, 4, 25, 27), bass=(33, 34),
         pad=(48, 89, 50), comping="block", bass_style="pop", drums="pop", density=1.1, reverb=45,
@@ -173,6 +177,7 @@ GENRES: dict[str, Genre] = {
         minor=("i bVII i v", "i iv i V", "i bIII bVII i", "i bVII bVI bVII"),
     ),
 }  # fmt: skip
+GENRES = GENRE_TEMPLATES  # the earlier name (not the style vocabulary's: audiogen.conditioning.styles.GENRE_TAGS)
 
 # Progressions used instead of the genre's habits when a piece is tense (chromatic, diminished, Neapolitan).
 TENSE_PROGRESSIONS: tuple[str, ...] = ("i bII bVI V", "i bVI ii° V", "i vii° i bII", "i #iv° V i", "i bII i vii°")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pretty_midi
 
-from audiogen.compose import genres as G
+from audiogen.compose import genres
 
 if TYPE_CHECKING:
     from audiogen.compose.composer import Bar, PieceParams, Timeline
@@ -41,7 +41,7 @@ class Context:
     """What every writer needs: parameters, genre, the bar plan and how beats map to seconds."""
 
     p: PieceParams
-    genre: G.Genre
+    genre: genres.Genre
     tl: Timeline
     bars: list[Bar]
     end_time: float
@@ -156,7 +156,7 @@ def _melody_bar(ctx: Context, rhythm, chord: Chord, prev: int, center: int, cade
 def melody(ctx: Context) -> list[pretty_midi.Note]:
     """The tune: two rhythm motifs per section letter, bars repeated when the letter repeats, cadences held."""
     p, rng = ctx.p, ctx.rng
-    center = 67 + 7 * p.register + G.MELODY_OFFSET.get(p.instruments["melody"], 0)
+    center = 67 + 7 * p.register + genres.MELODY_OFFSET.get(p.instruments["melody"], 0)
     motifs: dict[str, tuple] = {}
     material: dict[tuple[str, int], list[tuple]] = {}
     notes, prev = [], center
@@ -301,14 +301,14 @@ def bass(ctx: Context) -> list[pretty_midi.Note]:
 def _groove(ctx: Context) -> dict[int, str]:
     """The genre's drum pattern adapted to arousal: calm thins the hats and swaps snare for side-stick,
     aroused fills the hats in with soft sixteenths."""
-    pats = dict(G.DRUM_PATTERNS[ctx.genre.drums][str(ctx.p.meter)])
+    pats = dict(genres.DRUM_PATTERNS[ctx.genre.drums][str(ctx.p.meter)])
     for drum, pat in list(pats.items()):
-        if ctx.level == 0 and drum in (G.HAT, G.OPEN_HAT, G.TAMBOURINE):
+        if ctx.level == 0 and drum in (genres.HAT, genres.OPEN_HAT, genres.TAMBOURINE):
             pats[drum] = "".join(c if s % 4 == 0 else "." for s, c in enumerate(pat))
-        elif ctx.level == 2 and drum == G.HAT and ctx.genre.drums in ("pop", "rock", "electronic"):
+        elif ctx.level == 2 and drum == genres.HAT and ctx.genre.drums in ("pop", "rock", "electronic"):
             pats[drum] = "".join(c if c != "." else ("o" if s % 2 else c) for s, c in enumerate(pat))
-    if ctx.level == 0 and G.SNARE in pats and ctx.genre.drums in ("pop", "lofi"):
-        pats[G.SIDESTICK] = pats.pop(G.SNARE)
+    if ctx.level == 0 and genres.SNARE in pats and ctx.genre.drums in ("pop", "lofi"):
+        pats[genres.SIDESTICK] = pats.pop(genres.SNARE)
     return pats
 
 
@@ -316,7 +316,8 @@ def drums(ctx: Context) -> list[pretty_midi.Note]:
     """The groove, with fills closing phrases, crashes opening them and a final crash on the last chord."""
     p, rng = ctx.p, ctx.rng
     pats, steps = _groove(ctx), 4 * p.meter
-    base = {G.HAT: -18, G.OPEN_HAT: -14, G.PEDAL_HAT: -22, G.RIDE: -10, G.TAMBOURINE: -16, G.KICK: 4}
+    base = {genres.HAT: -18, genres.OPEN_HAT: -14, genres.PEDAL_HAT: -22, genres.RIDE: -10, genres.TAMBOURINE: -16,
+            genres.KICK: 4}  # fmt: skip
     crashes = ctx.genre.drums in ("pop", "rock", "electronic", "cinematic")
     notes = []
     for i, bar in enumerate(ctx.bars):
@@ -329,14 +330,14 @@ def drums(ctx: Context) -> list[pretty_midi.Note]:
                 vel = ctx.vel(base.get(drum, 0), bar.section) * (0.55 if c == "o" else 1.0)
                 notes.append(ctx.note(b0 + s / 4, 0.25, drum, int(max(vel, 1))))
         if fill:
-            kit = G.TOMS[:4] if ctx.genre.drums in ("rock", "cinematic") else (G.SNARE,) * 4
+            kit = genres.TOMS[:4] if ctx.genre.drums in ("rock", "cinematic") else (genres.SNARE,) * 4
             sub = 4 if ctx.level == 2 else 2
             for k in range(sub):
                 vel = ctx.vel(-12 + 12 * k // sub, bar.section)
                 notes.append(ctx.note(b0 + p.meter - 1 + k / sub, 0.2, kit[k * 4 // sub], vel))
         if crashes and bar.pos == 0 and bar.section != "intro" and i > 0:
-            notes.append(ctx.note(b0, 1.0, G.CRASH, ctx.vel(0, bar.section)))
-    for drum in (G.KICK, G.CRASH if crashes or p.genre == "jazz" else G.RIDE):
+            notes.append(ctx.note(b0, 1.0, genres.CRASH, ctx.vel(0, bar.section)))
+    for drum in (genres.KICK, genres.CRASH if crashes or p.genre == "jazz" else genres.RIDE):
         notes.append(ctx.note(ctx.final_beat, 2.0, drum, ctx.vel(0, "end")))
     return _keep(notes)
 

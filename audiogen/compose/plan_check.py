@@ -32,7 +32,7 @@ def check_plan(plan) -> None:
     of range, of the wrong type or inconsistent (see the module docstring); return None for a plan that can be
     performed."""
     from audiogen.compose.composer import KEYS, MODES
-    from audiogen.compose.genres import GENRES
+    from audiogen.compose.genres import GENRE_TEMPLATES
     from audiogen.compose.plan import ENDINGS, PLAN_VERSION
     from audiogen.conditioning.validate import DURATION_RANGE, TEMPO_RANGE
 
@@ -44,8 +44,9 @@ def check_plan(plan) -> None:
     number("arousal", plan.arousal, -1.0, 1.0)
     if not _whole(plan.meter) or plan.meter not in (2, 3, 4, 6):
         raise ValueError(f"plan meter must be 2, 3, 4 or 6 beats per bar, got {_excerpt(plan.meter)}")
-    for name, value, allowed in (("key", plan.key, KEYS), ("mode", plan.mode, MODES), ("genre", plan.genre, GENRES),
-                                 ("ending", plan.ending, tuple(ENDINGS))):  # fmt: skip
+    choices = (("key", plan.key, KEYS), ("mode", plan.mode, MODES), ("genre", plan.genre, GENRE_TEMPLATES),
+               ("ending", plan.ending, tuple(ENDINGS)))  # fmt: skip
+    for name, value, allowed in choices:
         if not isinstance(value, str) or value not in allowed:
             raise ValueError(f"plan {name} must be one of {', '.join(allowed)}; got {_excerpt(value)}")
     if not _whole(plan.seed) or not 0 <= plan.seed < 2**63:

@@ -25,8 +25,8 @@ from dataclasses import fields as dataclass_fields
 
 import numpy as np
 
-from audiogen.compose import composer as C
-from audiogen.compose.genres import GENRES
+from audiogen.compose import composer
+from audiogen.compose.genres import GENRE_TEMPLATES
 from audiogen.compose.plan import ChordSpan, Part, Plan, Section
 from audiogen.conditioning.validate import TEMPO_RANGE, check_key_mode
 from audiogen.music import DEFAULT_DURATION, to_names
@@ -130,9 +130,9 @@ def choose_genre(text: str | None, tags: tuple[str, ...], valence: float, arousa
 
 def choose_instruments(text: str | None, tags: tuple[str, ...], genre: str, rng: np.random.Generator) -> dict:
     """Programs per role: named instruments first (tags, then text words), the genre's habits for the rest."""
-    g = GENRES[genre]
+    g = GENRE_TEMPLATES[genre]
     named = list(dict.fromkeys([t for t in tags if t in PROGRAMS] + [w for w in _words(text) if w in PROGRAMS]))
-    inst = {role: int(rng.choice(getattr(g, role))) for role in C.ROLES[:3]}
+    inst = {role: int(rng.choice(getattr(g, role))) for role in composer.ROLES[:3]}
     for role, p in (("pad", 0.5), ("arp", 0.45)):
         if getattr(g, role) and rng.random() < p:
             inst[role] = int(rng.choice(getattr(g, role)))
@@ -197,7 +197,7 @@ class PlanRequest:
         return d
 
 
-def piece_params(req: PlanRequest, use_minilm: bool = True) -> tuple[C.PieceParams, dict]:
+def piece_params(req: PlanRequest, use_minilm: bool = True) -> tuple[composer.PieceParams, dict]:
     """The composer's parameters for a request, and ``why`` (what chose the genre and instruments)."""
     from audiogen.conditioning.emotions import nearest_label
 
@@ -213,9 +213,9 @@ def piece_params(req: PlanRequest, use_minilm: bool = True) -> tuple[C.PiecePara
         genre, why["genre"] = choose_genre(text, tags, v, a, use_minilm)
     else:
         why["genre"] = "given"
-    g = GENRES[genre]
+    g = GENRE_TEMPLATES[genre]
     if mode is None:
-        mode = "major" if v > 0.1 else "minor" if v < -0.1 else str(rng.choice(C.MODES))
+        mode = "major" if v > 0.1 else "minor" if v < -0.1 else str(rng.choice(composer.MODES))
     pos = float(np.clip((a + 1) / 2 + rng.normal(0, 0.06), 0, 1))
     bpm = float(tempo) if tempo is not None else float(round(g.tempo[0] + pos * (g.tempo[1] - g.tempo[0])))
     a01 = (a + 1) / 2
@@ -228,13 +228,13 @@ def piece_params(req: PlanRequest, use_minilm: bool = True) -> tuple[C.PiecePara
     if not drums and "arp" not in instruments:  # no drummer: broken chords in eighths keep the pulse audible
         instruments["arp"] = int(rng.choice(g.arp or PULSE_ARPS))
     why["instruments"] = {r: p for r, p in instruments.items()}
-    params = C.PieceParams(
+    params = composer.PieceParams(
         genre=genre,
         emotion=emotion if emotion is not None else nearest_label(v, a),
         valence=round(float(v), 3),
         arousal=round(float(a), 3),
         tempo=bpm,
-        key=key if key is not None else str(rng.choice(C.KEYS)),
+        key=key if key is not None else str(rng.choice(composer.KEYS)),
         mode=mode,
         dynamics=int(np.clip(round(66 + 36 * a + rng.normal(0, 3)), 30, 115)),
         register=int(np.clip(round(0.8 * v + 0.5 * a + rng.normal(0, 0.25)), -1, 1)),
@@ -263,16 +263,16 @@ def numeral(root_offset: int, intervals) -> str:
 
 
 def plan_from_params(
-    p: C.PieceParams, request: dict | None = None, duration: float | None = None, layout=None, melody=None
+    p: composer.PieceParams, request: dict | None = None, duration: float | None = None, layout=None, melody=None
 ) -> Plan:
     """Compose ``p`` and describe the result as a :class:`Plan` (``duration``: the plan's length, default
     ``p.duration``; a cadence's release tail runs to it). ``layout`` and ``melody``: as in
     :func:`~audiogen.compose.composer.compose` (a form and a tune taken from elsewhere)."""
     from audiogen.controls.chords import reduce_chord
 
-    bars, tl, end_time, _ = C.plan(p) if layout is None else (*layout, None)
-    pm = C.compose(p, layout, melody)
-    m, tonic = p.meter, C.KEYS.index(p.key)
+    bars, tl, end_time, _ = composer.plan(p) if layout is None else (*layout, None)
+    pm = composer.compose(p, layout, melody)
+    m, tonic = p.meter, composer.KEYS.index(p.key)
     final_beat = len(bars) * m
     total = float(duration if duration is not None else p.duration)
     chords: list[ChordSpan] = []
@@ -291,7 +291,7 @@ def plan_from_params(
     n_beats = final_beat if p.loop else final_beat + 1
     beats = [round(tl.time(b), 4) for b in range(n_beats) if tl.time(b) < total]
     if not p.loop:
-        span(tl.time(final_beat), end_time, C.final_chord(p))
+        span(tl.time(final_beat), end_time, composer.final_chord(p))
     sections = _sections(bars, tl, m, end_time if not p.loop else total, p.loop)
     parts = []
     for inst in pm.instruments:

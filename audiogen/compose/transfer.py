@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from audiogen.compose import composer as C
+from audiogen.compose import composer
 from audiogen.compose.plan import Plan
 
 MIN_SECONDS = 4.0
@@ -171,10 +171,10 @@ def plan_from_clip(clip: str | os.PathLike, text: str | None = None, **fields) -
     clip_tempo = 60.0 / float(np.median(np.diff(reading.beats)))
     tempo = req.tempo if req.tempo is not None else clip_tempo
     composed = dataclasses.replace(
-        req, tempo=float(np.clip(tempo, 40, 220)), key=req.key or C.KEYS[tonic], mode=mode
+        req, tempo=float(np.clip(tempo, 40, 220)), key=req.key or composer.KEYS[tonic], mode=mode
     )  # the clip decides what the request leaves open
     p, why = piece_params(composed)
-    target = C.KEYS.index(p.key)
+    target = composer.KEYS.index(p.key)
     chords = bar_chords(reading, downbeats)
     last = (tonic, "maj" if clip_mode == "major" else "min")
     degrees = []
@@ -182,26 +182,26 @@ def plan_from_clip(clip: str | os.PathLike, text: str | None = None, **fields) -
         ch = ch or last
         last = ch
         degrees.append(_reharmonise((ch[0] - tonic) % 12, ch[1], clip_mode, p.mode))
-    n_bars, tl, end_time = C.fit_bars(p)
+    n_bars, tl, end_time = composer.fit_bars(p)
     n_bars = max(n_bars, 1)
     bars = []
     for i in range(n_bars):
         deg, quality = degrees[i % len(degrees)]
         letter = "A" if (i // 4) % 2 == 0 else "B"
-        bars.append(C.Bar((deg, (0, 3, 7) if quality == "min" else (0, 4, 7)), letter, i // 4, i % 4, 4))
+        bars.append(composer.Bar((deg, (0, 3, 7) if quality == "min" else (0, 4, 7)), letter, i // 4, i % 4, 4))
     if not p.loop:
-        bars[-1].chord = C.parse_chord("V")
+        bars[-1].chord = composer.parse_chord("V")
     for k, b in enumerate(bars):
         b.next_root = bars[k + 1].chord[0] if k + 1 < len(bars) else 0
     melody = _melody(reading, downbeats, tonic, clip_mode, p, tl, n_bars, end_time, len(degrees))
-    final = C.final_chord(p)
+    final = composer.final_chord(p)
     if not p.loop:
         prev = melody[-1].pitch if melody else 72
         pitch = min((n for n in range(60, 85) if n % 12 == (target + final[0]) % 12), key=lambda n: abs(n - prev))
         start = tl.time(n_bars * p.meter)
         if start < end_time - 0.1:
             melody.append(pretty_midi.Note(int(min(110, p.dynamics + 8)), pitch, start, end_time))
-    clip_facts = {"key": f"{C.KEYS[tonic]} {clip_mode}", "tempo": round(clip_tempo, 2), "bars": len(degrees)}
+    clip_facts = {"key": f"{composer.KEYS[tonic]} {clip_mode}", "tempo": round(clip_tempo, 2), "bars": len(degrees)}
     request = {**req.to_dict(), "melody_from": os.path.basename(str(clip)), "why": {**why, "clip": clip_facts}}
     return plan_from_params(p, request, duration=req.duration, layout=(bars, tl, end_time), melody=melody)
 
@@ -210,7 +210,7 @@ def _melody(reading, downbeats, tonic: int, clip_mode: str, p, tl, n_bars: int, 
     """The clip's melody moved to the target key and mode, tiled over ``n_bars`` bars of timeline ``tl``."""
     import pretty_midi
 
-    target = C.KEYS.index(p.key)
+    target = composer.KEYS.index(p.key)
     shift = MELODY_TO_MINOR if p.mode == "minor" and clip_mode == "major" else {}
     shift = MELODY_TO_MAJOR if p.mode == "major" and clip_mode == "minor" else shift
     notes = melody_notes(reading, downbeats)

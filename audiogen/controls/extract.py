@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audiogen.controls import chords as C
-from audiogen.controls import layout as L
+from audiogen.controls import chords as chord_vocab
+from audiogen.controls import layout
 
 CQT_SR = 25600  # with HOP 512: exactly 50 frames per second
 CQT_HOP = 512
@@ -58,7 +58,7 @@ class Reading:
         out = []
         for t in np.asarray(times, dtype=np.float64):
             i = int(np.searchsorted(starts, t, side="right")) - 1
-            out.append(self.chords[i][2] if i >= 0 and t < self.chords[i][1] else C.NO_CHORD)
+            out.append(self.chords[i][2] if i >= 0 and t < self.chords[i][1] else chord_vocab.NO_CHORD)
         return out
 
 
@@ -91,8 +91,8 @@ def chroma_from_cqt(power: np.ndarray) -> np.ndarray:
 def beat_chords(chroma: np.ndarray, frame_db: np.ndarray, beats: np.ndarray, n_frames: int) -> list[tuple]:
     """One ``(start_frame, end_frame, label)`` per beat span (and before the first beat / after the last) of chroma
     ``[frames, 12]``; spans quieter than :data:`SILENT_DB` below the loudest frame are "no chord"."""
-    tmpl = C.templates()
-    edges = np.unique(np.clip(np.round(np.asarray(beats) * L.FRAME_RATE).astype(int), 0, n_frames))
+    tmpl = chord_vocab.templates()
+    edges = np.unique(np.clip(np.round(np.asarray(beats) * layout.FRAME_RATE).astype(int), 0, n_frames))
     edges = np.unique(np.concatenate([[0], edges, [n_frames]]))
     loud = frame_db.max() if len(frame_db) else 0.0
     out = []
@@ -101,11 +101,11 @@ def beat_chords(chroma: np.ndarray, frame_db: np.ndarray, beats: np.ndarray, n_f
             continue
         seg = chroma[a:b].mean(axis=0)
         if frame_db[a:b].mean() < loud - SILENT_DB or seg.max() <= 0:
-            out.append((int(a), int(b), C.NO_CHORD))
+            out.append((int(a), int(b), chord_vocab.NO_CHORD))
             continue
         seg = seg - seg.mean()  # contrast: a flat chroma matches nothing well
         scores = tmpl @ (seg / max(float(np.linalg.norm(seg)), 1e-9))
-        out.append((int(a), int(b), C.label(*C.template_index(int(scores.argmax())))))
+        out.append((int(a), int(b), chord_vocab.label(*chord_vocab.template_index(int(scores.argmax())))))
     return out
 
 
@@ -124,13 +124,13 @@ def estimate_downbeats(beats: np.ndarray, chord_spans: list[tuple], low_onset: n
     """Downbeat times: every ``meter``-th beat, starting at the phase with the most chord changes plus bass onsets."""
     if len(beats) < meter:
         return np.asarray(beats[:1], dtype=np.float64)
-    frames = np.clip(np.round(np.asarray(beats) * L.FRAME_RATE).astype(int), 0, max(len(low_onset) - 1, 0))
+    frames = np.clip(np.round(np.asarray(beats) * layout.FRAME_RATE).astype(int), 0, max(len(low_onset) - 1, 0))
     labels = {a: lab for a, _, lab in chord_spans}
     change = np.zeros(len(beats))
     prev = None
     for i, f in enumerate(frames):
         lab = labels.get(int(f))
-        change[i] = float(lab is not None and prev is not None and lab != prev and lab != C.NO_CHORD)
+        change[i] = float(lab is not None and prev is not None and lab != prev and lab != chord_vocab.NO_CHORD)
         prev = lab if lab is not None else prev
     onset = low_onset[frames] / max(float(low_onset.max()), 1e-9) if len(low_onset) else np.zeros(len(beats))
     score = [np.mean(change[p::meter]) + np.mean(onset[p::meter]) for p in range(meter)]
@@ -158,7 +158,7 @@ def read_controls(
         raise ValueError(f"audio must be mono [T], got shape {y.shape}")
     if meter not in (2, 3, 4, 6):
         raise ValueError(f"meter must be 2, 3, 4 or 6 beats per bar, got {meter}")
-    audio_frames = int(np.ceil(len(y) / sr * L.FRAME_RATE))
+    audio_frames = int(np.ceil(len(y) / sr * layout.FRAME_RATE))
     n_frames = audio_frames if n_frames is None else int(n_frames)
     power = cqt_power(y, sr)[:, :audio_frames]
     n = power.shape[1]
@@ -169,26 +169,26 @@ def read_controls(
     else:
         beats = np.asarray(beats, dtype=np.float64)
         tempo = 60.0 / float(np.median(np.diff(beats))) if len(beats) >= 2 else 0.0
-    beats = beats[(beats >= 0) & (beats < n / L.FRAME_RATE)] if len(beats) else beats
+    beats = beats[(beats >= 0) & (beats < n / layout.FRAME_RATE)] if len(beats) else beats
     chroma = chroma_from_cqt(power)
     spans = beat_chords(chroma, frame_db, beats, n)
     low = power[:24]  # C2..B3: bass onsets
     low_onset = np.maximum(0.0, np.diff(np.log1p(low.sum(axis=0) * 1e3), prepend=0.0))
     downbeats = estimate_downbeats(beats, spans, low_onset, meter)
     melody = melody_pcs(power)
-    out = L.empty(n_frames)
+    out = layout.empty(n_frames)
     m = min(n, n_frames)
     for a, b, lab in spans:
-        if lab != C.NO_CHORD and a < m:
+        if lab != chord_vocab.NO_CHORD and a < m:
             name, quality = lab.split(":")
-            out[a : min(b, m), list(C.triad(C.PITCH_NAMES.index(name), quality))] = 1.0
-    out[:m, L.CHORD_ON] = 1.0
+            out[a : min(b, m), list(chord_vocab.triad(chord_vocab.PITCH_NAMES.index(name), quality))] = 1.0
+    out[:m, layout.CHORD_ON] = 1.0
     voiced = np.flatnonzero(melody[:m] >= 0)
-    out[voiced, L.MELODY.start + melody[voiced]] = 1.0
-    out[:m, L.MELODY_ON] = 1.0
-    L.write_beats(out, beats if len(beats) >= 2 else None, downbeats)
-    level = L.smooth_level_db(np.pad(frame_power, (0, max(0, n_frames - n)), mode="edge")[:n_frames])
-    L.write_level(out, level)
-    out[m:, : L.MELODY_ON + 1] = 0  # past the audio: no chord or melody information
-    chord_spans = [(a / L.FRAME_RATE, b / L.FRAME_RATE, lab) for a, b, lab in spans]
+    out[voiced, layout.MELODY.start + melody[voiced]] = 1.0
+    out[:m, layout.MELODY_ON] = 1.0
+    layout.write_beats(out, beats if len(beats) >= 2 else None, downbeats)
+    level = layout.smooth_level_db(np.pad(frame_power, (0, max(0, n_frames - n)), mode="edge")[:n_frames])
+    layout.write_level(out, level)
+    out[m:, : layout.MELODY_ON + 1] = 0  # past the audio: no chord or melody information
+    chord_spans = [(a / layout.FRAME_RATE, b / layout.FRAME_RATE, lab) for a, b, lab in spans]
     return Reading(out, beats, downbeats, float(tempo), meter, chord_spans, melody, chroma)

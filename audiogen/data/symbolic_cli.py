@@ -108,9 +108,9 @@ def _build_command(args: argparse.Namespace) -> int:
 
 def composer_cells(n: int, seed: int) -> list[tuple[str, str]]:
     """``(genre, emotion)`` for pieces 0..n-1: every genre × emotion cell once per round, rounds shuffled."""
-    from audiogen.compose.genres import GENRES
+    from audiogen.compose.genres import GENRE_TEMPLATES
 
-    cells = [(g, e) for e in EMOTIONS for g in GENRES]
+    cells = [(g, e) for e in EMOTIONS for g in GENRE_TEMPLATES]
     out: list[tuple[str, str]] = []
     for r in range(math.ceil(n / len(cells))):
         perm = np.random.default_rng([seed, r, 7]).permutation(len(cells))

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
@@ -32,7 +31,8 @@ import torch
 from torch.utils.data import Dataset
 
 from audiogen.conditioning.base import Attributes
-from audiogen.controls import layout as L
+from audiogen.controls import layout
+from audiogen.fileio import atomic_write, atomic_write_text
 
 VERSION = 1
 META_NAME, INDEX_NAME, CODES_DIR = "cache.json", "index.jsonl", "codes"
@@ -124,15 +124,14 @@ def fill_log(
 
 
 def atomic_save_npy(target: Path, array: np.ndarray) -> None:
-    """``np.save`` ``array`` to ``target`` through a temporary file in the same folder, renamed when complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """``np.save`` ``array`` to ``target`` through a temporary file beside it, renamed when complete
+    (:func:`audiogen.fileio.atomic_write`)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a path would get ".npy" appended by np.save
             np.save(f, array)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(target, write)
 
 
 class TokenCacheWriter:
@@ -155,7 +154,7 @@ class TokenCacheWriter:
             if any(old.get(k) != v for k, v in meta.items()):
                 raise ValueError(f"{meta_path} holds {old}; this writer was opened with {meta} (use a new folder)")
         else:
-            _atomic_write_text(meta_path, json.dumps(meta, indent=2))
+            atomic_write_text(meta_path, json.dumps(meta, indent=2))
         self.n_q, self.card = n_q, card
         index = self.dir / INDEX_NAME
         entries, good = read_jsonl_log(index)
@@ -269,13 +268,13 @@ class TokenCache:
         item = self.items[item] if isinstance(item, int) else item
         stored = self.controls(item)
         if stored is not None:
-            out = L.empty(length)
+            out = layout.empty(length)
             part = np.asarray(stored[start : start + length], dtype=np.float32)
             out[: len(part)] = part
             return out
-        full = L.empty(start + length)
+        full = layout.empty(start + length)
         beats = self.beats(item)
-        L.write_beats(full, beats if beats is not None and len(beats) >= 2 else None, None, self.frame_rate)
+        layout.write_beats(full, beats if beats is not None and len(beats) >= 2 else None, None, self.frame_rate)
         return full[start:]
 
     def split(self, name: str | None) -> list[int]:
@@ -312,9 +311,9 @@ class TokenWindowDataset(Dataset):
         if not 1 <= n_q <= cache.n_q:
             raise ValueError(f"n_q must lie in [1, {cache.n_q}] (the cache's codebooks), got {n_q}")
         self.cache, self.window, self.n_q, self.seed = cache, window_frames, n_q, seed
-        if control_features not in (0, L.CONTROL_FEATURES):
+        if control_features not in (0, layout.CONTROL_FEATURES):
             raise ValueError(
-                f"control_features must be 0 (none) or {L.CONTROL_FEATURES} (the controls), got {control_features}"
+                f"control_features must be 0 (none) or {layout.CONTROL_FEATURES} (the controls), got {control_features}"
             )
         self.control_features = control_features
         self.indices = [i for i in cache.split(split) if cache[i].frames >= max(1, min_frames)]
@@ -368,14 +367,3 @@ def collate_windows(samples: list[dict]) -> tuple[torch.Tensor, list[Attributes]
     """Batch samples: ``(codes [B, n_q, window] long, attributes list[B], controls [B, steps, F] or None)``."""
     ctl = torch.stack([s["controls"] for s in samples]) if samples and "controls" in samples[0] else None
     return torch.stack([s["codes"] for s in samples]), [window_attributes(s) for s in samples], ctl
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

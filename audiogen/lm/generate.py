@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from audiogen.conditioning.base import Attributes, Conditions
-from audiogen.controls import layout as L
+from audiogen.controls import layout
 from audiogen.controls.layout import beat_phase, grid_beats
 from audiogen.lm.beat_prior import beat_tempo, phase_bins
 from audiogen.lm.fast import StepWeights, decode_step
@@ -203,8 +203,8 @@ def _control_rows(model, controls, beats, kinds, params: GenerationParams, n_fra
                 raise ValueError(f"controls of row {i} hold NaN or infinite values")
             base[i, : min(len(arr), steps)] = torch.from_numpy(arr[:steps])
         elif beats is not None and beats[i] is not None:
-            beat_only = L.empty(steps)
-            L.write_beats(beat_only, beats[i], None, cfg.frame_rate)
+            beat_only = layout.empty(steps)
+            layout.write_beats(beat_only, beats[i], None, cfg.frame_rate)
             base[i] = torch.from_numpy(beat_only)
     if not bool(base.abs().sum()):
         return None

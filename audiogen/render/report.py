@@ -7,12 +7,11 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiogen.fileio import output_error, public_mode, temporary_beside
+from audiogen.fileio import atomic_write_text, public_mode
 from audiogen.render.ledger import Ledger, Row
 
 MANIFEST_COLUMNS = (
@@ -25,18 +24,7 @@ MANIFEST_COLUMNS = (
 FILE_MODE = public_mode()  # what a plain open() would create (temporary files are private, 0o600)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename (never half-written)."""
-    with temporary_beside(path) as tmp:
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except OSError as err:  # a full disk: one line naming the file
-            raise output_error(path, err) from None
+write_atomic = atomic_write_text  # the name this module has used
 
 
 def _iso(timestamp: float | None) -> str | None:

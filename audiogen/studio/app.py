@@ -41,7 +41,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from audiogen.studio import briefs as B
+from audiogen.studio import briefs
 from audiogen.studio.form import FormError, clean
 from audiogen.studio.guard import BodyTooLarge, Guard, GuardMiddleware
 from audiogen.studio.library import MAX_ID, Library, QueueFullError
@@ -72,7 +72,7 @@ class _StudioApp(FastAPI):
 
 
 def create_app(
-    library: Library, worker: Worker, start_worker: bool = True, max_upload_bytes: int = B.MAX_UPLOAD_BYTES,
+    library: Library, worker: Worker, start_worker: bool = True, max_upload_bytes: int = briefs.MAX_UPLOAD_BYTES,
     host: str = "127.0.0.1", port: int | None = None,
 ) -> FastAPI:  # fmt: skip
     """The app over ``library``; ``worker`` is started with the app (``start_worker``) and stopped with it. Uploaded
@@ -248,17 +248,17 @@ def _brief_routes(app: FastAPI, library: Library) -> None:
             return JSONResponse({"errors": {"brief": busy}}, status_code=429)
         app.state.uploads += 1
         try:
-            received = await B.receive(request, library.briefs_dir, app.state.max_upload_bytes)
-            row = await asyncio.to_thread(B.store, library, received)
-        except B.UploadError as err:
+            received = await briefs.receive(request, library.briefs_dir, app.state.max_upload_bytes)
+            row = await asyncio.to_thread(briefs.store, library, received)
+        except briefs.UploadError as err:
             return JSONResponse({"errors": {"brief": _short(str(err))}}, status_code=err.status)
         finally:
             app.state.uploads -= 1
-        return JSONResponse(B.public(row), status_code=201)
+        return JSONResponse(briefs.public(row), status_code=201)
 
     @app.get("/api/briefs/{digest}")
     def brief(digest: str) -> dict:
-        return B.public(_get_brief(library, digest))
+        return briefs.public(_get_brief(library, digest))
 
     @app.get("/api/briefs/{digest}/thumb")
     def thumb(digest: str) -> Response:
@@ -339,7 +339,7 @@ async def _event_stream(app: FastAPI):
 def form_options() -> dict:
     """What the form offers, from the API's own vocabularies and ranges."""
     from audiogen.conditioning.emotions import EMOTIONS
-    from audiogen.conditioning.styles import GENRES, INSTRUMENTS, PRODUCTION
+    from audiogen.conditioning.styles import GENRE_TAGS, INSTRUMENTS, PRODUCTION
     from audiogen.conditioning.validate import DURATION_RANGE, TEMPO_RANGE
     from audiogen.mastering.spec import ENDINGS, LOUDNESS_PRESETS
     from audiogen.studio.form import MAX_VARIANTS
@@ -347,7 +347,7 @@ def form_options() -> dict:
     tonics = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
     return {
         "emotions": {k: list(v) for k, v in EMOTIONS.items()},
-        "style_tags": {"genres": list(GENRES), "instruments": list(INSTRUMENTS), "production": list(PRODUCTION)},
+        "style_tags": {"genres": list(GENRE_TAGS), "instruments": list(INSTRUMENTS), "production": list(PRODUCTION)},
         "keys": [f"{t} {m}" for m in ("major", "minor") for t in tonics],
         "loudness": LOUDNESS_PRESETS,
         "endings": list(ENDINGS),

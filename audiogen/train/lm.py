@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from audiogen.data.token_cache import TokenCache, TokenWindowDataset, collate_windows
+from audiogen.fileio import atomic_write_text
 from audiogen.lm.config import LMConfig
 from audiogen.lm.model import MusicLM
 from audiogen.train.config import load_recipe, recipe_to_dict
@@ -165,7 +166,7 @@ class LMTrainer:
     def _resume(self) -> None:
         ckpt = self.run / CHECKPOINT
         # the recipe in effect (a resumed run may change the schedule, e.g. max_steps)
-        _atomic_save_text(self.run / "config.json", json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
+        atomic_write_text(self.run / "config.json", json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
         if not ckpt.is_file():
             if self.cfg.init_from:
                 self._init_from(Path(self.cfg.init_from))
@@ -366,12 +367,6 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: torch.
     model = MusicLM(cfg.model)
     model.load_state_dict(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)["model"])
     return model.save_pretrained(out_dir, dtype=dtype)
-
-
-def _atomic_save_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _beat_prior_main(argv: list[str]) -> int:
