@@ -217,3 +217,17 @@ def test_the_resynthesis_loss_hears_the_pitch_and_passes_gradients_through_the_p
     assert torch.isfinite(logmag.grad).all() and logmag.grad.abs().sum() > 0
     sharp = synth(synth.analyse(_tone([138.59, 174.61, 207.65], seconds=1.0)))  # the same chord a semitone up
     assert float(right) < 0.5 * float(resynth_semitone_loss(sharp, chord, SR, 320))
+
+
+def test_the_phase_can_be_left_out_of_the_gradient():
+    synth = MagnitudeSynth(2048, 320)
+    logmag = synth.analyse(_tone([220.0, 330.0], seconds=0.5))
+    grads = []
+    for phase_grad in (True, False):
+        lm = logmag.clone().requires_grad_(True)
+        y = synth(lm, phase_grad=phase_grad)
+        (y[:, 2000:6000] ** 2).sum().backward()
+        grads.append(lm.grad)
+    assert torch.equal(synth(logmag, phase_grad=False), synth(logmag))  # the same waveform either way
+    assert torch.isfinite(grads[1]).all() and grads[1].abs().sum() > 0
+    assert not torch.allclose(grads[0], grads[1])

@@ -335,7 +335,8 @@ class MagnitudeHead(nn.Module):
         return self.proj(x).clamp(max=8.0)
 
     def synth(self, logmag: torch.Tensor) -> torch.Tensor:
-        """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]`` (no gradient flows through the phase)."""
+        """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]`` (gradients reach the log-magnitude through the
+        magnitudes and through the rebuilt phase; :meth:`MagnitudeSynth.forward` can leave the phase out)."""
         return self.synthesiser(logmag)
 
     def analyse(self, wav: torch.Tensor) -> torch.Tensor:

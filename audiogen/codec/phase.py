@@ -112,10 +112,12 @@ class MagnitudeSynth(torch.nn.Module):
         frames = wav.shape[-1] // self.hop
         return torch.log(spec.abs()[..., :frames].clamp(min=1e-5)).transpose(1, 2)
 
-    def forward(self, logmag: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    def forward(self, logmag: torch.Tensor, chunk: int = 1024, phase_grad: bool = True) -> torch.Tensor:
         """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]``; the phase is rebuilt in chunks of ``chunk``
-        frames (same result as one piece)."""
-        return self._synth(logmag, chunk)[0]
+        frames (same result as one piece). ``phase_grad=False``: gradients reach ``logmag`` through the magnitudes
+        only, the rebuilt phase taken as given (its own gradient, through the running sum of every earlier frame's
+        frequency, is larger and mostly unrelated: cosine 0.37 with the magnitudes' on real crops)."""
+        return self._synth(logmag, chunk, phase_grad=phase_grad)[0]
 
     @property
     def context(self) -> int:
@@ -137,7 +139,7 @@ class MagnitudeSynth(torch.nn.Module):
             carry = carry - phase_advance(logmag[:, k1:], self.hop, self.n_fft).sum(1)
         return y[:, k0 * self.hop : k1 * self.hop], carry
 
-    def _synth(self, logmag: torch.Tensor, chunk: int, carry=None):
+    def _synth(self, logmag: torch.Tensor, chunk: int, carry=None, phase_grad: bool = True):
         """:meth:`forward` given the integrated phase ``carry`` before the first frame; returns ``(waveform
         [B, F * hop], carry after the last frame)``."""
         phases = []
@@ -145,6 +147,8 @@ class MagnitudeSynth(torch.nn.Module):
             ph, carry = rebuild_phase(logmag[:, s : s + chunk], self.hop, self.n_fft, carry)
             phases.append(ph)
         phase = torch.cat(phases, 1)
+        if not phase_grad:
+            phase = phase.detach()
         spec = torch.polar(torch.exp(logmag).clamp(max=1e3), phase).transpose(1, 2)  # (B, N, F)
         frames = spec.shape[-1]
         pad = self.n_fft // 2 - self.hop // 2

@@ -94,6 +94,7 @@ class CodecTrainConfig:
     # bass included, at a resolution the 2048-point magnitude itself cannot show; 0 = off
     lambda_resynth: float = 0.0
     resynth_items: int = 4  # on this many crops of the batch (the phase rebuild's backward costs a third of a step)
+    resynth_phase_grad: bool = True  # whether that loss's gradient also runs through the rebuilt phase
     # the pitch teacher: a linear read-out of the first ``teacher_codebooks`` codebooks' latent must give the crop's
     # semitone spectrum (audiogen.codec.teacher), so the codebooks an LM models first hold the notes; 0 = off
     lambda_teacher: float = 0.0
@@ -359,7 +360,7 @@ class CodecTrainer:
             recon = head.synth(out["logmag"]) if gan else None
             if cfg.lambda_resynth:
                 n = max(1, cfg.resynth_items)
-                played = recon[:n] if recon is not None else head.synth(out["logmag"][:n])
+                played = head.synthesiser(out["logmag"][:n], phase_grad=cfg.resynth_phase_grad)
                 rs = resynth_semitone_loss(played, target[:n], self.cfg.model.sample_rate, self.cfg.model.hop)
                 loss = loss + cfg.lambda_resynth * rs
                 logs["resynth"] = rs.item()
