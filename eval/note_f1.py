@@ -14,69 +14,25 @@ goes").
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import logging
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
+
+from audiogen.transcribe import available
+from audiogen.transcribe import transcribe as transcribe_notes
 
 SR = 32000
 ONSET_TOLERANCE = 0.05
 
 
 def basic_pitch_available() -> str | None:
-    """None when basic-pitch's ONNX model can run here, else why not (what to install)."""
-    try:
-        import onnxruntime  # noqa: F401
-
-        with _quiet():
-            from basic_pitch import ICASSP_2022_MODEL_PATH
-    except ImportError as exc:
-        return f"basic-pitch's note model needs {exc.name} (run `make notes-eval`)"
-    if not Path(ICASSP_2022_MODEL_PATH).with_suffix(".onnx").is_file():
-        return "basic-pitch's ONNX model is missing from its package"
-    return None
-
-
-@contextlib.contextmanager
-def _quiet():
-    """basic-pitch warns on import that TensorFlow is absent (it is not needed for its ONNX model)."""
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-_MODEL: list = []
+    """None when basic-pitch's ONNX model can run here, else why not (:func:`audiogen.transcribe.available`)."""
+    return available()
 
 
 def transcribe(audio: np.ndarray, sample_rate: int = SR) -> tuple[np.ndarray, np.ndarray]:
-    """Notes of mono ``audio`` ``(T,)`` by basic-pitch (its default thresholds): ``(intervals [N, 2] seconds,
-    pitches [N] Hz)``."""
-    import soundfile as sf
-
-    with _quiet():
-        from basic_pitch import ICASSP_2022_MODEL_PATH
-        from basic_pitch.inference import Model, predict
-
-        if not _MODEL:
-            _MODEL.append(Model(Path(ICASSP_2022_MODEL_PATH).with_suffix(".onnx")))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "clip.wav"
-            sf.write(path, np.asarray(audio, np.float32), sample_rate)
-            _, _, events = predict(path, _MODEL[0])
-    if not events:
-        return np.zeros((0, 2)), np.zeros(0)
-    intervals = np.array([[e[0], e[1]] for e in events], dtype=np.float64)
-    pitches = 440.0 * 2.0 ** ((np.array([e[2] for e in events], dtype=np.float64) - 69) / 12)
-    return intervals, pitches
+    """Notes of mono ``audio`` ``(T,)`` by basic-pitch: ``(intervals [N, 2] seconds, pitches [N] Hz)``."""
+    return transcribe_notes(audio, sample_rate)
 
 
 def note_f1(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SR) -> dict:

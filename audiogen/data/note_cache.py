@@ -1,0 +1,101 @@
+"""basic-pitch's note posteriors of every record of a corpus, cached once for a codec's note teacher.
+
+Basic Pitch (Apache-2.0) ships a small polyphonic note model inside its wheel; run through ONNX Runtime it gives,
+for every 11.6 ms frame (86.13 frames a second at its 22,050 Hz), the probability that each of the 88 piano keys
+sounds. A codec whose first codebooks are taught these posteriors is taught the notes themselves, not a spectrum
+that also carries timbre (the semitone teacher's labels, :mod:`audiogen.codec.teacher`). Running the model for every
+training crop would cost about half a training step, so it runs once per record here and the trainer reads slices.
+
+Each record of the manifests becomes ``OUT/<key>.npy``: float16 ``[frames, 88]`` of the record's span (its offset
+and duration), keyed by :func:`record_key`. Records already cached are skipped, each file is written whole or not
+at all, so an interrupted build resumes with the same command::
+
+    python -m audiogen.data.note_cache MANIFEST [MANIFEST ...] --out $AUDIOGEN_WORK/notes [--limit N]
+
+About 0.05 s of one CPU thread per second of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from audiogen.transcribe import KEYS, LOWEST_MIDI, frame_rate, note_posteriors  # noqa: F401 (the cache's layout)
+
+
+def record_key(record) -> str:
+    """A file-name-safe key for a manifest record: its track, offset and duration (16 hex digits)."""
+    text = f"{record.track}|{record.offset:.3f}|{record.duration:.3f}"
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _save(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to a temporary's name
+        np.save(f, array, allow_pickle=False)
+
+
+def build(manifests: list[str], out: str | Path, limit: int | None = None, log=print) -> dict:
+    """Cache the posteriors of every record of ``manifests`` (the first ``limit``) in ``out``; returns
+    ``{"done", "skipped", "failed", "seconds"}``. A record whose audio cannot be read is reported and skipped."""
+    from audiogen.audio import AudioError, load_audio
+    from audiogen.data.manifest import iter_manifest
+    from audiogen.fileio import atomic_write
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"done": 0, "skipped": 0, "failed": 0, "seconds": 0.0}
+    seen = 0
+    for manifest in manifests:
+        root = Path(manifest).parent
+        for record in iter_manifest(manifest):
+            if limit is not None and seen >= limit:
+                return counts
+            seen += 1
+            target = out / f"{record_key(record)}.npy"
+            if target.is_file():
+                counts["skipped"] += 1
+                continue
+            t0 = time.perf_counter()
+            try:
+                audio = load_audio(record.resolve_path(root), 22050, offset=record.offset,
+                                   duration=record.duration, allow_silent=True)  # fmt: skip
+            except (AudioError, OSError) as exc:
+                log(f"note_cache: skipped {record.track}: {exc}")
+                counts["failed"] += 1
+                continue
+            post = note_posteriors(audio, 22050).astype(np.float16)
+            atomic_write(target, lambda p, a=post: _save(p, a))
+            counts["done"] += 1
+            counts["seconds"] += record.duration
+            log(f"note_cache: {record.track} ({record.duration:.0f} s) in {time.perf_counter() - t0:.1f} s")
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m audiogen.data.note_cache", description=__doc__.split("\n")[0])
+    ap.add_argument("manifests", nargs="+")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--limit", type=int, default=None, help="cache at most this many records (a trial)")
+    args = ap.parse_args(argv)
+    from audiogen.transcribe import available
+
+    why = available()
+    if why:
+        print(f"note_cache: {why}", file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(1)
+    counts = build(args.manifests, args.out, args.limit)
+    print(f"note_cache: {counts['done']} cached ({counts['seconds'] / 3600:.2f} h of audio), {counts['skipped']} "
+          f"already there, {counts['failed']} unreadable")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
