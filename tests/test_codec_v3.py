@@ -119,10 +119,10 @@ def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(tmp_path, mo
     trainer = CodecTrainer(cfg)
     real_step = trainer.train_step
 
-    def dies_after_three(wav):
+    def dies_after_three(wav, notes=None):
         if trainer.step == 3:
             raise KeyboardInterrupt  # killed right after the step-3 checkpoint
-        return real_step(wav)
+        return real_step(wav, notes)
 
     monkeypatch.setattr(trainer, "train_step", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
@@ -177,8 +177,8 @@ def test_sigterm_ends_a_run_after_its_step_with_a_checkpoint(tmp_path, monkeypat
     trainer = CodecTrainer(cfg)
     real_step = trainer.train_step
 
-    def terminated_at_two(wav):
-        out = real_step(wav)
+    def terminated_at_two(wav, notes=None):
+        out = real_step(wav, notes)
         if trainer.step == 1:  # this is the second step: the counter moves after it
             os.kill(os.getpid(), signal.SIGTERM)
         return out

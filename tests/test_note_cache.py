@@ -32,3 +32,43 @@ def test_each_record_gets_the_posteriors_of_its_own_notes_once(tmp_path):
         assert loudest == midi
     again = build([str(man)], tmp_path / "notes", log=logs.append)
     assert again["done"] == 0 and again["skipped"] == 2  # resumes: nothing is computed twice
+
+
+def test_crops_read_the_mean_posterior_of_each_token_frame(tmp_path):
+    from audiogen.data.note_cache import NoteReader
+
+    rate = frame_rate()
+    post = np.zeros((int(10 * rate), KEYS), dtype=np.float16)
+    post[int(2.0 * rate) : int(3.0 * rate), 40] = 1.0  # key 40 sounds from 2 s to 3 s into the record
+    np.save(tmp_path / "abc.npy", post)
+    reader = NoteReader(tmp_path, frame_seconds=0.02, frames=100)  # 2 s crops of 50 Hz token frames
+    got, known = reader.crops(["abc", "missing"], [1.5, 0.0])
+    assert known.tolist() == [True, False] and got.shape == (2, KEYS, 100)
+    assert not got[1].any()
+    on = got[0, 40]
+    assert on[:24].max() < 0.05 and on[26:74].min() > 0.95 and on[76:].max() < 0.05  # 2.0-3.0 s = frames 25-75
+
+
+def test_a_codec_run_learns_from_the_note_teacher(tmp_path):
+    import json
+
+    from audiogen.codec.model import CodecConfig
+    from audiogen.train.codec import CodecTrainConfig, CodecTrainer
+    from tests.test_codec import TINY, sine_manifest
+
+    man = sine_manifest(tmp_path)
+    counts = build([str(man)], tmp_path / "notes", log=lambda line: None)
+    assert counts["done"] == 3
+    cfg = CodecTrainConfig(
+        run_dir=str(tmp_path / "run"), manifests=[str(man)], model=CodecConfig(**TINY), segment_seconds=0.5,
+        batch_size=2, lr=3e-3, warmup_steps=1, max_steps=4, gan_start=100, lambda_notes=1.0,
+        notes_dir=str(tmp_path / "notes"), log_every=1, ckpt_every=2, valid_every=1000, valid_crops=1, num_workers=0,
+    )  # fmt: skip
+    CodecTrainer(cfg).fit()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all("notes" in r for r in log if "mel" in r)
+    cfg.max_steps = 6  # resumes with the note teacher's read-out and its optimizer
+    CodecTrainer(cfg).fit()
+    with pytest.raises(ValueError, match="lambda_notes needs notes_dir"):
+        CodecTrainConfig(run_dir=str(tmp_path / "r2"), manifests=[str(man)], model=CodecConfig(**TINY),
+                         lambda_notes=1.0)  # fmt: skip

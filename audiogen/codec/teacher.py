@@ -71,3 +71,29 @@ class PitchTeacher(nn.Module):
         pred = self(z_first)
         n = min(pred.shape[-1], labels.shape[-1])
         return F.l1_loss(pred[..., :n], labels[..., :n])
+
+
+class NoteTeacher(nn.Module):
+    """The notes themselves as the first codebooks' target: a read-out ``[B, latent_dim, F]`` → logits ``[B, 88,
+    F]`` of basic-pitch's note posteriors (A0..C8; :mod:`audiogen.data.note_cache`), scored by binary cross-entropy
+    against them. The semitone teacher's labels are a spectrum, timbre included; these are which keys sound."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        from audiogen.transcribe import KEYS
+
+        self.readout = nn.Conv1d(cfg.latent_dim, KEYS, 3, padding=1)
+        with torch.no_grad():
+            self.readout.bias.fill_(-4.0)  # most keys are silent most of the time
+
+    def forward(self, z_first: torch.Tensor) -> torch.Tensor:
+        return self.readout(z_first)
+
+    def loss(self, z_first: torch.Tensor, notes: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """Mean binary cross-entropy of the read-out of ``z_first`` ``[B, D, F]`` against posteriors ``notes``
+        ``[B, 88, F']`` over the items that have them (``known`` ``[B]`` bool); 0 when none has."""
+        if not bool(known.any()):
+            return z_first.new_zeros(())
+        logits = self(z_first[known])
+        n = min(logits.shape[-1], notes.shape[-1])
+        return F.binary_cross_entropy_with_logits(logits[..., :n], notes[known][..., :n].to(logits.dtype))

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiogen.audio import SAMPLE_RATE, AudioError, load_audio
-from audiogen.data.manifest import SPLITS, Record, iter_manifest
+from audiogen.data.manifest import SPLITS, Record, iter_manifest, record_key
 
 SILENCE_DB = -55.0  # a crop quieter than this (RMS dBFS) counts as silent and is redrawn
 MAX_RETRIES = 4
@@ -222,16 +222,17 @@ class AudioDataset(Dataset):
         item["tags"] = list(r.tags)
         item["offset"] = float(offset)
         item["length"] = int(n)
+        item["record_key"] = record_key(r)  # where a per-record cache (e.g. the note posteriors) keeps this record
         return item
 
 
 def collate_segments(items: list[dict]) -> dict:
     """Batch items of :class:`AudioDataset`: ``audio`` ``[B, 1, T]``, numeric labels and ``length`` as ``[B]``
-    tensors (NaN = unknown), text labels and ``tags`` as lists."""
+    tensors (NaN = unknown), text labels, ``tags`` and the records' cache ``record_key`` as lists."""
     batch: dict = {"audio": torch.stack([it["audio"] for it in items])}
     for name in (*NUMERIC_LABELS, "offset"):
         batch[name] = torch.tensor([it[name] for it in items], dtype=torch.float32)
     batch["length"] = torch.tensor([it["length"] for it in items], dtype=torch.long)
-    for name in (*TEXT_LABELS, "tags"):
+    for name in (*TEXT_LABELS, "tags", "record_key"):
         batch[name] = [it[name] for it in items]
     return batch

@@ -110,6 +110,15 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
     return list(iter_manifest(path))
 
 
+def record_key(record: Record) -> str:
+    """A file-name-safe key for a record (its track, offset and duration; 16 hex digits): how per-record caches
+    (the note posteriors, :mod:`audiogen.data.note_cache`) name its file."""
+    import hashlib
+
+    text = f"{record.track}|{record.offset:.3f}|{record.duration:.3f}"
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 def split_for_track(track: str, valid_fraction: float = 0.1, salt: str = "audiogen") -> str:
     """Deterministic train/valid assignment of a whole track from a hash of its id."""
     import hashlib

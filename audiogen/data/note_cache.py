@@ -18,20 +18,48 @@ About 0.05 s of one CPU thread per second of audio.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from audiogen.data.manifest import record_key
 from audiogen.transcribe import KEYS, LOWEST_MIDI, frame_rate, note_posteriors  # noqa: F401 (the cache's layout)
 
 
-def record_key(record) -> str:
-    """A file-name-safe key for a manifest record: its track, offset and duration (16 hex digits)."""
-    text = f"{record.track}|{record.offset:.3f}|{record.duration:.3f}"
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+class NoteReader:
+    """Posteriors of training crops from a cache folder: :meth:`crops` gives, for a batch's records and crop
+    offsets, the mean posterior of each key over each token frame (``frame_seconds`` long) of the crop."""
+
+    def __init__(self, folder: str | Path, frame_seconds: float, frames: int) -> None:
+        self.folder, self.frame_seconds, self.frames = Path(folder), float(frame_seconds), int(frames)
+        self._open: dict[str, np.ndarray | None] = {}
+
+    def _array(self, key: str) -> np.ndarray | None:
+        if key not in self._open:
+            path = self.folder / f"{key}.npy"
+            self._open[key] = np.load(path, mmap_mode="r") if path.is_file() else None
+        return self._open[key]
+
+    def crops(self, keys: list[str], offsets) -> tuple[np.ndarray, np.ndarray]:
+        """``(posteriors [B, 88, frames] float32, known [B] bool)`` for records ``keys`` and crop starts
+        ``offsets`` (seconds into each record); an item without a cache file is unknown (zeros)."""
+        rate = frame_rate()
+        out = np.zeros((len(keys), KEYS, self.frames), dtype=np.float32)
+        known = np.zeros(len(keys), dtype=bool)
+        edges = np.arange(self.frames + 1) * self.frame_seconds
+        for i, (key, offset) in enumerate(zip(keys, offsets, strict=True)):
+            post = self._array(key)
+            if post is None:
+                continue
+            lo = np.floor((float(offset) + edges[:-1]) * rate).astype(int)
+            hi = np.maximum(lo + 1, np.floor((float(offset) + edges[1:]) * rate).astype(int))
+            for f, (a, b) in enumerate(zip(lo, hi, strict=True)):
+                if a < len(post):
+                    out[i, :, f] = np.asarray(post[a : min(b, len(post))], dtype=np.float32).mean(0)
+            known[i] = True
+        return out, known
 
 
 def _save(path: str, array: np.ndarray) -> None:

@@ -37,8 +37,9 @@ from audiogen.codec.losses import (
     si_sdr,
 )
 from audiogen.codec.model import Codec, CodecConfig
-from audiogen.codec.teacher import PitchTeacher
+from audiogen.codec.teacher import NoteTeacher, PitchTeacher
 from audiogen.data.dataset import AudioDataset, collate_segments
+from audiogen.data.note_cache import NoteReader
 from audiogen.train.config import load_recipe, recipe_to_dict
 
 # weights a run may start without (zero-initialised inputs): the encoder's pitch input, the decoder's controls
@@ -99,6 +100,12 @@ class CodecTrainConfig:
     # semitone spectrum (audiogen.codec.teacher), so the codebooks an LM models first hold the notes; 0 = off
     lambda_teacher: float = 0.0
     teacher_codebooks: int = 2
+    # the note teacher: a read-out of the same codebooks' latent must give basic-pitch's note posteriors of the crop
+    # (audiogen.codec.teacher.NoteTeacher; binary cross-entropy), read from the cache that
+    # `python -m audiogen.data.note_cache` builds in notes_dir; crops of records without a cache file go without;
+    # the read-out has its own optimizer, so a run takes it on (or drops it) when it resumes; 0 = off
+    lambda_notes: float = 0.0
+    notes_dir: str = ""
     init_from: str = ""  # a codec folder whose weights start the run (with freeze_encoder_at=0: a new decoder
     # for the same token space, so an LM trained on it keeps working)
     # a decoder with decoder_controls reads the chords and melody of each crop, read from its audio the way the
@@ -123,7 +130,9 @@ class CodecTrainConfig:
             raise ValueError("batch_size and max_steps must be >= 1")
         if not 0 <= self.decoder_control_dropout <= 1:
             raise ValueError(f"decoder_control_dropout must lie in [0, 1], got {self.decoder_control_dropout}")
-        if self.lambda_teacher and not 1 <= self.teacher_codebooks <= self.model.n_q:
+        if self.lambda_notes and not self.notes_dir:
+            raise ValueError("lambda_notes needs notes_dir: the folder `python -m audiogen.data.note_cache` fills")
+        if (self.lambda_teacher or self.lambda_notes) and not 1 <= self.teacher_codebooks <= self.model.n_q:
             raise ValueError(f"teacher_codebooks must be in [1, {self.model.n_q}], got {self.teacher_codebooks}")
         if not 0 < self.segment_seconds <= 30:
             raise ValueError(f"segment_seconds must be in (0, 30], got {self.segment_seconds}")
@@ -232,6 +241,14 @@ class CodecTrainer:
         self.pitch = PitchLoss(cfg.model.sample_rate) if cfg.lambda_pitch or cfg.lambda_chroma else None
         self._valid_pitch = None
         self.teacher = PitchTeacher(cfg.model) if cfg.lambda_teacher else None
+        self.note_teacher = NoteTeacher(cfg.model) if cfg.lambda_notes else None
+        self.opt_notes = None
+        self.notes = None
+        if self.note_teacher is not None:
+            self.opt_notes = torch.optim.AdamW(self.note_teacher.parameters(), cfg.lr, betas=(0.8, 0.99))
+            token_hop = 2 * cfg.model.hop
+            self.notes = NoteReader(cfg.notes_dir, token_hop / cfg.model.sample_rate,
+                                    round(cfg.segment_seconds * cfg.model.sample_rate) // token_hop)  # fmt: skip
         ctrl = [p for n, p in self.model.named_parameters() if n.startswith("decoder.ctrl_mag.")]
         rest = [p for n, p in self.model.named_parameters() if not n.startswith("decoder.ctrl_mag.")]
         if self.teacher is not None:
@@ -247,6 +264,8 @@ class CodecTrainer:
         self.model, self.disc, self.opt_g, self.opt_d = self.acc.prepare(self.model, self.disc, self.opt_g, self.opt_d)
         if self.teacher is not None:
             self.teacher = self.teacher.to(self.acc.device)
+        if self.note_teacher is not None:
+            self.note_teacher = self.note_teacher.to(self.acc.device)
         self.mel = self.mel.to(self.acc.device)
         self.pitch = None if self.pitch is None else self.pitch.to(self.acc.device)
 
@@ -278,6 +297,9 @@ class CodecTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         if self.teacher is not None and "teacher" in state:
             self.teacher.load_state_dict(state["teacher"])
+        if self.note_teacher is not None and "note_teacher" in state:
+            self.note_teacher.load_state_dict(state["note_teacher"])
+            self.opt_notes.load_state_dict(state["opt_notes"])
         if "rng" in state:  # the random stream (quantizer dropout, code restarts) goes on where it stopped
             torch.set_rng_state(state["rng"])
         self.step = int(state["step"])
@@ -310,6 +332,9 @@ class CodecTrainer:
         }
         if self.teacher is not None:
             state["teacher"] = self.teacher.state_dict()
+        if self.note_teacher is not None:
+            state["note_teacher"] = self.note_teacher.state_dict()
+            state["opt_notes"] = self.opt_notes.state_dict()
         tmp = self.run / "last.pt.part"
         torch.save(state, tmp)
         with tmp.open("rb") as f:  # on disk before the rename makes it the checkpoint
@@ -330,8 +355,17 @@ class CodecTrainer:
         progress = min(1.0, self.step / self.cfg.max_steps)
         return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
-    def train_step(self, wav: torch.Tensor) -> dict[str, float]:
-        """One generator (and, after ``gan_start``, discriminator) update on ``wav`` ``[B, T]``."""
+    def crop_notes(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The note teacher's targets of a loader batch: ``(posteriors [B, 88, F], known [B] bool)``, or None
+        without a note teacher."""
+        if self.notes is None:
+            return None
+        post, known = self.notes.crops(batch["record_key"], batch["offset"].tolist())
+        return torch.from_numpy(post).to(self.acc.device), torch.from_numpy(known).to(self.acc.device)
+
+    def train_step(self, wav: torch.Tensor, notes: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
+        """One generator (and, after ``gan_start``, discriminator) update on ``wav`` ``[B, T]``; ``notes`` are the
+        note teacher's targets (:meth:`crop_notes`)."""
         cfg, gan = self.cfg, self.step >= self.cfg.gan_start
         for opt, base in ((self.opt_g, cfg.lr), (self.opt_d, cfg.disc_lr)):
             for group in opt.param_groups:
@@ -339,7 +373,7 @@ class CodecTrainer:
         frozen = cfg.freeze_encoder_at is not None and self.step >= cfg.freeze_encoder_at
         frozen = frozen or self.step < cfg.encoder_warmup
         controls = self.crop_controls(wav, cfg.decoder_control_dropout)
-        first = cfg.teacher_codebooks if self.teacher is not None else 0
+        first = cfg.teacher_codebooks if self.teacher is not None or self.note_teacher is not None else 0
         out = self.model(wav, step=self.step, train_encoder=not frozen, controls=controls, first=first)
         target = out["target"]
         loss = cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
@@ -375,6 +409,10 @@ class CodecTrainer:
             teach = self.teacher.loss(out["z_first"], target)
             loss = loss + cfg.lambda_teacher * teach
             logs["teacher"] = teach.item()
+        if self.note_teacher is not None and notes is not None:
+            heard = self.note_teacher.loss(out["z_first"], *notes)
+            loss = loss + cfg.lambda_notes * heard
+            logs["notes"] = heard.item()
         if self.pitch is not None:
             spectral, chroma = self.pitch(recon, target)
             loss = loss + cfg.lambda_pitch * spectral + cfg.lambda_chroma * chroma
@@ -388,6 +426,9 @@ class CodecTrainer:
         params = list(self.model.parameters()) + ([] if self.teacher is None else list(self.teacher.parameters()))
         self.acc.clip_grad_norm_(params, cfg.grad_clip)
         self.opt_g.step()
+        if self.opt_notes is not None:
+            self.opt_notes.step()
+            self.opt_notes.zero_grad(set_to_none=True)
         if mel is not None:
             logs["mel"] = mel.item()
         logs.update(commit=out["commit"].item(), codebook=out["codebook"].item())
@@ -519,7 +560,7 @@ class CodecTrainer:
         t0, since = time.time(), 0
         while self.step < cfg.max_steps:
             for batch in self.epoch_loader(train, epoch, skip):
-                logs = self.train_step(batch["audio"][:, 0].to(self.acc.device))
+                logs = self.train_step(batch["audio"][:, 0].to(self.acc.device), self.crop_notes(batch))
                 for k, v in logs.items():
                     acc_logs[k] = acc_logs.get(k, 0.0) + v
                 ppl = perplexity(self._codes, cfg.model.codebook_size)
