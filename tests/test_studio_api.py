@@ -14,7 +14,7 @@ from audiogen.audio import SAMPLE_RATE, load_audio
 from audiogen.generator import MusicGenerator, make_requests
 from audiogen.studio.app import create_app
 from audiogen.studio.library import MAX_ATTEMPTS, Library
-from audiogen.studio.testing import page_client
+from audiogen.studio.testing import page_client, studio_over
 from audiogen.studio.worker import Worker
 
 REQUEST = {"text": "calm piano at night", "emotion": "calm", "duration": 4, "variants": 2, "seed": 5, "tempo": 90}
@@ -28,10 +28,8 @@ def generator():
 @pytest.fixture
 def studio(tmp_path, generator):
     """(client, library, worker) over a fresh library; the worker is run by hand with ``worker.run_once()``."""
-    library = Library(tmp_path / "lib")
-    worker = Worker(library, generator=generator)
-    with page_client(create_app(library, worker, start_worker=False)) as client:
-        yield client, library, worker
+    with studio_over(tmp_path / "lib", generator) as studio:
+        yield studio
 
 
 def _queue(client, **changes):

@@ -19,11 +19,10 @@ from audiogen.audio import SAMPLE_RATE
 from audiogen.generator import MusicGenerator
 from audiogen.stream import pcm16
 from audiogen.studio import worker as worker_module
-from audiogen.studio.app import _event_stream, create_app
+from audiogen.studio.app import _event_stream
 from audiogen.studio.form import api_kwargs, clean
-from audiogen.studio.library import Library
 from audiogen.studio.live import LiveAudio, live_body, wav_header
-from audiogen.studio.testing import page_client
+from audiogen.studio.testing import studio_over
 from audiogen.studio.worker import Worker, _mastering
 
 REQUEST = {"text": "calm piano at night", "emotion": "calm", "duration": 3, "variants": 2, "seed": 5, "tempo": 90}
@@ -36,10 +35,8 @@ def generator():
 
 @pytest.fixture
 def studio(tmp_path, generator):
-    library = Library(tmp_path / "lib")
-    worker = Worker(library, generator=generator)
-    with page_client(create_app(library, worker, start_worker=False)) as client:
-        yield client, library, worker
+    with studio_over(tmp_path / "lib", generator) as studio:
+        yield studio
 
 
 def _wait(condition, timeout: float = 60.0) -> None:

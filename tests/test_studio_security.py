@@ -21,7 +21,7 @@ from audiogen.studio import briefs as B
 from audiogen.studio.app import create_app
 from audiogen.studio.guard import Guard
 from audiogen.studio.library import MARKER, Library
-from audiogen.studio.testing import PAGE_ORIGIN, page_client
+from audiogen.studio.testing import PAGE_ORIGIN, page_client, studio_over
 from audiogen.studio.worker import Worker
 
 REQUEST = {"text": "calm piano at night", "emotion": "calm", "duration": 2, "variants": 2, "seed": 5}
@@ -36,10 +36,8 @@ def generator():
 @pytest.fixture
 def studio(tmp_path, generator):
     """(client, library, worker): the client sends what the page sends; the worker is run by hand."""
-    library = Library(tmp_path / "lib")
-    worker = Worker(library, generator=generator)
-    with page_client(create_app(library, worker, start_worker=False)) as client:
-        yield client, library, worker
+    with studio_over(tmp_path / "lib", generator) as studio:
+        yield studio
 
 
 def _bare(client, **headers) -> TestClient:

@@ -7,6 +7,7 @@ Playwright's own browser download is not needed: a Chromium from the distributio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -32,6 +33,20 @@ def page_client(app, **kwargs):
 
     headers = {"Origin": PAGE_ORIGIN, TOKEN_HEADER: app.state.guard.token, **kwargs.pop("headers", {})}
     return TestClient(app, base_url=PAGE_ORIGIN, headers=headers, **kwargs)
+
+
+@contextlib.contextmanager
+def studio_over(folder: str | os.PathLike, generator):
+    """``(client, library, worker)`` over a fresh library in ``folder`` with ``generator``: the client is
+    :func:`page_client`'s, the worker is not started (tests run it by hand with ``worker.run_once()``)."""
+    from audiogen.studio.app import create_app
+    from audiogen.studio.library import Library
+    from audiogen.studio.worker import Worker
+
+    library = Library(folder)
+    worker = Worker(library, generator=generator)
+    with page_client(create_app(library, worker, start_worker=False)) as client:
+        yield client, library, worker
 
 
 def find_chromium() -> str | None:
