@@ -14,6 +14,10 @@ phased by :class:`audiogen.codec.phase.MagnitudeSynth`. Rows, each the CQT-chrom
 - envelope + the semitone spectrum through 1, 2 and 3 k-means stages of ``--codes`` codes.
 
     python -m audiogen.eval.notes_oracle --manifest DEBIAN.jsonl [--train-crops 60] [--crops 8] [--codes 1024]
+
+``--whole-spectra`` measures instead k-means fitted to whole spectra: residual stages of ``--codes`` codes over
+pairs of 2048-point log-magnitude frames (one token frame, 2,050 numbers), the original's magnitude replaced by its
+code, phase rebuilt.
 """
 
 from __future__ import annotations
@@ -108,6 +112,32 @@ def tonal_logmag(labels: torch.Tensor, n_fft: int, octaves: float) -> torch.Tens
     return fine.repeat_interleave(2, dim=1)
 
 
+def whole_spectra(args) -> int:
+    """``--whole-spectra``: chroma after 1 .. ``--stages`` residual k-means stages of token-frame spectra."""
+    from audiogen.codec.phase import MagnitudeSynth
+    from audiogen.eval.codec_bench import load_clips
+    from audiogen.eval.codec_diagnostics import mean_chroma
+
+    train, _ = load_clips([args.manifest], args.seconds, args.train_crops, split="train")
+    valid, _ = load_clips([args.manifest], args.seconds, args.crops, split="valid")
+    synth = MagnitudeSynth(args.n_fft, HOP)
+    with torch.no_grad():
+        lt = synth.analyse(torch.from_numpy(train))
+        n = lt.shape[1] // 2 * 2
+        pairs = lt[:, :n].reshape(-1, 2 * lt.shape[-1])  # one token frame: two STFT frames
+        pick = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0))[:12000]
+        mean = pairs.mean(0)
+        books = rvq_fit(pairs[pick] - mean, args.stages, args.codes)
+        lv = synth.analyse(torch.from_numpy(valid))
+        m = lv.shape[1] // 2 * 2
+        flat = lv[:, :m].reshape(-1, 2 * lv.shape[-1]) - mean
+        print("| stages | chroma |\n|---|---|")
+        for s, rec in enumerate(rvq_apply(flat, books), 1):
+            q = (rec + mean).reshape(lv.shape[0], m, lv.shape[-1])
+            print(f"| {s} | {mean_chroma(torch.from_numpy(valid), synth(q)):.3f} |", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m audiogen.eval.notes_oracle", description=__doc__.split("\n")[0])
     ap.add_argument("--manifest", required=True)
@@ -125,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         help="what k-means fits: the log semitone energies, or their amplitudes relative to the frame's "
         "loudest (so that the distance weighs the loud semitones)",
     )
+    ap.add_argument("--whole-spectra", action="store_true", help="k-means of pairs of whole log-magnitude frames")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.whole_spectra:
+        return whole_spectra(args)
 
     from audiogen.codec.phase import MagnitudeSynth
     from audiogen.codec.teacher import semitone_labels

@@ -231,3 +231,12 @@ def test_the_phase_can_be_left_out_of_the_gradient():
     assert torch.equal(synth(logmag, phase_grad=False), synth(logmag))  # the same waveform either way
     assert torch.isfinite(grads[1]).all() and grads[1].abs().sum() > 0
     assert not torch.allclose(grads[0], grads[1])
+
+
+def test_the_gradient_measure_splits_magnitudes_from_phase():
+    from audiogen.eval.resynth_gradient import gradients
+
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig(**TINY_V3)).train()
+    g = gradients(codec, 0.3 * torch.randn(2, 16000))
+    assert g["full"] > 0 and g["magnitudes"] > 0 and -1.0 <= g["cosine"] <= 1.0
