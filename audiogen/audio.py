@@ -165,6 +165,9 @@ def _make_folder(path: Path) -> None:
         raise output_error(path, err) from None
 
 
+FILE_STRINGS = ("title", "artist", "comment", "software")  # what WAV, FLAC and OGG files carry of the tags
+
+
 def save_audio(
     path: str | os.PathLike,
     audio: np.ndarray,
@@ -175,8 +178,9 @@ def save_audio(
     """Write mono ``audio`` of shape ``(T,)`` to ``path``; the extension picks the format.
 
     WAV is 16-bit PCM, FLAC 16-bit, OGG Vorbis, MP3 constant bitrate ``bitrate`` kbps (one of
-    :data:`MP3_BITRATES`). MP3 ``tags`` (title, artist, comment, ...) are written as ID3v2. The file appears under
-    its final name only once complete.
+    :data:`MP3_BITRATES`). MP3 ``tags`` (title, artist, comment, ...) are written as ID3v2; the other formats keep
+    those of :data:`FILE_STRINGS` (title, artist, comment, software) as libsndfile's string metadata. The file
+    appears under its final name only once complete.
 
     Returns the path written. Raises :class:`AudioError` for audio or options that cannot be written, and
     :class:`~audiogen.fileio.OutputError` (one line: the file and the cause) when the disk is full or the folder
@@ -196,7 +200,14 @@ def save_audio(
                     write_id3(tmp, tags)
             else:
                 fmt = _FORMATS[suffix]
-                sf.write(str(tmp), audio, sample_rate, format=fmt[0], subtype=fmt[1])
+                strings = {k: tags[k] for k in FILE_STRINGS if tags and tags.get(k)}
+                if not strings:
+                    sf.write(str(tmp), audio, sample_rate, format=fmt[0], subtype=fmt[1])
+                else:  # WAV: a LIST/INFO chunk; FLAC and OGG: Vorbis comments
+                    with sf.SoundFile(str(tmp), "w", sample_rate, 1, format=fmt[0], subtype=fmt[1]) as f:
+                        for name, value in strings.items():
+                            setattr(f, name, value)
+                        f.write(audio)
             os.chmod(tmp, public_mode())  # mkstemp makes 0600; deliverables get the usual permissions
             os.replace(tmp, path)
         except (OSError, sf.SoundFileError) as err:  # a full disk, a read-only folder: one line naming the file

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "audiogen.render",
     "audiogen.eval.cli",
     "audiogen.studio.cli",
+    "audiogen.originality.cli",
 )
 # Modules that define ``register(data_subparsers)`` for ``audiogen data ...`` (corpus builders and tools).
 _DATA_MODULES = (

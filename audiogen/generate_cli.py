@@ -171,7 +171,8 @@ def _run(args: argparse.Namespace) -> int:
     gen = MusicGenerator.debug() if args.model == "debug" else MusicGenerator.from_pretrained(args.model)
     apply_threads(args.threads)
     request = dict(kwargs, params=params, mastering=spec, plan=plan, melody_from=args.melody_from, genre=args.genre,
-                   image=args.image)  # fmt: skip
+                   image=args.image, originality=args.originality,
+                   originality_tries=args.originality_tries)  # fmt: skip
     if args.stream is not None:
         track = _stream_to_stdout(gen, args.text, request, progress=not args.no_progress)
         if track is None:
@@ -195,7 +196,21 @@ def _run(args: argparse.Namespace) -> int:
           file=said)  # fmt: skip
     if mux_out is not None:
         print(f"{mux_out}: the video with this track as its sound (video stream copied)", file=said)
+    for line in originality_lines(track):
+        print(f"{out}: {line}", file=said)
     return 0
+
+
+def originality_lines(track) -> list[str]:
+    """What the CLI says of a track's originality: the seeds a strict check tried, then the verdict line."""
+    lines = []
+    tried = (track.params.get("originality") or {}).get("tried") or []
+    if len(tried) > 1:
+        steps = ", ".join(f"seed {t['seed']} {'flagged' if t['flagged'] else 'original'}" for t in tried)
+        lines.append(f"--originality strict made {len(tried)} tracks: {steps}")
+    if track.originality is not None:
+        lines.append(f"originality: {track.originality.summary()}")
+    return lines
 
 
 def _check_brief(args: argparse.Namespace, plan) -> Path | None:
@@ -322,6 +337,13 @@ def register(sub) -> None:
                    ".mov, .mkv; the video stream is copied, not re-encoded)")  # fmt: skip
     p.add_argument("--model", default=None, help="model folder (default: the shipped model; 'debug' = tiny random)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--originality", default="check", choices=["check", "strict", "off"],
+        help="check the track against the model's training corpus (melody, chords, tokens, sound; the result is "
+        "printed and written into the MP3): 'check' (default), 'strict' (a flagged track is made again with the next "
+        "seed, up to --originality-tries tracks in all) or 'off'",
+    )  # fmt: skip
+    p.add_argument("--originality-tries", type=int, default=3, help="with --originality strict: tracks at most (1-10)")
     p.add_argument(
         "--threads", type=int, default=None,
         help="CPU threads (default: AUDIOGEN_THREADS, else the cores not busy with other work right now; at most the "

@@ -34,6 +34,10 @@ from audiogen.codec.model import Codec, CodecConfig
 from audiogen.lm import GenerationParams, LMConfig, MusicLM
 from audiogen.master import MasteringSpec, master
 from audiogen.music import DEFAULT_DURATION
+from audiogen.originality.check import check_originality_mode
+from audiogen.originality.checker import DIR_NAME as ORIGINALITY_DIR
+from audiogen.originality.checker import OriginalityChecker, sound_encoder
+from audiogen.originality.index import OriginalityIndex
 from audiogen.perform import Performer
 from audiogen.plans import fill_from_plan, given_plan, has_shots, plans_for, with_plan
 from audiogen.request import (  # noqa: F401  (the request's names, importable from the facade as before)
@@ -61,6 +65,8 @@ class MusicGenerator:
         self.name, self.version = name, version
         self.style_dir: Path | None = None  # style encoder + index for reference clips (None: the shipped one)
         self.sketch_strength = 0.0  # the default lean on the plan's sketch (model.json "sketch_strength")
+        self.originality_dir: Path | None = None  # the originality index of the model's training corpus
+        self._checker: OriginalityChecker | None = None
 
     @property
     def codec(self) -> Codec:
@@ -89,6 +95,8 @@ class MusicGenerator:
         gen.sketch_strength = float(meta.get("sketch_strength", 0.0))
         if (path / "style" / "index.json").is_file():
             gen.style_dir = path / "style"
+        if (path / ORIGINALITY_DIR / "index.json").is_file():
+            gen.originality_dir = path / ORIGINALITY_DIR
         return gen
 
     def save_pretrained(self, path: str | Path) -> Path:
@@ -98,6 +106,8 @@ class MusicGenerator:
         self.lm.save_pretrained(path / "lm")
         if self.style_dir is not None and self.style_dir.resolve() != (path / "style").resolve():
             shutil.copytree(self.style_dir, path / "style", dirs_exist_ok=True)
+        if self.originality_dir is not None and self.originality_dir.resolve() != (path / ORIGINALITY_DIR).resolve():
+            shutil.copytree(self.originality_dir, path / ORIGINALITY_DIR, dirs_exist_ok=True)
         meta = {"name": self.name, "version": self.version}
         if self.sketch_strength:
             meta["sketch_strength"] = self.sketch_strength
@@ -153,24 +163,71 @@ class MusicGenerator:
         genre: str | None = None,
         image: str | Path | list | None = None,
         video: str | Path | None = None,
+        originality: str = "check",
+        originality_tries: int = 3,
     ) -> Track | list[Track]:
         """Generate mastered tracks: one :class:`Track` (``audio`` ``(round(duration * 32000),)``, ``plan`` its
-        composition), or a list for a batch (``text`` a list of prompts).
+        composition, ``originality`` its check against the training corpus), or a list for a batch (``text`` a list
+        of prompts).
 
         The arguments, their ranges and defaults are the request's (:mod:`audiogen.request`, whose table
-        :data:`~audiogen.request.FIELDS` every surface shares); all are checked before any work starts."""
-        requests, plans, params, mastering = self._requests_and_plans(
+        :data:`~audiogen.request.FIELDS` every surface shares); all are checked before any work starts.
+        ``originality``: ``"check"`` (every track is checked when the model has an originality index,
+        :mod:`audiogen.originality`), ``"strict"`` (a flagged track is made again with the next seed, up to
+        ``originality_tries`` tracks in all; ``track.params["originality"]`` lists the seeds tried) or ``"off"``."""
+        check_originality_mode(originality, originality_tries, self.originality_checker() is not None)
+        requests, plans, params, mastering, replan = self._requests_and_plans(
             text, dict(emotion=emotion, valence=valence, arousal=arousal, style=style, reference=reference,
                        tempo=tempo, key=key, mode=mode, duration=duration),
             seed=seed, params=params, mastering=mastering, prompt=prompt, plan=plan, melody_from=melody_from,
             genre=genre, image=image, video=video,
         )  # fmt: skip
+        checking = originality != "off"
         tracks: list[Track | None] = [None] * len(requests)
         for group in by_duration(requests):  # one LM batch per duration: timing conditions differ per length
-            wavs = self._perform(group, requests, plans, params, mastering, prompt, progress)
-            for i, wav in zip(group, wavs, strict=True):
-                tracks[i] = self._finish(wav, requests[i], mastering, params, plans[i])
+            wavs, codes = self._perform(group, requests, plans, params, mastering, prompt, progress)
+            for j, i in enumerate(group):
+                track = self._finish(wavs[j], requests[i], mastering, params, plans[i])
+                tracks[i] = self._checked(track, None if codes is None else codes[j]) if checking else track
+        if originality == "strict":
+            for i, track in enumerate(tracks):
+                tracks[i] = self._until_original(track, i, replan, params, mastering, prompt, originality_tries)
         return tracks if isinstance(text, (list, tuple)) else tracks[0]
+
+    # -- originality --------------------------------------------------------------------------------------------
+    def originality_checker(self) -> OriginalityChecker | None:
+        """The checker of this model's ``originality/`` index (loaded once), or None when the model has none."""
+        if self._checker is None and self.originality_dir is not None:
+            index = OriginalityIndex.load(self.originality_dir)
+            encoder = sound_encoder(self.originality_dir, self.style_dir)
+            self._checker = OriginalityChecker(index, encoder, self.codec, f"{self.model_version}: "
+                                               f"{len(index.items)} training items")  # fmt: skip
+        return self._checker
+
+    def _checked(self, track: Track, codes: torch.Tensor | None) -> Track:
+        """``track`` with its originality (the plan's melody and chords, the LM's coarse tokens ``codes [K, F]``,
+        the sound of its audio); unchanged without an index."""
+        checker = self.originality_checker()
+        if checker is None:
+            return track
+        tokens = None if codes is None or not checker.codec_matches() else codes[0].numpy()
+        return replace(track, originality=checker.check_audio(track.audio, track.sample_rate, plan=track.plan,
+                                                              tokens=tokens))  # fmt: skip
+
+    def _until_original(self, track: Track, i: int, replan, params, mastering, prompt, tries: int) -> Track:
+        """Request ``i`` made again with seeds ``seed + 1, seed + 2, ...`` while its track is flagged, up to ``tries``
+        tracks in all; the track returned records the seeds tried (``params["originality"]``)."""
+        tried = [{"seed": params.seed, "flagged": track.originality is not None and track.originality.flagged}]
+        while track.originality is not None and track.originality.flagged and len(tried) < tries:
+            again = replace(params, seed=(params.seed + len(tried)) % 2**32)
+            request, plan = replan(i, again.seed)
+            wavs, codes = self._perform([0], [request], [plan], again, mastering, prompt, False)
+            track = self._checked(self._finish(wavs[0], request, mastering, again, plan),
+                                  None if codes is None else codes[0])  # fmt: skip
+            tried.append({"seed": again.seed, "flagged": track.originality.flagged})
+        if len(tried) == 1:
+            return track
+        return replace(track, params={**track.params, "originality": {"mode": "strict", "tried": tried}})
 
     def stream(self, text=None, *, chunk_seconds: float = 0.5, **request) -> TrackStream:
         """One track's audio while it is generated: a :class:`~audiogen.stream.TrackStream`, whose iteration
@@ -194,14 +251,20 @@ class MusicGenerator:
                 raise ValueError(f"stream() does not take {name}= (use generate()); allowed: one request's text, "
                                  "emotion, style, tempo, key, duration, plan, melody_from, image, seed, params, "
                                  "mastering")  # fmt: skip
+        if request.get("originality") == "strict":
+            raise ValueError(
+                "a stream plays its track while it is made, so it cannot be made again when flagged: "
+                "originality='strict' is not for stream(); allowed: 'check' or 'off'"
+            )
         request.setdefault("progress", False)
         return TrackStream(self, lambda: self.generate(text, **request), chunk_seconds)
 
     def _requests_and_plans(
         self, text, asked: dict, *, seed, params, mastering, prompt, plan, melody_from, genre, image, video
-    ) -> tuple[list[Request], list, GenerationParams, MasteringSpec]:
-        """Every check of a request before any work, then its plans: ``(requests, plans, params, mastering)``, one
-        request and one plan (None with a prompt) per prompt; ``asked`` holds the request fields as given."""
+    ) -> tuple[list[Request], list, GenerationParams, MasteringSpec, Callable]:
+        """Every check of a request before any work, then its plans: ``(requests, plans, params, mastering,
+        replan)``, one request and one plan (None with a prompt) per prompt, and ``replan(i, seed)`` giving request
+        ``i`` and a plan composed anew; ``asked`` holds the request fields as given."""
         if sum(x is not None for x in (plan, melody_from, prompt)) > 1:
             raise ValueError("give at most one of plan=, melody_from= and prompt= (each sets what is performed)")
         if plan is not None:  # checked whole before anything else: a plan is performed as it is, or refused now
@@ -234,12 +297,23 @@ class MusicGenerator:
         ending = "loop" if mastering.ending == "loop" else "cadence"
         plans = [None] * len(requests) if prompt is not None else plans_for(
             requests, params.seed, ending=ending, plan=plan, melody_from=melody_from, genre=genre)  # fmt: skip
-        requests = [r if p is None else with_plan(r, p) for r, p in zip(requests, plans, strict=True)]
-        return requests, plans, params, mastering
+        raw = requests
 
-    def _perform(self, group, requests, plans, params, mastering, prompt, progress) -> np.ndarray:
-        """The waveforms ``[len(group), T]`` at the codec's rate of the requests ``group`` (one duration): a plan
-        aligned to a video's cuts shot by shot, a prompt continued, or the plans performed in one LM batch."""
+        def replan(i: int, seed: int):
+            """Request ``i`` and its plan composed anew with ``seed`` (as request ``i`` of the batch)."""
+            if prompt is not None:
+                return raw[i], None
+            new = plans_for([raw[i]], (seed + i) % 2**32, ending=ending, plan=plan, melody_from=melody_from,
+                            genre=genre)[0]  # fmt: skip
+            return with_plan(raw[i], new), new
+
+        requests = [r if p is None else with_plan(r, p) for r, p in zip(requests, plans, strict=True)]
+        return requests, plans, params, mastering, replan
+
+    def _perform(self, group, requests, plans, params, mastering, prompt, progress) -> tuple[np.ndarray, object]:
+        """``(waveforms [len(group), T] at the codec's rate, tokens [len(group), K, F] or None)`` of the requests
+        ``group`` (one duration): a plan aligned to a video's cuts shot by shot, a prompt continued, or the plans
+        performed in one LM batch (the tokens: of that batch only)."""
         performer, rate = self.performer, self.codec.frame_rate
         n_frames = math.ceil((requests[group[0]].duration + mastering.tail_s) * rate)
         # timing conditions describe what is generated (a loop's crossfade tail included)
@@ -249,14 +323,15 @@ class MusicGenerator:
         if audio is None and len(group) == 1 and has_shots(group_plans[0]):  # a plan aligned to a video's cuts
             from audiogen.brief.perform import perform_shots
 
-            return [perform_shots(performer, requests[group[0]].attributes, group_plans[0], params, progress)]
+            return [perform_shots(performer, requests[group[0]].attributes, group_plans[0], params, progress)], None
         sink = FRAMES_SINK.get()  # a TrackStream listening (MusicGenerator.stream), or None
         if sink is not None:
             played = group_plans if audio is None else None
             sink.begin(group_plans, n_frames, performer.decoder_controls(n_frames, played), mastering)
         if audio is not None:
-            return performer.go_on(timed, audio, n_frames, params, progress)
-        return performer.perform(timed, group_plans, n_frames, params, progress)
+            return performer.go_on(timed, audio, n_frames, params, progress), None
+        codes = performer.perform_codes(timed, group_plans, n_frames, params, progress)
+        return performer.decode(codes, group_plans), codes
 
     def decode(self, codes: torch.Tensor, plans: list | None = None) -> np.ndarray:
         """:meth:`Performer.decode <audiogen.perform.Performer.decode>`: tokens ``[B, K, F]`` → waveforms

@@ -178,6 +178,21 @@ class Performer:
             wavs = self.codec.decode(codes) if controls is None else self.codec.decode(codes, controls)
         return wavs.numpy()
 
+    def perform_codes(
+        self,
+        attributes: Sequence[Attributes],
+        plans: Sequence,
+        n_frames: int,
+        params: GenerationParams,
+        progress: bool | Callable[[int, int], None] = False,
+    ) -> torch.Tensor:
+        """Tokens ``[B, K, n_frames]`` of ``plans`` (one per row), each performed with its row's attributes: the
+        plans' beats, controls and sketch → the LM."""
+        return self.sample(
+            attributes, n_frames, params, progress=progress, beats=self.plan_beats(plans, n_frames),
+            controls=self.plan_controls(plans, n_frames), sketch=self.sketch(plans, n_frames, params),
+        )  # fmt: skip
+
     def perform(
         self,
         attributes: Sequence[Attributes],
@@ -186,13 +201,9 @@ class Performer:
         params: GenerationParams,
         progress: bool | Callable[[int, int], None] = False,
     ) -> np.ndarray:
-        """Waveforms ``[B, n_frames * frame_size]`` at the codec's rate of ``plans`` (one per row), each performed
-        with its row's attributes: the plans' beats, controls and sketch → the LM → the decoder."""
-        codes = self.sample(
-            attributes, n_frames, params, progress=progress, beats=self.plan_beats(plans, n_frames),
-            controls=self.plan_controls(plans, n_frames), sketch=self.sketch(plans, n_frames, params),
-        )  # fmt: skip
-        return self.decode(codes, plans)
+        """Waveforms ``[B, n_frames * frame_size]`` at the codec's rate of ``plans``: :meth:`perform_codes`, then
+        the decoder."""
+        return self.decode(self.perform_codes(attributes, plans, n_frames, params, progress), plans)
 
     def go_on(
         self,

@@ -64,6 +64,8 @@ class Track:
         params: generation parameters (sampling settings, CFG scale, mastering spec, ...), JSON-serialisable.
         title: the title to tag; derived from emotion and prompt when ``None``.
         plan: the composition the track performs (:class:`~audiogen.compose.plan.Plan`), or None.
+        originality: its check against the model's training corpus
+            (:class:`~audiogen.originality.Originality`), or None when it was not checked.
     """
 
     audio: np.ndarray
@@ -80,6 +82,7 @@ class Track:
     params: dict[str, Any] = field(default_factory=dict)
     title: str | None = None
     plan: Any = None
+    originality: Any = None
 
     def __post_init__(self) -> None:
         audio = np.asarray(self.audio)
@@ -130,12 +133,14 @@ class Track:
                 out[name] = value
         if self.params:
             out["params"] = self.params
+        if self.originality is not None:
+            out["originality"] = self.originality.to_dict()
         return out
 
     def tags(self) -> dict[str, str]:
         """The ID3 tags written into an MP3 (see :mod:`audiogen.id3`): title, artist, comment, then one
         user-defined frame per metadata field (prompt, emotion, valence, arousal, style, tempo, key, seed,
-        model_version, params as JSON)."""
+        model_version, params as JSON, and the originality check as JSON when there is one)."""
         tags = {"title": self.display_title, "artist": "audiogen", "comment": ai_comment(self.model_version)}
         for name in (*_TEXT_TAGS, *_FLOAT_TAGS, "seed"):
             value = getattr(self, name)
@@ -143,7 +148,18 @@ class Track:
                 tags[name] = f"{value:g}" if name in _FLOAT_TAGS else _bounded(str(value))
         if self.params:
             tags["params"] = _bounded(json.dumps(self.params, sort_keys=True, default=str), MAX_PARAMS_TAG_CHARS)
+        if self.originality is not None:
+            tags["originality"] = self.originality.to_json()
         return tags
+
+    def file_strings(self) -> dict[str, str]:
+        """What WAV, FLAC and OGG files carry (libsndfile's string metadata): title, artist, software, and a comment
+        saying the track is machine-generated, with its originality verdict when it was checked."""
+        comment = ai_comment(self.model_version)
+        if self.originality is not None:
+            comment += f" Originality: {_bounded(self.originality.summary())}"
+        return {"title": self.display_title, "artist": "audiogen", "comment": comment,
+                "software": f"audiogen {__version__}"}  # fmt: skip
 
     def save(self, path: str | os.PathLike, bitrate: int = 192, true_peak_ceiling_db: float | None = -1.0) -> Path:
         """Write the track; the extension picks the format (``.mp3``, ``.wav``, ``.flac``, ``.ogg``).
@@ -153,14 +169,15 @@ class Track:
         (lossy encoding can raise peaks; unmastered audio may be hot), it is re-written quieter by the excess plus
         0.1 dB. Audio from :func:`audiogen.master.master` has enough headroom that this rarely happens; ``None``
         writes the samples as they are.
-        WAV and FLAC are 16-bit and carry no tags. The file appears under its name only once complete.
+        WAV and FLAC are 16-bit; they and OGG carry :meth:`file_strings`. The file appears under its name only
+        once complete.
 
         Returns:
             the path written.
         """
         path = Path(path)
         is_mp3 = path.suffix.lower() == ".mp3"
-        tags = self.tags() if is_mp3 else None
+        tags = self.tags() if is_mp3 else self.file_strings()
         save_audio(path, self.audio, self.sample_rate, bitrate=bitrate, tags=tags)
         if is_mp3 and true_peak_ceiling_db is not None:
             _fix_mp3_peak(path, self.audio, self.sample_rate, bitrate, tags, true_peak_ceiling_db)
@@ -178,6 +195,10 @@ class Track:
             fields["seed"] = int(tags["seed"])
         if "params" in tags:
             fields["params"] = json.loads(tags["params"])
+        if "originality" in tags:
+            from audiogen.originality.check import Originality
+
+            fields["originality"] = Originality.from_dict(json.loads(tags["originality"]))
         return cls(audio, sample_rate, title=tags.get("title"), **fields)
 
     def to_wav_bytes(self) -> bytes:

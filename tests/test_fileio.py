@@ -38,9 +38,10 @@ def a_plan() -> Plan:
 
 def test_a_full_disk_at_save_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, monkeypatch, tone):
     monkeypatch.setattr(sf, "write", full_disk_sf_write)
-    for name in ("t.mp3", "t.wav"):
+    monkeypatch.setattr(sf.SoundFile, "write", full_disk_sf_write)
+    for name, tags in (("t.mp3", None), ("t.wav", None), ("t.wav", {"comment": "AI-generated"})):
         with pytest.raises(OutputError) as err:
-            save_audio(tmp_path / name, tone)
+            save_audio(tmp_path / name, tone, tags=tags)
         assert err.value.errno == errno.ENOSPC
         assert str(err.value) == f"cannot write {tmp_path / name}: no space left on the device"
     assert list(tmp_path.iterdir()) == []

@@ -84,6 +84,7 @@ def test_two_variants_are_generated_kept_and_downloadable(studio):
     assert set(t["files"]) == {"mp3", "wav", "mid"} and "stem" not in t
     assert t["plan"]["summary"].startswith(t["plan"]["key"]) and t["plan"]["bars"][0]["n"] == 1
     assert len(t["peaks"]) == 600 and max(t["peaks"]) <= 1.0
+    assert t["originality"] is None  # the debug model has no originality index: nothing was checked
     mp3 = client.get(t["files"]["mp3"] + "?download=1")
     assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
     assert mp3.headers["content-disposition"].startswith("attachment; filename=")
@@ -96,6 +97,31 @@ def test_two_variants_are_generated_kept_and_downloadable(studio):
     assert mid.status_code == 200 and mid.content[:4] == b"MThd"
     ranged = client.get(t["files"]["mp3"], headers={"Range": "bytes=0-99"})  # the player seeks with ranges
     assert ranged.status_code == 206 and len(ranged.content) == 100
+
+
+def test_each_track_carries_its_originality_check(tmp_path):
+    from audiogen.originality.testing import plans_index
+    from audiogen.studio.form import api_kwargs, clean
+
+    request = {"text": "calm piano", "duration": 16, "variants": 2, "seed": 3}  # 16 s: 8 melody symbols
+    gen = MusicGenerator.debug()
+    planted = gen.generate(request["text"], **api_kwargs(clean(request)), seed=3, originality="off", progress=False)
+    index = plans_index([planted.plan])  # holds what variant 0 (seed 3) composes
+    index.thresholds["melody"] = 6.0
+    index.save(tmp_path / "originality")
+    gen.originality_dir = tmp_path / "originality"
+    with studio_over(tmp_path / "lib", gen) as (client, _library, worker):
+        _queue(client, **request, emotion=None, tempo=None)
+        worker.run_once()
+        by_seed = {t["seed"]: t for t in client.get("/api/tracks").json()["tracks"]}
+        flagged, original = by_seed[3]["originality"], by_seed[4]["originality"]
+        assert flagged["flagged"] is True and original["flagged"] is False
+        melody = flagged["readings"][0]
+        assert (melody["level"], melody["item"]["title"], melody["value"]) == ("melody", "Test piece 0", 8.0)
+        assert flagged["summary"].startswith('FLAGGED, close to a training item: melody 8 notes (flag at 6): like '
+                                             '"Test piece 0" (test)')  # fmt: skip
+        assert original["summary"].startswith("original: melody ")
+        assert client.get(f"/api/tracks/{by_seed[3]['id']}").json()["originality"] == flagged
 
 
 def _decode(data: bytes, suffix: str, library: Library) -> np.ndarray:

@@ -9,13 +9,34 @@ MISSING = browser_missing()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=f"studio browser tests: {MISSING}")]
 
 DURATION = 3  # seconds per variant: the debug model makes one in about a second
+PLANTED = {"text": "calm piano", "duration": 16, "variants": 1, "seed": 3}  # its plan is in the model's index
+TRAINING_TITLE = 'Night <img src=x onerror="window.pwned = 1"> Song'  # a training item's title is text, not markup
+
+
+def debug_model_with_index(folder):
+    """The debug model saved in ``folder`` with an originality index whose only item is the plan the studio composes
+    for :data:`PLANTED` (16 s of piano: 8 melody symbols, flagged from 6)."""
+    from audiogen.generator import MusicGenerator
+    from audiogen.originality.testing import plans_index
+    from audiogen.studio.form import api_kwargs, clean
+
+    gen = MusicGenerator.debug()
+    req = clean(PLANTED)
+    plan = gen.generate(req["text"], **api_kwargs(req), seed=req["seed"], originality="off", progress=False).plan
+    index = plans_index([plan])
+    index.thresholds["melody"] = 6.0
+    index.items[0]["title"] = TRAINING_TITLE
+    gen.originality_dir = index.save(folder.parent / "index")
+    gen.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from audiogen.studio.testing import StudioProcess
 
-    with StudioProcess(tmp_path_factory.mktemp("studio") / "library", model="debug") as proc:
+    root = tmp_path_factory.mktemp("studio")
+    with StudioProcess(root / "library", model=str(debug_model_with_index(root / "model"))) as proc:
         yield proc
 
 
@@ -37,6 +58,7 @@ def page(browser, server):
     pg = context.new_page()
     problems = []
     pg.on("pageerror", lambda err: problems.append(str(err)))
+
     def failed(req):  # a reload or a closed page aborts the event stream and media loads: not a problem
         if req.failure != "net::ERR_ABORTED":
             problems.append(f"request failed: {req.url} ({req.failure})")
@@ -76,6 +98,8 @@ def test_generate_two_variants_play_download_and_find_them_after_a_reload(page, 
     first = cards.first
     assert "melancholic" in first.inner_text() and "84 BPM" in first.inner_text()
     assert first.locator(".plan summary").inner_text().startswith("Plan · ")
+    lines = page.locator(".track .originality").all_inner_texts()
+    assert lines == ["Original: nothing close to the training music"] * 2
 
     first.locator(".play").click()
     page.wait_for_function("() => studio.player.currentTime > 0.3 && !studio.player.paused", timeout=20_000)
@@ -125,6 +149,17 @@ def test_a_request_is_heard_while_it_is_generated_then_its_saved_track_takes_ove
     assert card.count() == 1 and "seed 21" in card.inner_text()
     card.locator(".play").click()
     page.wait_for_function("() => studio.player.paused")
+
+
+def test_a_track_close_to_a_training_item_is_flagged_on_its_card(page):
+    page.evaluate("request => submit(request)", PLANTED)  # what the form sends, through the page's own path
+    line = page.locator(".track .originality.flagged")
+    line.wait_for(timeout=120_000)
+    assert line.inner_text() == f"Flagged: close to {TRAINING_TITLE} (melody)"
+    assert line.locator("img").count() == 0 and page.evaluate("window.pwned === undefined")
+    assert line.get_attribute("title").startswith("FLAGGED, close to a training item: melody 8 notes (flag at 6)")
+    card = line.locator("xpath=ancestor::article")
+    assert "seed 3" in card.locator(".chips").inner_text()
 
 
 def test_a_bad_tempo_is_explained_next_to_the_field(page):

@@ -359,7 +359,8 @@ def test_a_library_of_an_earlier_version_gets_ids_that_are_never_reused(tmp_path
     with sqlite3.connect(root / "studio.sqlite3") as con:  # the tables as an earlier version made them
         sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'tracks'").fetchone()[0]
         con.execute("DROP TABLE tracks")
-        con.execute(sql.replace("AUTOINCREMENT", ""))
+        con.execute(sql.replace("AUTOINCREMENT", "").replace(",\n    originality TEXT", ""))
+        assert "originality" not in {r[1] for r in con.execute("PRAGMA table_info(tracks)")}
         sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'jobs'").fetchone()[0]
         con.execute("DROP TABLE jobs")
         con.execute(sql.replace(",\n    kept TEXT NOT NULL DEFAULT '[]'", ""))
@@ -371,11 +372,21 @@ def test_a_library_of_an_earlier_version_gets_ids_that_are_never_reused(tmp_path
         )
     library = Library(root)
     assert library.track(7)["title"] == "t"  # kept, with its id
+    assert library.track(7)["originality"] is None  # the column was added; the old track was not checked
     newer = _track(library)
     assert newer == 8 and library.delete_track(newer)
     assert _track(library, variant=1) == 9
     job = library.add_job({"text": "x"}, 1, 0)
     assert library.job(job)["kept"] == []
+
+
+def test_a_library_made_before_the_originality_check_gains_its_column(tmp_path):
+    root = tmp_path / "lib"
+    _track(Library(root))
+    with sqlite3.connect(root / "studio.sqlite3") as con:
+        con.execute("ALTER TABLE tracks DROP COLUMN originality")
+    library = Library(root)
+    assert library.tracks()[0][0]["originality"] is None and _track(library, variant=1) == 2
 
 
 def test_a_running_job_can_be_cancelled(studio, generator, monkeypatch):

@@ -35,6 +35,7 @@ from audiogen.fileio import is_write_failure
 from audiogen.render.jobs import Item, expand, load_jobs
 from audiogen.render.ledger import Ledger
 from audiogen.render.names import inside
+from audiogen.render.originality import ledger_record, with_default
 from audiogen.render.recover import inspect_file, sync
 from audiogen.render.report import FILE_MODE, Summary, summarize, write_manifest, write_summary
 
@@ -99,12 +100,14 @@ class WorkerSpec:
 
 
 def render_item(generator: Any, item: Item, folder: Path) -> dict[str, Any]:
-    """Generate one track, write it (atomically) and measure the written file (see :func:`inspect_file`)."""
+    """Generate one track, write it (atomically) and measure the written file (see :func:`inspect_file`); the
+    result's ``originality`` is the track's originality check (:func:`~audiogen.render.originality.ledger_record`)."""
     path = inside(folder, item.file)
     track = generator.generate(**item.generate_kwargs())
     track.save(path, bitrate=item.job.bitrate)
     os.chmod(path, FILE_MODE)  # save_audio's temporary file is private; a deliverable is readable like any file
-    return inspect_file(path, item.job.duration, item.job.mastering().target_lufs)
+    result = inspect_file(path, item.job.duration, item.job.mastering().target_lufs)
+    return dict(result, originality=ledger_record(track))
 
 
 def _log(message: str) -> None:
@@ -257,6 +260,7 @@ def render_batch(
     generator_factory: GeneratorFactory | None = None,
     model_id: str | None = None,
     shard: Shard | None = None,
+    originality: str | None = None,
 ) -> Summary | None:
     """Render every job × variant of ``jobs_file`` into ``out`` (see the module docstring).
 
@@ -272,6 +276,8 @@ def render_batch(
         model_id: names the model in the ledger: a changed model re-renders finished tracks (default: the model
             folder, or "default").
         shard: this process's part of an ``accelerate launch`` run (default: the whole batch).
+        originality: the originality mode (``check``, ``strict``, ``off``) of the jobs that give none (None: the
+            generator's default); the manifest's ``originality`` column and the summary's ``flagged`` show the checks.
 
     Returns:
         the :class:`Summary` (also written to ``out/summary.json``) in process 0; None in the other processes.
@@ -283,7 +289,7 @@ def render_batch(
     start = time.perf_counter()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    items = expand(load_jobs(jobs_file))
+    items = expand(with_default(load_jobs(jobs_file), originality))
     shard = shard or Shard()
     factory = generator_factory or functools.partial(load_generator, model)
     model_id = model_id or (str(Path(model).resolve()) if model else "default")

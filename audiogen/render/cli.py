@@ -19,8 +19,8 @@ EPILOG = (
     "Jobs file fields: id, duration (both required); text, emotion or valence+arousal, style (tags separated by "
     "';' or ','), reference (a clip, relative to the jobs file), image (a picture) or video (a video to score; its "
     "length is the duration), both relative to the jobs file, tempo, key, variants, seed, loudness "
-    "(streaming, ebu-r128, atsc-a85 or LUFS), ending (fade, none, loop), bitrate, output, notes. "
-    "Exit status: 0 all tracks done, 1 some failed or pending, 2 bad input."
+    "(streaming, ebu-r128, atsc-a85 or LUFS), ending (fade, none, loop), bitrate, originality (check, strict, off), "
+    "output, notes. Exit status: 0 all tracks done, 1 some failed or pending, 2 bad input."
 )
 
 
@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N", help="rendering processes on this machine")
     p.add_argument("--retry-failed", action="store_true", help="render tracks that failed in an earlier run again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--originality", default=None, choices=["check", "strict", "off"],
+        help="the check against the model's training music for jobs that give no 'originality': 'check' (the "
+        "default: the manifest's 'originality' column and the summary name the flagged tracks), 'strict' (a flagged "
+        "track is made again with the next seed, up to 3 tracks) or 'off'",
+    )  # fmt: skip
     p.add_argument("--check", action="store_true", help="only check the jobs file and say what would be rendered")
 
 
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace, generator_factory=None) -> int:
             progress=not args.no_progress,
             generator_factory=generator_factory,
             shard=shard,
+            originality=args.originality,
         )
     except RenderError as err:
         raise ValueError(str(err)) from err

@@ -20,6 +20,8 @@ seed        random seed of the first variant (0 ≤ seed < 2**32; default: deriv
 loudness    ``streaming`` (−14 LUFS, default), ``ebu-r128`` (−23), ``atsc-a85`` (−24), or a LUFS number in [−40, −5]
 ending      ``fade`` (default), ``none`` or ``loop``
 bitrate     MP3 kbps (default 192), one of :data:`audiogen.audio.MP3_BITRATES`
+originality the check against the model's training music: ``check``, ``strict`` (a flagged track is made again
+            with the next seed) or ``off``; default: the command's ``--originality``, else the model's (``check``)
 output      output file name without folder (default: the id); ``.mp3`` is added, and ``-v1``, ``-v2``, ... when
             there are several variants
 notes       free text carried into the manifest
@@ -49,11 +51,12 @@ from audiogen.conditioning.styles import check_tag
 from audiogen.fileio import file_sha256
 from audiogen.mastering.spec import ENDINGS, LOUDNESS_PRESETS, MasteringSpec, resolve_loudness
 from audiogen.render.names import check_output_name, name_from_id
+from audiogen.render.originality import check_mode
 from audiogen.render.readers import Issue, JobsFileError, RawRecord, read_records
 
 # a job: its id, the request's fields (audiogen/request_fields.py), then how many, how and where it is written
 FIELDS = ("id", *request_fields.names(request_fields.JOBS), "variants", "seed", "loudness", "ending", "bitrate",
-          "output", "notes")  # fmt: skip
+          "originality", "output", "notes")  # fmt: skip
 REQUIRED = ("id", "duration")
 NEEDS = "id and duration (a video job: id and video)"
 ALIASES = {"output_name": "output", "prompt": "text", "tags": "style", "bpm": "tempo", "lufs": "loudness"}
@@ -86,6 +89,7 @@ class Job:
     loudness: str | float = "streaming"
     ending: str = "fade"
     bitrate: int = 192
+    originality: str | None = None
     output: str = ""
     notes: str | None = None
     line: int | None = None
@@ -131,6 +135,8 @@ class Item:
             # fields added since the first ledgers only when given, so other briefs' identities stay as they were
             if name in _ALWAYS_PASSED or value is not None:
                 kwargs[name] = value
+        if job.originality not in (None, "check"):  # the default left out: ledger identities stay as they were
+            kwargs["originality"] = job.originality
         return {**kwargs, "seed": self.seed, "mastering": job.mastering(), "progress": False}
 
     def params(self, model: str) -> str:
@@ -143,7 +149,6 @@ class Item:
             if source is not None:
                 kw[f"{name}_sha256"] = file_sha256(source)
         return json.dumps(kw, sort_keys=True)
-
 
 
 def variant_seed(seed: int, variant: int) -> int:
@@ -317,6 +322,7 @@ CHECKS = {
     "loudness": _check_loudness,
     "ending": _check_ending,
     "bitrate": _check_bitrate,
+    "originality": lambda v, _b: check_mode(v),
     "output": lambda v, _b: check_output_name(_string(v)),
     "notes": lambda v, _b: _string(v),
 }

@@ -21,7 +21,8 @@ from typing import Any
 
 LEDGER_NAME = "ledger.sqlite"
 STATUSES = ("queued", "running", "done", "failed")
-RESULT_COLUMNS = ("duration_s", "lufs", "true_peak_db", "size_bytes", "sha256", "warning")
+RESULT_COLUMNS = ("duration_s", "lufs", "true_peak_db", "size_bytes", "sha256", "warning", "originality")
+ADDED_COLUMNS = {"originality": "TEXT"}  # columns added since the first ledgers (added to an older one when opened)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS items (
     size_bytes INTEGER,
     sha256 TEXT,
     warning TEXT,
+    originality TEXT,
     error TEXT,
     queued_at REAL,
     started_at REAL,
@@ -84,6 +86,19 @@ class Ledger:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(_SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Bring a ledger of an earlier version up to date: the columns of :data:`ADDED_COLUMNS` it lacks."""
+        if set(ADDED_COLUMNS) <= self._columns():
+            return
+        with self.transaction() as conn:  # looked at again inside: another process may have just added them
+            for name, kind in ADDED_COLUMNS.items():
+                if name not in self._columns():
+                    conn.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
+
+    def _columns(self) -> set[str]:
+        return {r["name"] for r in self.conn.execute("PRAGMA table_info(items)")}
 
     def close(self) -> None:
         self.conn.close()

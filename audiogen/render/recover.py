@@ -2,7 +2,8 @@
 
 A finished track is trusted only if its file still exists with the size and SHA-256 the ledger recorded. A track
 left ``running`` by a crashed process is adopted if its file decodes to the requested length within the loudness and
-true-peak specs (the file was renamed into place before the crash); otherwise it is deleted and rendered again.
+true-peak specs (the file was renamed into place before the crash; its originality check is read back from its
+tags); otherwise it is deleted and rendered again.
 Temporary files (``.NAME.XXXXXXXX.part…``) left by interrupted writes are removed, and only those whose ``NAME`` is a
 file this batch writes (a track of the ledger or of the jobs, or a report); nothing else in the folder is touched.
 """
@@ -20,6 +21,7 @@ from audiogen.fileio import file_sha256
 from audiogen.mastering.measure import integrated_loudness, true_peak_db
 from audiogen.render.jobs import Item
 from audiogen.render.ledger import Ledger, Row
+from audiogen.render.originality import tagged_record
 
 DURATION_TOLERANCE_S = 0.05
 LOUDNESS_TOLERANCE_LU = 1.0
@@ -31,7 +33,6 @@ REPORT_FILES = ("manifest.csv", "manifest.json", "summary.json")
 
 class RenderCheckError(RuntimeError):
     """A written file does not hold what was asked for (wrong length, unreadable)."""
-
 
 
 def inspect_file(path: Path, requested_s: float, target_lufs: float | None) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def _adoptable(path: Path, item: Item) -> dict[str, Any] | None:
         result = inspect_file(path, item.job.duration, item.job.mastering().target_lufs)
     except RenderCheckError:
         return None
-    return result if result["warning"] is None else None
+    return dict(result, originality=tagged_record(path)) if result["warning"] is None else None
 
 
 @dataclass

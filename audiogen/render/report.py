@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from audiogen.fileio import atomic_write_text, public_mode
+from audiogen.render import originality
 from audiogen.render.ledger import Ledger, Row
 
 MANIFEST_COLUMNS = (
     "job_id", "variant", "file", "status", "text", "emotion", "style", "seed", "requested_s", "duration_s",
     "target_lufs", "lufs", "true_peak_db", "size_bytes", "sha256", "attempts", "render_s", "started", "finished",
-    "warning", "error", "notes",
+    "warning", "originality", "error", "notes",
 )  # fmt: skip
 
 
@@ -34,8 +35,13 @@ def _iso(timestamp: float | None) -> str | None:
 
 
 def manifest_entry(row: Row) -> dict[str, Any]:
-    """One track of the manifest (rounded for reading; exact values stay in the ledger)."""
+    """One track of the manifest (rounded for reading; exact values stay in the ledger). ``originality``:
+    ``"original"``, ``"flagged"`` or None (not checked); ``seed``: the seed of the file (the next ones when
+    ``--originality strict`` made a flagged track again)."""
     entry = {c: row.data.get(c) for c in MANIFEST_COLUMNS if c in row.data}
+    entry["originality"] = originality.verdict(row.data.get("originality"))
+    kept = originality.kept_seed(row.data.get("originality"))
+    entry["seed"] = row.data.get("seed") if kept is None else kept
     brief = json.loads(row.params)
     emotion = brief.get("emotion")
     if emotion is None and brief.get("valence") is not None:
@@ -81,7 +87,9 @@ class Summary:
     ``rendered``: tracks finished by this run; ``skipped``: already finished before it (files verified), including
     ``recovered`` ones a crashed run had written completely; ``failed``: tracks of the batch in the failed state
     (``failed_this_run`` of them failed now); ``pending``: neither done nor failed (an interrupted run);
-    ``audio_minutes``: minutes of audio rendered by this run; ``tracks_per_min``: ``rendered`` per minute of wall time.
+    ``audio_minutes``: minutes of audio rendered by this run; ``tracks_per_min``: ``rendered`` per minute of wall time;
+    ``checked``: finished tracks of the batch with an originality check; ``flagged``: those close to a training item
+    (``job_id``, ``variant``, ``file`` and ``close_to``: the training items' titles and the levels that flagged).
     """
 
     total: int
@@ -98,6 +106,8 @@ class Summary:
     tracks_per_min: float
     processes: int
     failures: list[dict[str, Any]] = field(default_factory=list)
+    checked: int = 0
+    flagged: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -119,7 +129,7 @@ class Summary:
         out += [f"failed: {f['job_id']} v{f['variant']}: {f['error']}" for f in self.failures[:20]]
         if len(self.failures) > 20:
             out.append(f"... and {len(self.failures) - 20} more failures (see the manifest)")
-        return out
+        return out + originality.summary_lines(self.checked, self.flagged)
 
 
 def summarize(ledger: Ledger, pending_at_start: set[tuple[str, int]], recovered: int, wall_s: float,
@@ -144,6 +154,8 @@ def summarize(ledger: Ledger, pending_at_start: set[tuple[str, int]], recovered:
         tracks_per_min=len(done_now) / (wall_s / 60) if wall_s > 0 else 0.0,
         processes=processes,
         failures=[{"job_id": r.job_id, "variant": r.variant, "file": r.file, "error": r.error} for r in failed],
+        checked=sum(r.status == "done" and r.originality is not None for r in rows),
+        flagged=[entry for r in rows if (entry := originality.flagged_entry(r)) is not None],
     )
 
 

@@ -41,6 +41,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
+from audiogen.originality.check import Originality
 from audiogen.studio import briefs
 from audiogen.studio.form import FormError, clean
 from audiogen.studio.guard import BodyTooLarge, Guard, GuardMiddleware
@@ -284,9 +285,12 @@ def _get(library: Library, track_id: int) -> dict:
 
 
 def _public(t: dict) -> dict:
-    """A track as the page sees it: no file names, a URL per file kind instead."""
+    """A track as the page sees it: no file names, a URL per file kind instead; ``originality`` (None: not checked)
+    is the check's ``to_dict()`` with its one-line ``summary``."""
     out = {k: v for k, v in t.items() if k != "stem"}
     out["files"] = {kind: f"/api/tracks/{t['id']}/file/{kind}" for kind in t["kinds"]}
+    if t.get("originality"):
+        out["originality"] = dict(t["originality"], summary=Originality.from_dict(t["originality"]).summary())
     brief = (t.get("request") or {}).get("brief")
     if brief:
         out["brief"] = dict(brief, thumb=f"/api/briefs/{brief['id']}/thumb")

@@ -71,7 +71,7 @@ _AUDIO_TEMP = re.compile(rf"\.{_STEM.pattern}\.(?:{_KIND})\.{_TEMP}")
 _BRIEF_FILE = re.compile(rf"(?P<hash>{_HASH.pattern})\.(?P<ext>thumb\.jpg|[a-z0-9]{{1,8}})")
 _BRIEF_TEMP = re.compile(rf"\.upload-[0-9a-f]{{16}}\.part|\.{_HASH.pattern}\.thumb\.jpg\.{_TEMP}")
 
-_TRACK_JSON = ("request", "params", "plan", "peaks", "kinds")
+_TRACK_JSON = ("request", "params", "plan", "peaks", "kinds", "originality")
 
 
 class LibraryBusyError(RuntimeError):
@@ -374,7 +374,7 @@ class Library:
         kept by its job, in one transaction; returns its id (never one a deleted track had)."""
         row = dict(fields, created=time.time())
         for name in _TRACK_JSON:
-            if name in row:
+            if row.get(name) is not None:  # None stays NULL (a track without a plan, or not checked)
                 row[name] = json.dumps(row[name])
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     stem TEXT NOT NULL UNIQUE,
     kinds TEXT NOT NULL,
     model TEXT,
-    starred INTEGER NOT NULL DEFAULT 0
+    starred INTEGER NOT NULL DEFAULT 0,
+    originality TEXT
 );
 """
 TRACKS_INDEX = "CREATE INDEX IF NOT EXISTS tracks_created ON tracks (created);"
@@ -79,8 +80,9 @@ def studio_tables(con: sqlite3.Connection) -> bool:
 
 
 def upgrade(con: sqlite3.Connection) -> None:
-    """Bring a library of an earlier version up to date, in one transaction: the jobs' ``kept`` column, and track ids
-    that are never reused (the tracks table rebuilt with ``AUTOINCREMENT``; its rows and their ids unchanged)."""
+    """Bring a library of an earlier version up to date, in one transaction: the jobs' ``kept`` column, track ids
+    that are never reused (the tracks table rebuilt with ``AUTOINCREMENT``; its rows and their ids unchanged) and the
+    tracks' ``originality`` column (their tracks were not checked: NULL)."""
     con.execute("BEGIN IMMEDIATE")
     try:
         if "kept" not in {r[1] for r in con.execute("PRAGMA table_info(jobs)")}:
@@ -93,6 +95,8 @@ def upgrade(con: sqlite3.Connection) -> None:
             con.execute("DROP TABLE tracks")
             con.execute("ALTER TABLE tracks_upgraded RENAME TO tracks")
             con.execute(TRACKS_INDEX)
+        if "originality" not in {r[1] for r in con.execute("PRAGMA table_info(tracks)")}:
+            con.execute("ALTER TABLE tracks ADD COLUMN originality TEXT")
     except BaseException:
         con.execute("ROLLBACK")
         raise

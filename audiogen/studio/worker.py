@@ -277,12 +277,17 @@ class Worker:
                     emotion=track.emotion, valence=track.valence, arousal=track.arousal, style=track.style,
                     tempo=track.tempo, key=track.key, seed=seed, duration=track.duration, request=request,
                     params=track.params, plan=plan_view(track.plan), peaks=waveform_peaks(track.audio), stem=stem,
-                    kinds=kinds, model=track.model_version,
+                    kinds=kinds, model=track.model_version, originality=_originality(track),
                 )
             )  # fmt: skip
         except BaseException:
             lib.remove_files(stem)
             raise
+
+
+def _originality(track) -> dict | None:
+    """The track's check against the training corpus (``Originality.to_dict()``), or None when it was not checked."""
+    return None if track.originality is None else track.originality.to_dict()
 
 
 def _mastering(req: dict):

@@ -419,6 +419,17 @@ function planBlock(t, card) {
     h("div", { class: "plan-bars" }, bars));
 }
 
+// One line on the check against the training music (none when the track was not checked). Text nodes only: a
+// training item's title is data, never markup.
+function originalityLine(t) {
+  const o = t.originality;
+  if (!o) return null;
+  const hit = o.readings.find((r) => r.value !== null && r.threshold !== null && r.value >= r.threshold);
+  const near = hit && hit.item ? `${hit.item.title || hit.item.id} (${hit.level})` : "a training item";
+  const text = o.flagged ? `Flagged: close to ${near}` : "Original: nothing close to the training music";
+  return h("p", { class: `originality ${o.flagged ? "flagged" : "original"}`, title: o.summary || null }, text);
+}
+
 function makeCard(t) {
   const card = { track: t };
   const playBtn = h("button", { class: "play", "aria-label": "play", onclick: () => toggle(card) });
@@ -442,6 +453,7 @@ function makeCard(t) {
         h("div", { class: "chips" }, chips(t))),
       star),
     h("div", { class: "wave-wrap" }, wave), time,
+    originalityLine(t),
     planBlock(t, card),
     h("details", { class: "params" }, h("summary", {}, `Seed ${t.seed} · parameters`), h("pre", {}, params)),
     h("div", { class: "actions" },
