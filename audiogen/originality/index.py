@@ -3,10 +3,11 @@
 Files::
 
     index.json           items (id, title, source, licence, seconds), the settings, thresholds and calibration
-    index.safetensors    melody [M] int16 / chords [C] int16 (each item's symbols followed by -1), fp_hash [P]
-                         int32 (sorted), fp_item [P] int16, fp_frame [P] int32 (winnowed token fingerprints of
-                         codebook 0), sound [S, E] int8 (vectors of 4 s windows x 127, item by item), sound_count [I]
-                         int32 (windows per item)
+    index.safetensors    melody [M] / chords [C] int8 (each item's symbols followed by -1), fp_hash [P] int32 and
+                         fp_frame [P] uint16 (winnowed token fingerprints of codebook 0 and their first frames, item
+                         by item), fp_count [I] int32 (fingerprints per item), sound [S, E] int8 (vectors of 4 s
+                         windows x 127, item by item), sound_count [I] int32 (windows per item); wider integer
+                         types where the values need them
     checksums.json       SHA-256 of both (verified at load)
 
 Built from a token cache of the training split (codes and dense controls: ``audiogen codec cache`` and ``audiogen
@@ -27,7 +28,7 @@ import numpy as np
 from audiogen.originality import features
 
 INDEX_NAME, WEIGHTS_NAME = "index.json", "index.safetensors"
-VERSION = 1
+VERSION = 2  # 2: fingerprints stored item by item, narrow integer types
 K, W = 8, 24  # k-gram of 8 frames (160 ms); winnowing window 24: every shared run of >= 31 frames (0.62 s) is found
 MAX_ITEM_DF = 2  # a fingerprint found in more items than this is generic (silence, a held tone), not a copy
 SOUND_WINDOW_S = 4.0
@@ -73,11 +74,16 @@ class OriginalityIndex:
 
     # -- size and storage ----------------------------------------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
-        counts = np.bincount(self.sound_item, minlength=len(self.items)) if len(self.sound_item) else np.zeros(0)
+        """The stored arrays: fingerprints item by item (their items as counts, their frames as uint16 when they
+        fit), symbols as int8 when they fit; :meth:`load` restores the in-memory form."""
+        n = len(self.items)
+        counts = np.bincount(self.sound_item, minlength=n) if len(self.sound_item) else np.zeros(n)
+        order = np.lexsort((self.fp_frame, self.fp_item))
         return {
-            "melody": self.melody.astype(np.int16), "chords": self.chords.astype(np.int16),
-            "fp_hash": self.fp_hash.astype(np.int32), "fp_item": self.fp_item.astype(np.int16),
-            "fp_frame": self.fp_frame.astype(np.int32),
+            "melody": _narrow(self.melody, np.int8, np.int16), "chords": _narrow(self.chords, np.int8, np.int16),
+            "fp_hash": self.fp_hash[order].astype(np.int32),
+            "fp_frame": _narrow(self.fp_frame[order], np.uint16, np.int32),
+            "fp_count": np.bincount(self.fp_item, minlength=n).astype(np.int32),
             "sound": self.sound.astype(np.int8), "sound_count": counts.astype(np.int32),
         }  # fmt: skip
 
@@ -98,7 +104,7 @@ class OriginalityIndex:
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {k: np.ascontiguousarray(v) for k, v in self._arrays().items()}
         atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(arrays, p))
-        atomic_write_text(directory / INDEX_NAME, json.dumps(self.meta(), indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(directory / INDEX_NAME, json.dumps(self.meta(), ensure_ascii=False) + "\n")
         write_checksums(directory, [WEIGHTS_NAME])
         return directory
 
@@ -119,10 +125,13 @@ class OriginalityIndex:
             raise ValueError(f"{directory}: originality index version {meta.get('version')}, this code reads {VERSION}")
         a = load_file(str(directory / WEIGHTS_NAME))
         melody, chords = a["melody"].astype(np.int64), a["chords"].astype(np.int64)
+        fp_hash = a["fp_hash"].astype(np.int64)
+        fp_item = np.repeat(np.arange(len(a["fp_count"])), a["fp_count"])
+        order = np.argsort(fp_hash, kind="stable")  # searched by hash
         return cls(
             items=meta["items"], melody=melody, melody_item=owners(melody), chords=chords, chord_item=owners(chords),
-            fp_hash=a["fp_hash"].astype(np.int64), fp_item=a["fp_item"].astype(np.int64),
-            fp_frame=a["fp_frame"].astype(np.int64), sound=a["sound"],
+            fp_hash=fp_hash[order], fp_item=fp_item[order], fp_frame=a["fp_frame"].astype(np.int64)[order],
+            sound=a["sound"],
             sound_item=np.repeat(np.arange(len(a["sound_count"])), a["sound_count"]),
             codec=meta["codec"], frame_rate=meta["frame_rate"], k=meta["k"], w=meta["w"],
             thresholds=meta.get("thresholds", {}), calibration=meta.get("calibration", {}),
@@ -131,6 +140,12 @@ class OriginalityIndex:
     def nbytes(self) -> int:
         """Bytes of the stored arrays."""
         return sum(a.nbytes for a in self._arrays().values())
+
+
+def _narrow(a: np.ndarray, narrow, wide) -> np.ndarray:
+    """``a`` as the ``narrow`` integer type when its values fit, else as ``wide``."""
+    fits = a.size == 0 or (np.iinfo(narrow).min <= a.min() and a.max() <= np.iinfo(narrow).max)
+    return a.astype(narrow if fits else wide)
 
 
 def owners(symbols: np.ndarray) -> np.ndarray:
