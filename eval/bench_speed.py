@@ -42,7 +42,8 @@ PROMPT = "a hopeful corporate track with piano and strings"
 # phase name, where its function lives ("facade": the module audiogen.generator; "performer": the generator's
 # Performer), and the function's name there
 PHASES = (("compose", "facade", "plans_for"), ("sketch", "performer", "sketch"), ("LM", "performer", "sample"),
-          ("decode", "performer", "decode"), ("master", "facade", "master"))  # fmt: skip
+          ("decode", "performer", "decode"), ("master", "facade", "master"),
+          ("originality check", "generator", "_checked"))  # fmt: skip
 
 
 class PhaseTimer:
@@ -56,7 +57,7 @@ class PhaseTimer:
     def active(self):
         import audiogen.generator as facade
 
-        owners = {"facade": facade, "performer": self.gen.performer}
+        owners = {"facade": facade, "performer": self.gen.performer, "generator": self.gen}
         originals = {(where, attr): getattr(owners[where], attr) for _, where, attr in PHASES}
         for name, where, attr in PHASES:
             setattr(owners[where], attr, self._timed(name, originals[where, attr]))
@@ -64,7 +65,7 @@ class PhaseTimer:
             yield self
         finally:
             for (where, attr), fn in originals.items():
-                if where == "performer":
+                if where != "facade":
                     delattr(owners[where], attr)  # the instance's wrapper goes; the class's method shows again
                 else:
                     setattr(owners[where], attr, fn)
@@ -82,27 +83,29 @@ class PhaseTimer:
 
 
 @contextlib.contextmanager
-def sampling_loop(step: str):
-    """Route the facade's LM call through ``step`` (``"eager"`` or ``"fast"``) for the block."""
+def sampling_loop(step: str, draft: int):
+    """Route the facade's LM call through ``step`` (``"eager"`` or ``"fast"``) with ``draft`` columns per pass for
+    the block."""
     import audiogen.perform as perform
 
     original = perform.lm_generate
-    perform.lm_generate = functools.partial(original, step=step)
+    perform.lm_generate = functools.partial(original, step=step, draft=draft)
     try:
         yield
     finally:
         perform.lm_generate = original
 
 
-def one_track(gen, duration: float, seed: int, step: str, precision: str) -> dict:
-    """Generate the benchmark's request once with loop ``step`` in ``precision``; wall time by phase, MP3 included."""
+def one_track(gen, duration: float, seed: int, step: str, precision: str, draft: int, originality: str) -> dict:
+    """Generate the benchmark's request once with loop ``step`` in ``precision``, ``draft`` columns per pass and the
+    ``originality`` mode; wall time by phase, MP3 included."""
     from audiogen.lm import GenerationParams
 
     timer = PhaseTimer(gen)
     t0 = time.perf_counter()
-    with sampling_loop(step), timer.active():
+    with sampling_loop(step, draft), timer.active():
         track = gen.generate(PROMPT, emotion="happy", tempo=120, duration=duration, seed=seed, progress=False,
-                             params=GenerationParams(precision=precision))  # fmt: skip
+                             params=GenerationParams(precision=precision), originality=originality)  # fmt: skip
     total = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         t1 = time.perf_counter()
@@ -113,8 +116,8 @@ def one_track(gen, duration: float, seed: int, step: str, precision: str) -> dic
 
 
 def same_tokens(gen, frames: int = 300) -> bool:
-    """Whether the fast float32 loop and the eager loop sample the same tokens for one request (CFG, a plan's
-    controls and sketch, the same seed)."""
+    """Whether the fast float32 loop (with its passes of guessed columns) and the eager loop sample the same tokens
+    for one request (CFG, a plan's controls and sketch, the same seed)."""
     from audiogen.compose.planner import compose_plan
     from audiogen.compose.sketch import sketch_codes
     from audiogen.conditioning.base import Attributes
@@ -129,6 +132,31 @@ def same_tokens(gen, frames: int = 300) -> bool:
     params = GenerationParams(seed=0, precision="float32", sketch_strength=gen.sketch_strength)
     out = [lm_generate(gen.lm, gen.lm.condition, attrs, frames, params, step=s, **extra) for s in ("eager", "fast")]
     return bool(torch.equal(*out))
+
+
+def pass_counts(gen, duration: float) -> dict:
+    """Passes of the model the default loop makes for the benchmark's request: ``{"steps", "single", "blocks",
+    "columns"}`` (sampled columns; one-column steps; passes of guesses and the columns they read)."""
+    lm_generate = sys.modules["audiogen.lm.generate"]  # the package's name `generate` is the function
+    counts = {"steps": 0, "single": 0, "blocks": 0, "columns": 0}
+    step, block = lm_generate.decode_step, lm_generate.decode_block
+
+    def one(*a, **k):
+        counts["single"] += 1
+        return step(*a, **k)
+
+    def many(w, tokens, *a, **k):
+        counts["blocks"] += 1
+        counts["columns"] += tokens.shape[-1]
+        return block(w, tokens, *a, **k)
+
+    lm_generate.decode_step, lm_generate.decode_block = one, many
+    try:
+        gen.generate(PROMPT, emotion="happy", tempo=120, duration=duration, seed=0, originality="off",
+                     progress=lambda done, total: counts.__setitem__("steps", total))  # fmt: skip
+    finally:
+        lm_generate.decode_step, lm_generate.decode_block = step, block
+    return counts
 
 
 def step_against_matmul(gen, precision: str, frames: int = 300) -> dict:
@@ -270,29 +298,34 @@ def main(argv: list[str] | None = None) -> int:
     started = machine()
     from audiogen.generator import MusicGenerator
     from audiogen.lm.fast import resolve_precision
+    from audiogen.lm.generate import DRAFT
 
     auto = resolve_precision("auto")
     gen = MusicGenerator.from_pretrained(None)
     gen.generate(PROMPT, duration=2.0, seed=0, progress=False)  # one-time costs stay out of the timings
-    variants = [("eager float32 (each step through the model's forward)", "eager", "float32"),
-                ("fast float32", "fast", "float32"),
-                (f"fast {auto} (default)", "fast", "auto")]  # fmt: skip
-    runs: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
+    variants = [("eager float32 (each step through the model's forward)", "eager", "float32", 1, "check"),
+                (f"fast float32, {DRAFT} columns a pass", "fast", "float32", DRAFT, "check"),
+                (f"fast {auto}, one column a pass", "fast", "auto", 1, "check"),
+                (f"fast {auto}, {DRAFT} columns a pass (default)", "fast", "auto", DRAFT, "check"),
+                ("the default without the originality check (the work release 0.3.4 did)", "fast", "auto", DRAFT,
+                 "off")]  # fmt: skip
+    runs: dict[str, list[dict]] = {v[0]: [] for v in variants}
     release: list[float] = []
     with release_checkout() as tree:
         for seed in range(args.repeats):  # interleaved with the release's code, so a noisy spell hits all alike
             release += release_seconds(tree, args.duration, [seed], args.threads)
-            for name, step, precision in variants:
-                runs[name].append(one_track(gen, args.duration, seed, step, precision))
+            for name, step, precision, draft, originality in variants:
+                runs[name].append(one_track(gen, args.duration, seed, step, precision, draft, originality))
     same = same_tokens(gen)
     base = min(release)
     rows = [[f"release 0.3.4's code and model ({RELEASE}, its own process)", f"{base:.2f} s (best of {len(release)})",
              "1.00x", f"{args.duration / base:.1f}x", ""]]  # fmt: skip
-    for name, _, _ in variants:
+    for name, *_ in variants:
         best = min(runs[name], key=lambda r: r["total"])
         phases = ", ".join(f"{p} {best.get(p, 0.0):.2f}" for p, _, _ in PHASES)
         rows.append([name, f"{best['total']:.2f} s (best of {len(runs[name])})", f"{base / best['total']:.2f}x",
                      f"{args.duration / best['total']:.1f}x", f"{phases}, MP3 {best['mp3']:.2f}"])  # fmt: skip
+    passes = pass_counts(gen, args.duration)
     ratio = step_against_matmul(gen, auto)
     dist = distribution_distance(gen, auto) if auto != "float32" else None
     load_s, whole_s = process_seconds(args.duration, args.threads)
@@ -303,11 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         f"The same {args.duration:g} s request (120 BPM, plan, sketch, CFG, beat guidance) through release 0.3.4's "
         "code and through each sampling loop of this one, interleaved; speed-up against the release; phases in "
         "seconds of the best run (the eager loop shares this version's per-segment tables for guidance and the "
-        "sketch).",
+        "sketch). Every row of this version but the last checks its track's originality, as `generate` does by "
+        "default; release 0.3.4 had no such check.",
         "",
         *table(["sampling loop", "generate()", "speed-up", "real-time factor", "phases (s)"], rows),
         "",
-        f"- Fast float32 gives the eager loop's tokens: {same}.",
+        f"- Fast float32, {DRAFT} columns a pass, gives the eager loop's tokens: {same}.",
+        f"- Passes of the model in the default loop for this request: {passes['single'] + passes['blocks']} for "
+        f"{passes['steps']} sampled columns ({passes['single']} single steps; {passes['blocks']} passes that read "
+        f"{passes['columns']} columns, the sampled one and the sketch's next ones as guesses; a pass goes on to "
+        f"guess only after a column that came out as the sketch's).",
         f"- One step of the default loop ({auto}, 2 guidance rows): {ratio['step'] * 1e3:.2f} ms; its matrix "
         f"products alone: {ratio['matmul'] * 1e3:.2f} ms (overhead ratio {ratio['step'] / ratio['matmul']:.2f}x).",
     ]

@@ -1,5 +1,7 @@
 """The fast decoding step against the model's own forward: logits, tokens, and the bfloat16 option."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +57,10 @@ def test_decode_step_gives_the_forward_logits(masked):
             assert fast.shape == (batch, cfg.n_q, cfg.card)
             torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
         assert fast_cache.length == ref_cache.length
-        for a, b in zip(fast_cache.k + fast_cache.v, ref_cache.k + ref_cache.v, strict=True):
+        assert fast_cache.pairs_side_by_side  # the fast step keeps each key's rotary pairs side by side
+        halves = weights.side_by_side.argsort()  # back to the model's order: the two halves of each head
+        keys = [k[..., halves] for k in fast_cache.k]
+        for a, b in zip(keys + fast_cache.v, ref_cache.k + ref_cache.v, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -114,23 +119,122 @@ def test_low_precision_step_stays_near_float32(precision):
             assert float((a - b).abs().max()) < 0.05 * float(a.std())
 
 
-def test_frames_are_reported_in_order_as_soon_as_they_are_complete():
+@pytest.mark.skipif(not bfloat16_native(), reason="this CPU has no native bfloat16 matrix multiply")
+def test_the_bfloat16_prefill_stays_near_float32_and_leaves_a_float32_cache():
+    """The int8 path reads each window's prefix and context in bfloat16: its logits stay within a few hundredths of
+    their spread of float32's, the cache the steps then read (cross-attention states included) is float32, and the
+    whole int8 generation runs over three windows."""
+    from audiogen.lm.generate import _prefill_precision
+
+    model = model_with_everything(max_frames=30)
+    cfg = model.config
+    g = torch.Generator().manual_seed(7)
+    seq = torch.randint(0, cfg.card, (2, cfg.n_q, 12), generator=g)
+    ctl = torch.rand(2, 12, CONTROL_FEATURES, generator=g)
+    cond = conditions(2, cfg.dim, masked=True)
+    with torch.inference_mode():
+        ref = model(seq, cond, model.new_cache(2, 40), ctl)[:, :, -1]
+        weights, cache = StepWeights(model, 40, "int8"), model.new_cache(2, 40)
+        with _prefill_precision(weights, cache):
+            low = model(seq, cond, cache, ctl)[:, :, -1].float()
+        assert float((low - ref).abs().max()) < 0.05 * float(ref.std())
+        assert all(t.dtype == torch.float32 for kv in cache.cross_kv for t in kv) and cache.k[0].dtype == torch.float32
+        assert decode_step(weights, seq[..., -1], cache).dtype == torch.float32
+    attrs = [Attributes(tempo=96.0, emotion="calm"), Attributes(tempo=None, emotion="happy")]
+    provider = lambda a: conditions(len(a), cfg.dim, masked=True)  # noqa: E731
+    codes = generate(model, provider, attrs, 70, GenerationParams(seed=1, precision="int8"))
+    assert codes.shape == (2, cfg.n_q, 70) and int(codes.max()) < cfg.card
+
+
+def _counting_passes(monkeypatch) -> list[int]:
+    """Record the columns of every pass of :func:`decode_block` that the sampling loop makes."""
+    lm_generate = sys.modules["audiogen.lm.generate"]  # the package's name `generate` is the function
+    passes, real = [], lm_generate.decode_block
+
+    def counted(w, tokens, cache, controls=None):
+        passes.append(tokens.shape[-1])
+        return real(w, tokens, cache, controls)
+
+    monkeypatch.setattr(lm_generate, "decode_block", counted)
+    return passes
+
+
+def test_guessing_the_sketchs_columns_gives_the_same_tokens_in_fewer_passes(monkeypatch):
+    """Passes that read the sketch's next columns as guesses (draft > 1) sample the tokens of one column per pass:
+    float32, CFG with emotion guidance, controls, a strong and a weak sketch, three windows, a prompt."""
+    model = model_with_everything(max_frames=30)
+    cfg = model.config
+    attrs = [Attributes(tempo=96.0, emotion="calm"), Attributes(tempo=None, emotion="happy")]
+    rng = np.random.default_rng(2)
+    controls = [rng.random((80, CONTROL_FEATURES)).astype(np.float32), None]
+    sketch = torch.randint(0, cfg.card, (2, cfg.n_q, 70), generator=torch.Generator().manual_seed(4))
+    prompt = sketch[..., :5].clone()
+    provider = lambda a: conditions(len(a), cfg.dim, masked=True)  # noqa: E731
+    passes = _counting_passes(monkeypatch)
+    for strength, top_k in ((12.0, 250), (2.0, 20)):
+        params = GenerationParams(seed=3, extend_stride=12, emotion_scale=2.0, sketch_strength=strength, top_k=top_k,
+                                  precision="float32")  # fmt: skip
+        passes.clear()
+        one = generate(model, provider, attrs, 70, params, controls=controls, sketch=sketch, prompt=prompt, draft=1)
+        assert not passes  # one column per pass: decode_step only
+        for draft in (2, 5, 8):
+            passes.clear()
+            out = generate(model, provider, attrs, 70, params, controls=controls, sketch=sketch, prompt=prompt,
+                           draft=draft)  # fmt: skip
+            assert torch.equal(out, one), (strength, draft)
+            assert passes and max(passes) <= draft
+        if strength == 12.0:  # the performance follows a strong sketch: most columns come from passes of guesses
+            assert sum(passes) > 2 * len(passes)
+    with pytest.raises(ValueError, match="draft must be an integer >= 1"):
+        generate(model, provider, attrs, 10, params, draft=0)
+
+
+@pytest.mark.skipif(not bfloat16_native(), reason="this CPU has no native bfloat16 matrix multiply")
+def test_a_pass_of_guesses_gives_each_columns_logits_in_low_precision():
+    """Teacher-forced along one sequence, a pass of several columns gives the logits of one column per pass: to
+    about 1e-5 in float32; in int8 up to one bfloat16 rounding of an activation (the attention of several queries
+    sums in another order, and a change in the last float32 bit can round an activation the other way)."""
+    from audiogen.lm.fast import decode_block
+
+    model = model_with_everything()
+    cfg = model.config
+    g = torch.Generator().manual_seed(5)
+    seq = torch.randint(0, cfg.card + 1, (2, cfg.n_q, 21), generator=g)
+    ctl = torch.rand(2, 21, CONTROL_FEATURES, generator=g)
+    cond = conditions(2, cfg.dim, True)
+    for precision, tol in (("float32", 1e-5), ("int8", 0.02)):
+        w = StepWeights(model, 40, precision)
+        with torch.inference_mode():
+            one, block = model.new_cache(2, 40), model.new_cache(2, 40)
+            for c in (one, block):
+                model(seq[..., :5], cond, c, ctl[:, :5])
+            ref = torch.stack([decode_step(w, seq[..., t], one, ctl[:, t]) for t in range(5, 21)], 1)
+            spans = ((5, 8), (8, 16), (16, 21))
+            got = torch.cat([decode_block(w, seq[..., a:b], block, ctl[:, a:b]) for a, b in spans], 1)
+        assert float((got - ref).abs().max()) <= tol * float(ref.std()), precision
+        assert block.length == one.length
+
+
+@pytest.mark.parametrize("draft", [1, 8])
+def test_frames_are_reported_in_order_as_soon_as_they_are_complete(draft):
     model = model_with_everything(max_frames=30)
     attrs = [Attributes(tempo=96.0), Attributes(tempo=None)]
     prompt = torch.randint(0, model.config.card, (2, model.config.n_q, 6), generator=torch.Generator().manual_seed(1))
+    sketch = torch.cat([prompt, prompt.repeat(1, 1, 11)], -1)  # a sketch to guess from (draft 8)
     seen, steps = [], []
-    params = GenerationParams(seed=2, extend_stride=12, cfg_scale=1.0)
+    params = GenerationParams(seed=2, extend_stride=12, cfg_scale=1.0, sketch_strength=10.0, precision="float32")
 
     def on_frames(first, codes):
         seen.append((first, codes))
         steps.append(progress[-1])
 
     progress = [0]
-    out = generate(model, None, attrs, 70, params, prompt=prompt, on_frames=on_frames,
+    out = generate(model, None, attrs, 70, params, prompt=prompt, on_frames=on_frames, sketch=sketch, draft=draft,
                    callback=lambda step, total: progress.append(step))  # fmt: skip
     assert [f for f, _ in seen] == list(range(6, 70))  # every new frame once, in order, none of the prompt's
     assert torch.equal(torch.cat([c for _, c in seen], -1), out[..., 6:])
     assert steps[0] == model.config.n_q  # the first frame is complete after n_q steps of the first segment
+    assert progress[1:] == list(range(1, len(progress)))  # one progress call per sampled column, in order
 
     class Gone(Exception):
         pass

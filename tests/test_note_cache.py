@@ -49,6 +49,19 @@ def test_crops_read_the_mean_posterior_of_each_token_frame(tmp_path):
     assert on[:24].max() < 0.05 and on[26:74].min() > 0.95 and on[76:].max() < 0.05  # 2.0-3.0 s = frames 25-75
 
 
+def test_a_record_cached_after_the_reader_started_is_taken_on(tmp_path):
+    from audiogen.data.note_cache import NoteReader
+
+    post = np.ones((int(4 * frame_rate()), KEYS), dtype=np.float16)
+    waiting = NoteReader(tmp_path, frame_seconds=0.02, frames=50, recheck_s=0.0)
+    patient = NoteReader(tmp_path, frame_seconds=0.02, frames=50, recheck_s=3600.0)
+    assert waiting.crops(["late"], [0.0])[1].tolist() == [False]
+    assert patient.crops(["late"], [0.0])[1].tolist() == [False]
+    np.save(tmp_path / "late.npy", post)  # the cache builder finishes this record while the run trains
+    assert waiting.crops(["late"], [0.0])[1].tolist() == [True]
+    assert patient.crops(["late"], [0.0])[1].tolist() == [False]  # looked for again only after recheck_s
+
+
 def test_a_codec_run_learns_from_the_note_teacher(tmp_path):
     import json
 

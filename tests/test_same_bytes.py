@@ -24,13 +24,13 @@ from audiogen.lm.model import MusicLM
 
 # case: (SHA-256 of the float32 audio, of the MP3 bytes), their first 24 hex digits
 EXPECTED = {
-    "text": ("b5d77ddfc967da179e7c8ad8", "cc5f59d2a91ed54a0ea17a38"),
-    "plan": ("2d6942f9c41c2028bdbf509d", "cff59fcd10f799ae5f5e2747"),
-    "image": ("301446d6d8e5ee6f54aac863", "711ddc731e256ccd4eb01f9c"),
-    "video": ("27c56313ab00b750c1d7b0e3", "01c0d58766f2de6ed1957c73"),
-    "prompt": ("f86241a042e390e6bbc7d65d", "0b3016b131c7af5b7b37ea80"),
-    "controls_text": ("35d36bc82f207ae9f4e940aa", "aa759832d002b0a7e7e2517f"),
-    "controls_video": ("de07228fff5ee239e13654b6", "c760c84e715bee0de6db97c3"),
+    "text": ("fa8ab151006b77736582366a", "f76ca7dc9ad3474dfd42111f"),
+    "plan": ("d15eb20df2b40b86270276d3", "059f0c7fe0e0ae45482bd05b"),
+    "image": ("6c3238d6ae8db2657c4b13a7", "1317c5b58617527b3c24fc26"),
+    "video": ("09405c9201e84b4b8b512cba", "06bf637d32a560d9a6499eb3"),
+    "prompt": ("b8e7d39b27008a8f3a9bd601", "da7e88ca46c18e2c81070432"),
+    "controls_text": ("f312046b3313e720a8feafc7", "14204c81ab94a44d0f6759cb"),
+    "controls_video": ("02526fbb4eb8ce5b43b3cbb5", "052f5d888da9fafa1cfe755e"),
 }
 
 

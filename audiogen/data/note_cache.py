@@ -30,16 +30,28 @@ from audiogen.transcribe import KEYS, LOWEST_MIDI, frame_rate, note_posteriors  
 
 class NoteReader:
     """Posteriors of training crops from a cache folder: :meth:`crops` gives, for a batch's records and crop
-    offsets, the mean posterior of each key over each token frame (``frame_seconds`` long) of the crop."""
+    offsets, the mean posterior of each key over each token frame (``frame_seconds`` long) of the crop. A record
+    without a cache file is looked for again after ``recheck_s`` seconds, so a run can start while the cache is
+    still being built and take on each record as it arrives."""
 
-    def __init__(self, folder: str | Path, frame_seconds: float, frames: int) -> None:
-        self.folder, self.frame_seconds, self.frames = Path(folder), float(frame_seconds), int(frames)
-        self._open: dict[str, np.ndarray | None] = {}
+    def __init__(self, folder: str | Path, frame_seconds: float, frames: int, recheck_s: float = 600.0) -> None:
+        self.folder, self.frame_seconds, self.frames = Path(folder).expanduser(), float(frame_seconds), int(frames)
+        self.recheck_s = float(recheck_s)
+        self._open: dict[str, np.ndarray] = {}
+        self._absent: dict[str, float] = {}  # key -> when its file was last found missing (time.monotonic)
 
     def _array(self, key: str) -> np.ndarray | None:
-        if key not in self._open:
-            path = self.folder / f"{key}.npy"
-            self._open[key] = np.load(path, mmap_mode="r") if path.is_file() else None
+        if key in self._open:
+            return self._open[key]
+        seen = self._absent.get(key)
+        if seen is not None and time.monotonic() - seen < self.recheck_s:
+            return None
+        path = self.folder / f"{key}.npy"
+        if not path.is_file():
+            self._absent[key] = time.monotonic()
+            return None
+        self._absent.pop(key, None)
+        self._open[key] = np.load(path, mmap_mode="r")
         return self._open[key]
 
     def crops(self, keys: list[str], offsets) -> tuple[np.ndarray, np.ndarray]:

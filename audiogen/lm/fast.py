@@ -18,6 +18,7 @@ where the CPU multiplies bfloat16 natively (:func:`bfloat16_native`), since else
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -76,9 +77,14 @@ class StepWeights:
         self.int8 = precision == "int8"
         self.n_q, self.card, self.dim, self.n_heads = c.n_q, c.card, c.dim, c.n_heads
         self.head_dim = c.dim // c.n_heads
+        # the rotary pairs (j, j + hd/2) of every query and key head side by side, (2j, 2j + 1), so that one complex
+        # product rotates them; a dot product of a query and a key is the same in either order of the head's dims
+        half = self.head_dim // 2
+        self.side_by_side = torch.stack([torch.arange(half), torch.arange(half) + half], 1).flatten()  # [hd]
         with torch.no_grad():
             self.emb = torch.cat([e.weight for e in model.emb]).float()  # [K * (card + 1), D]
             device = self.emb.device
+            self.side_by_side = self.side_by_side.to(device)
             self.offsets = torch.arange(c.n_q, device=device) * (c.card + 1)  # [K]
             ctl = model.controls
             self.control_in = None if ctl is None else self._mat(ctl.input.weight)
@@ -87,15 +93,25 @@ class StepWeights:
             self.norm = _ln(model.norm)
             self.heads = self._mat(torch.cat([h.weight for h in model.heads]))  # [D, K * card]
         self.rope_theta = c.rope_theta
-        self.cos = self.sin = self.emb.new_zeros(0, self.head_dim // 2)
+        self.turns = torch.zeros(0, self.head_dim // 2, dtype=torch.complex64, device=self.emb.device)
         self.rope(capacity - 1)
 
-    def rope(self, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotary tables ``(cos, sin)``, each ``[head_dim / 2]``, of position ``pos`` (the tables grow on demand)."""
-        if pos >= self.cos.shape[0]:
-            n = max(pos + 1, 2 * self.cos.shape[0])
-            self.cos, self.sin = rope_tables(torch.arange(n, device=self.emb.device), self.head_dim, self.rope_theta)
-        return self.cos[pos], self.sin[pos]
+    def rope(self, pos: int) -> torch.Tensor:
+        """The rotary turn of position ``pos`` as complex numbers ``cos + i sin``, ``[head_dim / 2]`` (the table
+        grows on demand)."""
+        if pos >= self.turns.shape[0]:
+            n = max(pos + 1, 2 * self.turns.shape[0])
+            cos, sin = rope_tables(torch.arange(n, device=self.emb.device), self.head_dim, self.rope_theta)
+            self.turns = torch.complex(cos, sin)
+        return self.turns[pos]
+
+    def _qkv(self, weight: torch.Tensor) -> torch.Tensor:
+        """The self-attention's ``[3D, D]`` weight with the query and key rows of every head in
+        :attr:`side_by_side` order (the values' rows as they are)."""
+        d, hd = self.dim, self.head_dim
+        heads = (torch.arange(self.n_heads, device=weight.device)[:, None] * hd + self.side_by_side[None]).flatten()
+        order = torch.cat([heads, d + heads, torch.arange(2 * d, 3 * d, device=weight.device)])
+        return weight[order]
 
     def _mat(self, weight: torch.Tensor) -> Matrix:
         """An ``nn.Linear`` weight ``[out, in]`` as the right operand ``[in, out]`` of ``x @ W``, contiguous; in
@@ -113,7 +129,7 @@ class StepWeights:
         cross = block.cross
         return _Layer(
             ln1=_ln(block.norm1),
-            qkv=self._mat(block.attn.qkv.weight),
+            qkv=self._mat(self._qkv(block.attn.qkv.weight)),
             proj=self._mat(block.attn.proj.weight),
             ln_cross=None if cross is None else _ln(block.norm_cross),
             cross_q=None if cross is None else self._mat(cross.q.weight),
@@ -140,10 +156,31 @@ def _layer_norm(x: torch.Tensor, wb: tuple[torch.Tensor, torch.Tensor]) -> torch
     return F.layer_norm(x, (x.shape[-1],), wb[0], wb[1])
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary positions for one step: ``x`` ``[..., hd]``, tables ``[hd / 2]``."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+def _rotate(x: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
+    """Rotary positions for one step: ``x`` ``[..., hd]`` with its pairs side by side, ``turn`` ``[hd / 2]``
+    complex."""
+    z = torch.view_as_complex(x.unflatten(-1, (-1, 2)))
+    return torch.view_as_real(z * turn).flatten(-2)
+
+
+def _step_view(w: StepWeights, cache: KVCache) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Ready ``cache`` (filled by :meth:`MusicLM.forward`) for :func:`decode_step`, once: the keys stored so far put
+    in :attr:`StepWeights.side_by_side` order, and the masks made additive (0 or -inf: the same scores as the
+    boolean masks, without converting them at every step). Returns ``(self mask [B, 1, 1, capacity] or None,
+    cross mask [B, 1, 1, S] or None)``."""
+    if not cache.pairs_side_by_side:
+        n = cache.length
+        for k in cache.k:
+            k[:, :, :n] = k[:, :, :n, w.side_by_side]
+        cache.pairs_side_by_side = True
+    if cache.step_masks is None:
+
+        def additive(mask):
+            return None if mask is None else torch.zeros(mask.shape, device=mask.device).masked_fill_(~mask, -math.inf)
+
+        cache.step_masks = (None if cache.all_valid else additive(cache.key_valid[:, None, None]),
+                            additive(cache.cross_mask))  # fmt: skip
+    return cache.step_masks
 
 
 def decode_step(
@@ -163,15 +200,16 @@ def decode_step(
     if controls is not None:
         ctl = controls.to(dt)
         x = x + matmul(ctl, w.control_in)  # a bfloat16 product is promoted by the addition: no extra pass
-    cos, sin = w.rope(pos)
+    turn = w.rope(pos)
     h, hd = w.n_heads, w.head_dim
-    valid = None if cache.all_valid else cache.key_valid[:, None, None, : pos + 1]
-    cross_kv, cross_mask, cross_any = cache.cross_kv, cache.cross_mask, cache.cross_any
+    self_mask, cross_mask = _step_view(w, cache)
+    valid = None if self_mask is None else self_mask[..., : pos + 1]
+    cross_kv, cross_any = cache.cross_kv, cache.cross_any
     for i, layer in enumerate(w.layers):
         if ctl is not None and layer.again is not None:
             x = x + matmul(ctl, layer.again)
         qkv = matmul(_layer_norm(x, layer.ln1).to(dt), layer.qkv).float().view(b, 3, h, hd)
-        q, k = _rotate(qkv[:, :2], cos, sin).unbind(1)  # (B, H, hd) each
+        q, k = _rotate(qkv[:, :2], turn).unbind(1)  # (B, H, hd) each, pairs side by side
         v = qkv[:, 2]
         kc, vc = cache.k[i], cache.v[i]
         kc[:, :, pos] = k
@@ -188,3 +226,55 @@ def decode_step(
         x = x + matmul(m, layer.fc2)
     cache.length = pos + 1
     return matmul(_layer_norm(x, w.norm).to(dt), w.heads).float().view(b, w.n_q, w.card)
+
+
+def decode_block(
+    w: StepWeights, tokens: torch.Tensor, cache: KVCache, controls: torch.Tensor | None = None
+) -> torch.Tensor:
+    """:func:`decode_step` for ``N`` consecutive positions at once: logits ``[B, N, K, card]`` (float32), entry ``i``
+    the step after ``tokens[..., : i + 1]``; ``tokens`` ``[B, K, N]`` (delayed columns, ids in ``[0, card]``) are
+    appended to ``cache`` at positions ``cache.length ..``, each seeing the cache and the block's earlier positions;
+    ``controls`` ``[B, N, F]`` (None = none). One pass reads the weights once for all ``N`` positions, which is what
+    a step costs on a CPU: the sampling loop checks ``N - 1`` guessed columns at the price of about one step
+    (:func:`audiogen.lm.generate.generate`, ``draft``). Rolling back is setting ``cache.length`` lower: later
+    positions are written over."""
+    b, _, n = tokens.shape
+    pos = cache.length
+    if pos + n > cache.capacity:
+        raise ValueError(f"KV cache holds {cache.capacity} positions, {pos + n} needed")
+    dt, d = w.dtype, w.dim
+    x = w.emb[tokens.transpose(1, 2) + w.offsets].sum(2).reshape(b * n, d)  # (B·N, D) float32
+    ctl = None
+    if controls is not None:
+        ctl = controls.reshape(b * n, -1).to(dt)
+        x = x + matmul(ctl, w.control_in)
+    w.rope(pos + n - 1)
+    turns = w.turns[pos : pos + n, None]  # (N, 1, hd/2): broadcast over heads
+    h, hd = w.n_heads, w.head_dim
+    self_mask, cross_mask = _step_view(w, cache)
+    # position pos + i sees the cache and the block up to itself
+    mask = torch.zeros(n, pos + n, device=x.device)
+    mask[:, pos:] = torch.full((n, n), -math.inf, device=x.device).triu_(1)
+    mask = mask[None, None] if self_mask is None else mask[None, None] + self_mask[..., : pos + n]
+    cross_kv, cross_any = cache.cross_kv, cache.cross_any
+    for i, layer in enumerate(w.layers):
+        if ctl is not None and layer.again is not None:
+            x = x + matmul(ctl, layer.again)
+        qkv = matmul(_layer_norm(x, layer.ln1).to(dt), layer.qkv).float().view(b, n, 3, h, hd)
+        q, k = _rotate(qkv[:, :, :2], turns[:, None]).unbind(2)  # (B, N, H, hd) each, pairs side by side
+        kc, vc = cache.k[i], cache.v[i]
+        kc[:, :, pos : pos + n] = k.transpose(1, 2)
+        vc[:, :, pos : pos + n] = qkv[:, :, 2].transpose(1, 2)
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), kc[:, :, : pos + n], vc[:, :, : pos + n],
+                                           attn_mask=mask)  # fmt: skip
+        x = x + matmul(y.transpose(1, 2).reshape(b * n, d).to(dt), layer.proj)
+        if layer.cross_q is not None and cross_kv[i] is not None:
+            cq = matmul(_layer_norm(x, layer.ln_cross).to(dt), layer.cross_q).float().view(b, n, h, hd)
+            ck, cv = cross_kv[i]
+            y = F.scaled_dot_product_attention(cq.transpose(1, 2), ck, cv, attn_mask=cross_mask)  # (B, H, N, hd)
+            y = matmul(y.transpose(1, 2).reshape(b * n, d).to(dt), layer.cross_proj)
+            x = x + (y if cross_any is None else (y.view(b, n, d) * cross_any).view(b * n, d))
+        m = F.gelu(matmul(_layer_norm(x, layer.ln2).to(dt), layer.fc1))
+        x = x + matmul(m, layer.fc2)
+    cache.length = pos + n
+    return matmul(_layer_norm(x, w.norm).to(dt), w.heads).float().view(b, n, w.n_q, w.card)

@@ -36,7 +36,7 @@ from audiogen.conditioning.base import Attributes, Conditions
 from audiogen.controls import layout
 from audiogen.controls.layout import beat_phase, grid_beats
 from audiogen.lm.beat_prior import beat_tempo, phase_bins
-from audiogen.lm.fast import StepWeights, decode_step
+from audiogen.lm.fast import StepWeights, decode_block, decode_step
 from audiogen.lm.model import MusicLM
 from audiogen.lm.pattern import build_delayed, delay_steps, revert_delayed, valid_mask
 from audiogen.lm.sampling import (
@@ -51,6 +51,7 @@ Provider = Callable[[list[Attributes]], Conditions]
 Progress = Callable[[int, int], None]
 FramesReady = Callable[[int, torch.Tensor], None]
 UNKNOWN = -1  # a position of the delayed sequence still to be sampled
+DRAFT = 8  # columns per pass of the fast step when a sketch gives the guesses (see generate's ``draft``)
 
 
 def plan_segments(n_frames: int, prompt_frames: int, window: int, stride: int) -> list[tuple[int, int]]:
@@ -82,6 +83,7 @@ def generate(
     controls: Sequence[np.ndarray | None] | None = None,
     sketch: torch.Tensor | None = None,
     on_frames: FramesReady | None = None,
+    draft: int = DRAFT,
 ) -> torch.Tensor:
     """Generate codes for a batch of requests.
 
@@ -98,7 +100,12 @@ def generate(
     ``[B, >= n_q, >= n_frames]`` the sampling leans towards by ``params.sketch_strength`` (None or strength 0: off).
     on_frames(first, codes): called as soon as frames are complete (every codebook sampled), in order, with the
     index of the first of them (prompt frames count) and their codes ``[B, n_q, n]`` (the prompt's are not passed);
-    an exception it raises stops the generation (how a consumer that went away cancels it).
+    an exception it raises stops the generation (how a consumer that went away cancels it). draft: with the fast step
+    and a sketch, how many columns one pass of the model reads: the column just sampled and ``draft - 1`` of the
+    sketch's, guessed to come next (:func:`audiogen.lm.fast.decode_block`); sampling then goes on through the
+    guesses for as long as it draws what was guessed. Each step is still drawn from its own logits with its own
+    random numbers, so the tokens are those of one pass per column (``draft=1``) up to the floating-point order of
+    the products (tests/test_lm_fast.py); only the number of passes changes.
     Returns ``[B, n_q, n_frames]`` long codes, frame-aligned (the delay reverted), the prompt first.
     """
     params = params or GenerationParams()
@@ -127,6 +134,8 @@ def generate(
     sketch = _check_sketch(sketch, params, batch, cfg.n_q, cfg.card, n_frames, device)
     if step not in ("fast", "eager"):
         raise ValueError(f"step must be 'fast' or 'eager', got {step!r}")
+    if not isinstance(draft, int) or draft < 1:
+        raise ValueError(f"draft must be an integer >= 1 (1 = one column per pass), got {draft!r}")
     fast = None
     if use_cache:
         fast = StepWeights(model, delay_steps(window, cfg.n_q) + 64, params.precision) if step == "fast" else "eager"
@@ -144,9 +153,8 @@ def generate(
             guide = None if frame_bins is None else (model.beat_prior, beat_scale, frame_bins[:, start:end], bands)
             lean = None if sketch is None else build_delayed(sketch[..., start:end], UNKNOWN)
             ready = None if on_frames is None else (lambda f, codes, at=start: on_frames(at + f, codes))
-            segment = _generate_segment(
-                model, conditions, rows, context, n_new, params, generator, progress, fast, ctl, guide, lean, ready
-            )
+            segment = _generate_segment(model, conditions, rows, context, n_new, params, generator, progress, fast,
+                                        ctl, guide, lean, ready, draft)  # fmt: skip
             out = torch.cat([out, segment[..., out.shape[-1] - start :]], dim=-1)  # keep the new frames
     return out
 
@@ -299,6 +307,7 @@ def _generate_segment(
     guide=None,
     sketch=None,
     ready=None,
+    draft=1,
 ):
     """Continue ``context`` ``[B, K, C]`` by ``n_new`` frames in one window; returns ``[B, K, C + n_new]``.
 
@@ -310,7 +319,8 @@ def _generate_segment(
     guidance ``(prior, scale, bins [B, C + n_new], bands [B])`` (phase bin of every frame of the segment, -1 =
     none; tempo band of every row) or None. sketch: the sketch's codes in the delay pattern ``[B, K, delay_steps(C +
     n_new)]`` (:data:`UNKNOWN` = no bonus there), or None. ready(f, codes): called with each new frame ``f`` (index
-    into the segment) and its codes ``[B, K, 1]`` once its last codebook is sampled."""
+    into the segment) and its codes ``[B, K, 1]`` once its last codebook is sampled. draft: columns per pass of the
+    fast step when there is a sketch (:func:`generate`)."""
     b, k, c = context.shape
     special = model.config.special_token
     frames = c + n_new
@@ -328,32 +338,72 @@ def _generate_segment(
     def clk(a: int, b: int):
         return None if controls is None else controls[:, a:b]
 
-    logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache, clk(0, first))[:, :, -1]  # (rows*B, K, card)
+    with _prefill_precision(fast, cache):
+        logits = model(seq[..., :first].repeat(rows, 1, 1), conditions, cache, clk(0, first))[:, :, -1].float()
     # the per-step tables, drawn once for the segment: beat guidance's offsets and the sketch's bonus
     beat = None if guide is None else _beat_table(guide, first, n_steps, k)  # (steps, B, K, card)
     lean = None if sketch is None else _lean_table(sketch, params.sketch_strength, logits.dtype)
-    for step in range(first, n_steps):
-        bias = None if beat is None else beat[step - first]
-        guided = combine_guidance(logits, params, rows)
-        if lean is not None:
-            guided = guided.scatter_add(-1, lean[0][..., step, None], lean[1][..., step, None])
-        tokens = sample_next(guided, params, generator, bias)
-        column = seq[..., step]
-        seq[..., step] = torch.where(column == UNKNOWN, tokens, column)
-        progress.step()
-        if ready is not None and c <= step - k < frames:  # frame step - k has just got its last codebook
-            f = step - k
-            ready(f, seq[:, torch.arange(k), f + 1 + torch.arange(k)][..., None].clone())
-        if step + 1 == n_steps:
-            break
-        if isinstance(fast, StepWeights):
+    # the guesses a pass of the fast step reads after each sampled column: the sketch's codes, the known columns kept
+    guess = None
+    if isinstance(fast, StepWeights) and sketch is not None and draft > 1:
+        guess = torch.where(seq == UNKNOWN, sketch.clamp(min=0), seq)
+    pending = [logits]  # logits of steps step, step + 1, ... (those after the first: if the guesses hold)
+    step = first
+    while True:
+        for j, logits in enumerate(pending):
+            bias = None if beat is None else beat[step - first]
+            guided = combine_guidance(logits, params, rows)
+            if lean is not None:
+                guided = guided.scatter_add(-1, lean[0][..., step, None], lean[1][..., step, None])
+            tokens = sample_next(guided, params, generator, bias)
+            column = seq[..., step]
+            seq[..., step] = torch.where(column == UNKNOWN, tokens, column)
+            progress.step()
+            if ready is not None and c <= step - k < frames:  # frame step - k has just got its last codebook
+                f = step - k
+                ready(f, seq[:, torch.arange(k), f + 1 + torch.arange(k)][..., None].clone())
+            step += 1
+            if step == n_steps:
+                return revert_delayed(seq, frames)
+            if j + 1 < len(pending) and not torch.equal(seq[..., step - 1], guess[..., step - 1]):
+                cache.length -= len(pending) - 1 - j  # the positions read after the wrong guess: written over
+                break
+        pending = _next_logits(model, fast, seq, step - 1, rows, cache, conditions, controls, guess, draft, n_steps)
+
+
+def _next_logits(model, fast, seq, step, rows, cache, conditions, controls, guess, draft, n_steps) -> list:
+    """Logits after column ``step`` of ``seq`` (just sampled): one entry ``[rows * B, K, card]``, or, with
+    ``guess`` ``[B, K, steps]``, one per column of a pass that also reads the guesses for the steps after it
+    (:func:`~audiogen.lm.fast.decode_block`), entry ``i`` valid if guesses ``step + 1 .. step + i`` come true."""
+    if isinstance(fast, StepWeights):
+        # guess ahead only while the performance follows the sketch: the column just sampled is the sketch's own
+        following = guess is not None and torch.equal(seq[..., step], guess[..., step])
+        n = min(draft, n_steps - 1 - step) if following else 1
+        if n == 1:
             ctl_step = None if controls is None else controls[:, step]
-            logits = decode_step(fast, seq[..., step].repeat(rows, 1), cache, ctl_step)
-        elif fast is not None:
-            logits = model(seq[..., step : step + 1].repeat(rows, 1, 1), None, cache, clk(step, step + 1))[:, :, -1]
-        else:
-            logits = model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, clk(0, step + 1))[:, :, -1]
-    return revert_delayed(seq, frames)
+            return [decode_step(fast, seq[..., step].repeat(rows, 1), cache, ctl_step)]
+        cols = torch.cat([seq[..., step : step + 1], guess[..., step + 1 : step + n]], dim=-1).repeat(rows, 1, 1)
+        ctl = None if controls is None else controls[:, step : step + n]
+        return list(decode_block(fast, cols, cache, ctl).unbind(1))
+    if fast is not None:
+        ctl = None if controls is None else controls[:, step : step + 1]
+        return [model(seq[..., step : step + 1].repeat(rows, 1, 1), None, cache, ctl)[:, :, -1]]
+    ctl = None if controls is None else controls[:, : step + 1]
+    return [model(seq[..., : step + 1].repeat(rows, 1, 1), conditions, None, ctl)[:, :, -1]]
+
+
+@contextmanager
+def _prefill_precision(fast, cache):
+    """The segment's first call (prefix and context, a whole window's positions at once) in the fast step's
+    precision: bfloat16 matrix products when the steps run in bfloat16 or int8 (:mod:`audiogen.lm.fast`; about half
+    the time of float32 on a CPU that multiplies bfloat16 natively), float32 otherwise (the reference paths). The
+    cache it fills stays in float32."""
+    if not isinstance(fast, StepWeights) or fast.dtype != torch.bfloat16:
+        yield
+        return
+    with torch.autocast(cache.k[0].device.type, dtype=torch.bfloat16):
+        yield
+    cache.cross_kv = [None if kv is None else (kv[0].float(), kv[1].float()) for kv in cache.cross_kv]
 
 
 def _beat_table(guide, first: int, n_steps: int, k: int) -> torch.Tensor:

@@ -31,6 +31,10 @@ class KVCache:
         self.cross_kv: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
         self.cross_mask: torch.Tensor | None = None  # [B, 1, 1, S] bool, prepared for SDPA
         self.cross_any: torch.Tensor | None = None  # [B, 1, 1] float: 0 where a row has no cross state; None: all do
+        # audiogen.lm.fast.decode_step's own view of this cache, set up at its first step: the keys' head dimension
+        # with each rotary pair side by side (it rotates them as complex numbers), and the masks as additive floats
+        self.pairs_side_by_side = False
+        self.step_masks: tuple[torch.Tensor | None, torch.Tensor | None] | None = None
 
 
 def rope_tables(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -88,7 +88,7 @@ class Stage:
 #    from the audio), a token map from the shipped codec's codes to v3's (to start the new embeddings), the LM.
 STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
-                        "run_dir={run}", "manifests=[{manifests}]"),),
+                        "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
           ("audiogen/pretrained/codec-v3", "audiogen/pretrained/codec-v2")),
     Stage("lm-v3", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3"),
