@@ -73,6 +73,22 @@ def test_a_planted_copy_is_flagged_on_its_own_item(plans):
     assert "FLAGGED" in result.summary() and "Test piece 2" in result.summary()
 
 
+def test_the_chords_of_the_composers_own_pieces_are_not_read(plans):
+    """A plan shares every chord change with a training piece: flagged when the piece is anyone's, not when it is
+    one of audiogen's own composer's (every plan is composed from the same templates); its melody still counts."""
+    from audiogen.originality.check import read_symbols
+
+    index = plans_index(plans)
+    index.thresholds["chords"] = 5.0
+    symbols, frames = features.chord_symbols(plan_controls(plans[1]))
+    assert read_symbols(index, "chords", symbols, frames).flagged
+    index.items[1]["source"] = "composer"
+    chords = read_symbols(index, "chords", symbols, frames)
+    assert not chords.flagged and (chords.item is None or chords.item["id"] != "plan-1")
+    melody = read_symbols(index, "melody", *features.melody_symbols(plan_controls(plans[1])))
+    assert melody.flagged and melody.item["id"] == "plan-1"
+
+
 def test_unrelated_music_is_not_flagged(plans):
     index = plans_index(plans)
     other = _plan(1234, "a dark folk tune")

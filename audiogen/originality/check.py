@@ -112,7 +112,10 @@ def _item(index: OriginalityIndex, i: int) -> dict:
 
 def read_symbols(index: OriginalityIndex, level: str, symbols: np.ndarray, frames: np.ndarray) -> Reading:
     """The melody or chord reading of a query's ``symbols`` ``[N]`` (with their onset ``frames`` ``[N]``)."""
-    corpus, owner = (index.melody, index.melody_item) if level == "melody" else (index.chords, index.chord_item)
+    if level == "melody":
+        corpus, owner = index.melody, index.melody_item
+    else:
+        corpus, owner = index.chords_to_read(), index.chord_item
     length, q_end, c_end = features.longest_shared_run(symbols, corpus)
     if length == 0:
         return Reading(level, 0.0, index.thresholds.get(level))
