@@ -62,9 +62,14 @@ class HashTextEncoder:
         return states, mask
 
 
-@functools.lru_cache(maxsize=4)
 def get_text_encoder(backend: str, max_tokens: int, hash_dim: int = 64):
-    """A shared frozen encoder for ``backend`` ("minilm" | "hash"); loaded once per process."""
+    """A shared frozen encoder for ``backend`` ("minilm" | "hash"); loaded once per process (the composer and the
+    LM's text conditioner share one, however each spells the arguments)."""
+    return _text_encoder(str(backend), int(max_tokens), int(hash_dim))
+
+
+@functools.lru_cache(maxsize=4)
+def _text_encoder(backend: str, max_tokens: int, hash_dim: int):
     if backend == "hash":
         return HashTextEncoder(hash_dim, max_tokens)
     if backend == "minilm":

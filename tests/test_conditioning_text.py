@@ -105,3 +105,11 @@ def test_minilm_matches_transformers_bert():
     with torch.no_grad():
         want = ref(input_ids=ids, attention_mask=mask.long()).last_hidden_state
     assert torch.allclose(states[mask], want[mask], atol=1e-4)
+
+
+def test_the_composer_and_the_text_conditioner_share_one_encoder():
+    """However each spells its arguments, one process loads one encoder per backend and width."""
+    from audiogen.conditioning.text import get_text_encoder
+
+    assert get_text_encoder("hash", 64) is get_text_encoder("hash", 64, 64) is get_text_encoder("hash", 64, hash_dim=64)
+    assert get_text_encoder("hash", 64, 32) is not get_text_encoder("hash", 64)
