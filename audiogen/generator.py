@@ -115,13 +115,17 @@ class MusicGenerator:
         return path
 
     @classmethod
-    def debug(cls, seed: int = 0) -> MusicGenerator:
-        """A tiny random model (2-layer, 32-wide LM; small codec; hashed text) for tests: fast, sounds like noise."""
+    def debug(cls, seed: int = 0, head: str = "istft") -> MusicGenerator:
+        """A tiny random model (2-layer, 32-wide LM; small codec; hashed text) for tests: fast, sounds like noise.
+        ``head``: the codec's decoder head, ``"istft"`` (v1, v2) or ``"magnitude"`` (v3: its phase rebuilt)."""
         from audiogen.conditioning.config import ConditionConfig
 
+        if head not in ("istft", "magnitude"):
+            raise ValueError(f"head={head!r}: allowed 'istft' or 'magnitude'")
         torch.manual_seed(seed)
+        extra = dict(head="magnitude", synth_n_fft=1024, head_hidden=24) if head == "magnitude" else {}
         codec = Codec(CodecConfig(enc_dim=32, enc_layers=2, latent_dim=16, dec_dim=32, dec_layers=2, up_dim=16,
-                                  up_layers=1, n_q=4, codebook_size=64, codebook_dim=4))  # fmt: skip
+                                  up_layers=1, n_q=4, codebook_size=64, codebook_dim=4, **extra))  # fmt: skip
         cond = ConditionConfig(text_backend="hash", number_hidden=32, number_freqs=4)
         lm = MusicLM(LMConfig.preset("debug", conditioning=cond.to_dict()))
         return cls(codec, lm, name="audiogen-debug", version="debug")

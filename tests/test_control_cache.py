@@ -61,3 +61,46 @@ def test_shards_split_the_items_between_workers(tmp_path):
     assert run_sharded(lambda a, shard: a + shard[1], (41,), 1) == 42
     with pytest.raises(ValueError, match="--jobs must be"):
         run_sharded(lambda shard: 0, (), 0)
+
+
+def test_a_cache_of_another_codec_lends_its_controls_where_the_frames_match(tmp_path, monkeypatch):
+    import audiogen.data.control_cache as cc
+
+    sr = 32000
+    sf.write(tmp_path / "a.wav", np.zeros(4 * sr, np.float32), sr)
+    records = [Record(path="a.wav", duration=4.0, sample_rate=sr, source="t", licence="CC0", split="train",
+                      track=name) for name in ("same", "longer", "new")]  # fmt: skip
+    write_manifest(tmp_path / "m.jsonl", records)
+    frames = {"same": 200, "longer": 200, "new": 200}
+    with TokenCacheWriter(tmp_path / "old", "codec-a", 50, 4, 64) as w:
+        for name, n in (("same", 200), ("longer", 150)):
+            w.add(f"{name}@0", np.zeros((4, n), dtype=np.int16), records[0])
+    old_ctl = {"same": np.full((200, L.CONTROL_FEATURES), 0.25, np.float16),
+               "longer": np.full((150, L.CONTROL_FEATURES), 0.5, np.float16)}  # fmt: skip
+    (tmp_path / "old" / "controls").mkdir()
+    with open(tmp_path / "old" / CONTROLS_NAME, "w") as f:
+        for name, ctl in old_ctl.items():
+            np.save(tmp_path / "old" / "controls" / f"{name}.npy", ctl)
+            f.write(f'{{"id": "{name}@0", "controls": "controls/{name}.npy", "frames": {len(ctl)}, '
+                    f'"method": "audio", "tempo": 99.0}}\n')  # fmt: skip
+    with TokenCacheWriter(tmp_path / "new", "codec-b", 50, 4, 64) as w:
+        for r in records:
+            w.add(f"{r.track}@0", np.zeros((4, frames[r.track]), dtype=np.int16), r)
+    read = []
+
+    def fake(record, root, n, frame_rate, max_seconds):
+        read.append(record.track)
+        return np.ones((n, L.CONTROL_FEATURES), np.float32), {"method": "audio", "tempo": 120.0}
+
+    monkeypatch.setattr(cc, "item_controls", fake)
+    assert add_controls(tmp_path / "new", [str(tmp_path / "m.jsonl")], reuse=tmp_path / "old") == 3
+    assert read == ["longer", "new"]  # another length of codes: read again
+    index = read_control_index(tmp_path / "new")
+    assert index["same@0"]["tempo"] == 99.0 and index["new@0"]["tempo"] == 120.0
+    cache = TokenCache(tmp_path / "new")
+    by_id = {item.id: i for i, item in enumerate(cache.items)}
+    assert np.all(np.asarray(cache.controls(by_id["same@0"])) == np.float16(0.25))
+    with TokenCacheWriter(tmp_path / "fast", "codec-c", 75, 4, 64) as w:
+        w.add("same@0", np.zeros((4, 300), dtype=np.int16), records[0])
+    with pytest.raises(ValueError, match="frame rate"):
+        add_controls(tmp_path / "fast", [str(tmp_path / "m.jsonl")], reuse=tmp_path / "old")

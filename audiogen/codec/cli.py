@@ -213,10 +213,10 @@ def _cache_shard(codec_spec, manifests, out, threads: int, shard: tuple[int, int
     return build_token_cache(load_codec(codec_spec), manifests, out, shard=shard)
 
 
-def _controls_shard(cache, manifests, shard: tuple[int, int]) -> int:
+def _controls_shard(cache, manifests, reuse, shard: tuple[int, int]) -> int:
     from audiogen.data.control_cache import add_controls
 
-    return add_controls(cache, manifests, shard=shard)
+    return add_controls(cache, manifests, shard=shard, reuse=reuse)
 
 
 def run_sharded(fn, args: tuple, jobs: int) -> int:
@@ -252,7 +252,10 @@ def _beats(args: argparse.Namespace) -> int:
 
 
 def _controls(args: argparse.Namespace) -> int:
-    n = run_sharded(_controls_shard, (args.cache, args.manifests), args.jobs)
+    if args.reuse and not (Path(args.reuse) / "cache.json").is_file():
+        print(f"--reuse {args.reuse}: no token cache there; every item is read from its audio", file=sys.stderr)
+        args.reuse = None
+    n = run_sharded(_controls_shard, (args.cache, args.manifests, args.reuse), args.jobs)
     print(f"computed the controls of {n} new items of {args.cache}")
     return 0
 
@@ -298,4 +301,6 @@ def register(sub) -> None:
     k.add_argument("manifests", nargs="+", help="the manifests the cache was built from")
     k.add_argument("--cache", required=True, help="the token cache folder")
     k.add_argument("--jobs", type=int, default=1, help="processes, each reading its share of the items")
+    k.add_argument("--reuse", default=None, help="another token cache of the same corpus and frame rate (another "
+                   "codec's): items it has controls for take them from there (they are read from the audio)")
     k.set_defaults(func=_controls)

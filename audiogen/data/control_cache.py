@@ -65,16 +65,37 @@ def item_controls(record, root: Path, frames: int, frame_rate: float, max_second
 
 
 def add_controls(
-    cache_dir: str | os.PathLike, manifests: list[str], max_seconds: float = 600.0, shard: tuple[int, int] = (0, 1)
+    cache_dir: str | os.PathLike,
+    manifests: list[str],
+    max_seconds: float = 600.0,
+    shard: tuple[int, int] = (0, 1),
+    reuse: str | os.PathLike | None = None,
 ) -> int:
     """Compute the controls of every item of the token cache at ``cache_dir`` that has none yet; the audio is found
-    through ``manifests`` (the ones the cache was built from). Returns the number of items done now."""
+    through ``manifests`` (the ones the cache was built from). Returns the number of items done now.
+
+    ``reuse``: another token cache of the same corpus (another codec at the same frame rate). The controls are read
+    from the audio, not the codes, so an item it holds with the same id and the same number of frames takes its
+    controls from there instead of reading the audio again."""
     from audiogen.data.token_cache import atomic_save_npy, fill_log, item_filename
 
     (Path(cache_dir) / CONTROLS_DIR).mkdir(exist_ok=True)
     frame_rate = json.loads((Path(cache_dir) / "cache.json").read_text())["frame_rate"]
+    known: dict[str, dict] = {}
+    if reuse is not None:
+        other_rate = json.loads((Path(reuse) / "cache.json").read_text())["frame_rate"]
+        if other_rate != frame_rate:
+            raise ValueError(f"reuse={reuse}: its frame rate {other_rate} is not this cache's {frame_rate}")
+        known = read_control_index(reuse)
 
     def compute(rec, root, item) -> dict:
+        old = known.get(item.id)
+        if old is not None and int(old["frames"]) == item.frames:
+            ctl = np.load(Path(reuse) / old["controls"])
+            if ctl.shape[0] == item.frames:
+                rel = f"{CONTROLS_DIR}/{item_filename(item.id)}"
+                atomic_save_npy(Path(cache_dir) / rel, ctl)
+                return {"controls": rel, **{k: v for k, v in old.items() if k not in ("id", "controls")}}
         ctl, facts = item_controls(rec, root, item.frames, frame_rate, max_seconds)
         rel = f"{CONTROLS_DIR}/{item_filename(item.id)}"
         atomic_save_npy(Path(cache_dir) / rel, ctl.astype(np.float16))

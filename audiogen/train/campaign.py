@@ -85,7 +85,9 @@ class Stage:
 # In order: each stage trains what the next depends on.
 # 1. Codec v3, from the last committed v3 weights when they exist, else from codec v2.
 # 2. The performer on v3's tokens: the finished codec exported, the corpus coded (tokens, then the controls read
-#    from the audio), a token map from the shipped codec's codes to v3's (to start the new embeddings), the LM.
+#    from the audio, taken from the shipped codec's token cache WORK/tokens-default where it has them: the
+#    originality index's, same corpus, same frame rate), a token map from the shipped codec's codes to v3's (to start
+#    the new embeddings), the LM.
 STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
                         "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
@@ -95,7 +97,7 @@ STAGES = (
         ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
          "{work}/data/symbolic/manifest.jsonl", "--codec", "{work}/codec-v3", "--out", "{work}/tokens-v3"),
         ("{py}", "-m", "audiogen.cli", "codec", "controls", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v3"),
+         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v3", "--reuse", "{work}/tokens-default"),
         ("{py}", "-m", "audiogen.train.token_map", "--source", "{repo}/audiogen/pretrained/default/codec",
          "--target", "{work}/codec-v3", "--manifest", "{work}/data/debian/manifest.jsonl", "--out",
          "{work}/tokens-v3/token_map.npz", "--minutes", "40"),

@@ -90,6 +90,9 @@ class CodecTrainConfig:
     # unpredictable fine structure of noise-like bins (their log magnitude is random; a per-bin L1 on noise cannot
     # get below about 0.48 nats)
     lambda_mag_mel: float = 0.0
+    # and the energy-weighted distance in bins between the partial frequencies the rebuilt phase plays, read from the
+    # slopes of both log-magnitudes (frequency_loss): a phase-derivative loss, since the phase is rebuilt from them
+    lambda_freq: float = 0.0
     # and L1 between the semitone spectra (the teacher's labels: 8192-point STFT, C1..B7) of the waveform the
     # magnitude head's output plays (its phase rebuilt, differentiably) and of the crop: the pitch a listener hears,
     # bass included, at a resolution the 2048-point magnitude itself cannot show; 0 = off
@@ -164,6 +167,30 @@ def semitone_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int) ->
     fp = torch.log((pred.exp().square() @ fold.T).clamp(min=1e-8))
     ft = torch.log((target.exp().square() @ fold.T).clamp(min=1e-8))
     return (fp - ft).abs().mean()
+
+
+def frequency_loss(
+    pred: torch.Tensor, target: torch.Tensor, sample_rate: int, top_hz: float = 4000.0, clip: float = 2.0
+) -> torch.Tensor:
+    """The frequency a rebuilt phase plays, compared: the energy-weighted mean distance in bins between each bin's
+    partial frequency read from log-magnitudes ``pred`` and ``target`` ``[B, F, N]`` of a Gaussian-window STFT
+    (:func:`audiogen.codec.phase.bin_frequency`: from the slope of the lobe, which is what the phase advances by).
+
+    Weights: the target's amplitude, in bins within 30 dB of their frame's loudest and under ``top_hz`` (the
+    partials that carry the pitch; noise-like bins' slopes are random). Each bin's distance is clipped at ``clip``
+    bins (further off, it is another partial). A magnitude loss barely sees where inside a 15.6 Hz bin a partial
+    lies, but below about 270 Hz that decides the semitone: the v3 run's decoded bass notes sat on bin centres, up to
+    a semitone off (BENCHMARKS.md, "Codec v3: pilot")."""
+    from audiogen.codec.phase import bin_frequency
+
+    n_fft = 2 * (pred.shape[-1] - 1)
+    top = min(pred.shape[-1], int(round(top_hz * n_fft / sample_rate)) + 1)
+    err = (bin_frequency(pred)[..., :top] - bin_frequency(target)[..., :top]).abs().clamp(max=clip)
+    with torch.no_grad():
+        t = target[..., :top]
+        w = t.exp() * (t > t.amax(-1, keepdim=True) - 30 / 8.686)  # 30 dB in nats
+        w = w / w.sum().clamp(min=1e-12)
+    return (w * err).sum()
 
 
 def resynth_semitone_loss(
@@ -272,8 +299,12 @@ class CodecTrainer:
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _resume(self) -> None:
         ckpt = self.run / "last.pt"
+        # the config the run trains under now (a recipe's schedule may change between resumptions; the campaign
+        # reads its max_steps, export its model)
+        tmp = self.run / "config.json.tmp"
+        tmp.write_text(json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
+        tmp.replace(self.run / "config.json")
         if not ckpt.is_file():
-            (self.run / "config.json").write_text(json.dumps(recipe_to_dict(self.cfg), indent=2) + "\n")
             if self.cfg.init_from:
                 source = Codec.from_pretrained(self.cfg.init_from)
                 if source.cfg.n_q != self.cfg.model.n_q or source.cfg.codebook_size != self.cfg.model.codebook_size:
@@ -390,6 +421,10 @@ class CodecTrainer:
                 semi = semitone_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
                 loss = loss + cfg.lambda_semitone * semi
                 logs["semitone"] = semi.item()
+            if cfg.lambda_freq:
+                freq = frequency_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
+                loss = loss + cfg.lambda_freq * freq
+                logs["freq"] = freq.item()
             head = self.acc.unwrap_model(self.model).decoder.head
             recon = head.synth(out["logmag"]) if gan else None
             if cfg.lambda_resynth:
