@@ -1,0 +1,151 @@
+"""Where a codec plays the partials it decodes, and how much of a lost key that explains.
+
+A magnitude decoder (codec v3) has its phase rebuilt from the slope of each lobe of its 2048-point log-magnitude
+(:mod:`audiogen.codec.phase`), so the frequency it plays is read from that slope. With bins 15.6 Hz apart, a partial
+drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Two readings:
+
+1. **Harmonic tones** (seven partials, 1/k amplitudes) held for 4 s at MIDI 36-72 through each codec: how far each of
+   the first three partials lands from where it was, in cents (from a 2 s, 0.5 Hz-resolution spectrum).
+2. **Rendered plans** (composed, 30 s, played by the soundfont), as in the codec diagnostics: the render's right keys
+   that the codec keeps, and the chord accuracy, decoded as is and, for a magnitude decoder, with the original's own
+   lobe slopes in place of the decoder's (the frequencies a perfect frequency reading would play, the magnitudes
+   left as decoded). The gap between the two is what the played frequencies cost.
+
+    python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+SR = 32000
+TONES = (36, 40, 43, 45, 48, 52, 55, 57, 60, 64, 69, 72)
+
+
+def harmonic_tone(midi: int, seconds: float = 4.0) -> np.ndarray:
+    """``(T,)`` float32: seven harmonics of MIDI note ``midi`` with amplitudes 1/k, peak 0.3."""
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    x = sum(np.sin(2 * np.pi * k * f0 * t + k) / k for k in range(1, 8))
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def partial_cents(audio: np.ndarray, f0: float, partials: int = 3) -> list[float]:
+    """Cents from ``k * f0`` to the strongest peak within 1.5 semitones of it (parabolic interpolation on a 0.5 Hz
+    grid), ``k = 1..partials``, in the steady middle of ``audio`` ``(T,)`` (seconds 1-3)."""
+    seg = audio[SR : 3 * SR].astype(np.float64)
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+    freqs = np.fft.rfftfreq(len(seg), 1 / SR)
+    out = []
+    for k in range(1, partials + 1):
+        near = (freqs > k * f0 * 2 ** (-1.5 / 12)) & (freqs < k * f0 * 2 ** (1.5 / 12))
+        i = int(np.flatnonzero(near)[np.argmax(spec[near])])
+        a, b, c = np.log(spec[i - 1 : i + 2] + 1e-12)  # a parabola through the log peak: a fraction of a bin
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+        out.append(float(1200 * np.log2((freqs[i] + shift * (freqs[1] - freqs[0])) / (k * f0))))
+    return out
+
+
+def tone_readings(codec, n_q: int) -> dict[int, list[float]]:
+    """MIDI note -> cents off of its first three partials through ``codec`` at ``n_q`` codebooks."""
+    import torch
+
+    out = {}
+    for midi in TONES:
+        with torch.inference_mode():
+            x = torch.from_numpy(harmonic_tone(midi))[None]
+            y = codec.decode(codec.encode(x, n_q=n_q))[0].numpy()
+        out[midi] = partial_cents(y, 440.0 * 2 ** ((midi - 69) / 12))
+    return out
+
+
+def synth_with_frequencies(synth, logmag, freq):
+    """A :class:`~audiogen.codec.phase.MagnitudeSynth`'s waveform ``[B, F * hop]`` for log-magnitudes ``[B, F, N]``
+    with the bins' partial frequencies ``freq`` ``[B, F, N]`` (in bins) given instead of read from ``logmag``."""
+    import torch
+
+    from audiogen.codec.phase import peak_owner
+
+    hop, n = synth.hop, synth.n_fft
+    run = torch.remainder(torch.cumsum((2 * math.pi * hop / n) * freq.double(), 1), 2 * math.pi)
+    owner = peak_owner(logmag)
+    k = torch.arange(logmag.shape[-1])
+    phase = torch.remainder(torch.gather(run, -1, owner) - math.pi * (k - owner).double(), 2 * math.pi).float()
+    spec = torch.polar(torch.exp(logmag).clamp(max=1e3), phase).transpose(1, 2)
+    frames, pad = spec.shape[-1], n // 2 - hop // 2
+    y = torch.istft(spec, n, hop, window=synth.window, center=False, length=(frames - 1) * hop + n)
+    return y[:, pad : pad + frames * hop]
+
+
+def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[str, dict]:
+    """Key kept (of the render's right keys) and chord accuracy of ``plans`` rendered plans: ``"decoded"`` and, for a
+    magnitude decoder, ``"original slopes"`` (see the module's docstring)."""
+    import torch
+
+    from audiogen.codec.phase import bin_frequency
+    from audiogen.compose.planner import compose_plan
+    from audiogen.data.render import render_midi
+    from audiogen.eval.bench_perform import master_to, readings
+    from audiogen.eval.codec_diagnostics import EMOTIONS
+
+    magnitude = codec.cfg.head == "magnitude"
+    rows: dict[str, list[dict]] = {"render": [], "decoded": [], **({"original slopes": []} if magnitude else {})}
+    for i in range(plans):
+        plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
+        render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
+        rows["render"].append(readings(render, plan))
+        x = torch.from_numpy(render)[None]
+        with torch.inference_mode():
+            codes = codec.encode(x, n_q=n_q)
+            rows["decoded"].append(readings(master_to(codec.decode(codes)[0].numpy(), seconds), plan))
+            if magnitude:
+                synth = codec.decoder.head.synthesiser
+                logmag = codec.decoder.logmag(codec.quantizer.decode_frames(codes).transpose(1, 2))
+                orig = synth.analyse(x[:, : logmag.shape[1] * synth.hop])
+                f = min(logmag.shape[1], orig.shape[1])
+                y = synth_with_frequencies(synth, logmag[:, :f], bin_frequency(orig[:, :f]))[0].numpy()
+                rows["original slopes"].append(readings(master_to(y, seconds), plan))
+    right = [i for i, r in enumerate(rows["render"]) if r["key"] >= 1.0]
+    return {
+        k: {"kept": sum(v[i]["key"] >= 1.0 for i in right), "of": len(right),
+            "chord": float(np.nanmean([r["chord"] for r in v]))}
+        for k, v in rows.items()
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from audiogen.codec.backends import load_codec
+
+    ap = argparse.ArgumentParser(prog="python -m audiogen.eval.pitch_drift", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--codec", nargs="+", required=True, help="codec folders or names (e.g. v2)")
+    ap.add_argument("--plans", type=int, default=8, help="rendered 30 s plans (default 8; 0: tones only)")
+    ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.plans < 0 or args.n_q < 1:
+        ap.error("--plans must be >= 0 and --n-q >= 1")
+    torch.set_num_threads(1)
+    print("| codec | " + " | ".join(f"MIDI {m}" for m in TONES) + " | mean abs, below C4 / from C4 |")
+    print("|---" * (len(TONES) + 2) + "|")
+    codecs = [load_codec(name).eval() for name in args.codec]
+    for codec in codecs:
+        tones = tone_readings(codec, args.n_q)
+        cells = [" / ".join(f"{c:+.0f}" for c in tones[m]) for m in TONES]
+        low = np.mean([abs(c) for m in TONES if m < 60 for c in tones[m]])
+        high = np.mean([abs(c) for m in TONES if m >= 60 for c in tones[m]])
+        print(f"| `{codec.name}` | " + " | ".join(cells) + f" | {low:.0f} / {high:.0f} |", flush=True)
+    if args.plans:
+        print("\n| codec | audio | render's right keys kept | chord accuracy |\n|---|---|---|---|")
+        for codec in codecs:
+            for k, v in plan_readings(codec, args.plans, args.n_q).items():
+                print(f"| `{codec.name}` | {k} | {v['kept']} / {v['of']} | {v['chord']:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
