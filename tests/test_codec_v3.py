@@ -265,8 +265,9 @@ def test_a_model_on_a_v3_codec_generates_streams_and_reloads(tmp_path):
 
 
 def test_the_frequency_loss_reads_where_inside_a_bin_a_partial_lies():
-    """A bass partial at C3 (8.37 bins of 2048 points) against the same lobe on the bin centre 8: the loss is the
-    0.37-bin shift, nothing for the original itself, and a few gradient steps on the centred lobe move it back."""
+    """A bass partial at C3 (8.37 bins of 2048 points) against the same lobe on the bin centre 8 (125 Hz): the loss
+    is that 0.79-semitone shift, nothing for the original itself, and a few gradient steps on the centred lobe move
+    it back."""
     from audiogen.train.codec import frequency_loss
 
     synth = MagnitudeSynth(2048, 320)
@@ -274,7 +275,7 @@ def test_the_frequency_loss_reads_where_inside_a_bin_a_partial_lies():
     centred = synth.analyse(_tone([125.0]))  # bin 8 exactly
     gap = float(frequency_loss(centred, target, SR))
     assert float(frequency_loss(target, target, SR)) == 0.0
-    assert 0.25 < gap < 0.45
+    assert 0.6 < gap < 0.95
     pred = centred.clone().requires_grad_(True)
     opt = torch.optim.Adam([pred], lr=0.05)
     for _ in range(60):

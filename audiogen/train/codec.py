@@ -170,24 +170,33 @@ def semitone_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int) ->
 
 
 def frequency_loss(
-    pred: torch.Tensor, target: torch.Tensor, sample_rate: int, top_hz: float = 4000.0, clip: float = 2.0
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    sample_rate: int,
+    low_hz: float = 30.0,
+    top_hz: float = 4000.0,
+    clip: float = 1.5,
 ) -> torch.Tensor:
-    """The frequency a rebuilt phase plays, compared: the energy-weighted mean distance in bins between each bin's
+    """The pitch a rebuilt phase plays, compared: the energy-weighted mean distance in semitones between each bin's
     partial frequency read from log-magnitudes ``pred`` and ``target`` ``[B, F, N]`` of a Gaussian-window STFT
     (:func:`audiogen.codec.phase.bin_frequency`: from the slope of the lobe, which is what the phase advances by).
 
-    Weights: the target's amplitude, in bins within 30 dB of their frame's loudest and under ``top_hz`` (the
-    partials that carry the pitch; noise-like bins' slopes are random). Each bin's distance is clipped at ``clip``
-    bins (further off, it is another partial). A magnitude loss barely sees where inside a 15.6 Hz bin a partial
-    lies, but below about 270 Hz that decides the semitone: the v3 run's decoded bass notes sat on bin centres, up to
-    a semitone off (BENCHMARKS.md, "Codec v3: pilot")."""
+    Weights: the target's amplitude, in bins within 30 dB of their frame's loudest and between ``low_hz`` and
+    ``top_hz`` (the partials that carry the pitch; noise-like bins' slopes are random). Each bin's distance is
+    clipped at ``clip`` semitones (further off, it is another partial). A magnitude loss barely sees where inside a
+    15.6 Hz bin a partial lies, but below about 270 Hz that decides the semitone: the v3 run's decoded bass notes sat
+    on bin centres, up to a semitone off (BENCHMARKS.md, "Codec v3: pilot"). In semitones, not bins, so that a bass
+    note a semitone off weighs what it sounds like, and a 1 kHz partial 0.3 bins (9 cents) off does not."""
     from audiogen.codec.phase import bin_frequency
 
     n_fft = 2 * (pred.shape[-1] - 1)
+    lo = max(1, int(round(low_hz * n_fft / sample_rate)))
     top = min(pred.shape[-1], int(round(top_hz * n_fft / sample_rate)) + 1)
-    err = (bin_frequency(pred)[..., :top] - bin_frequency(target)[..., :top]).abs().clamp(max=clip)
+    got = bin_frequency(pred)[..., lo:top].clamp(min=0.5)
+    want = bin_frequency(target)[..., lo:top].clamp(min=0.5)
+    err = (12 * torch.log2(got / want)).abs().clamp(max=clip)
     with torch.no_grad():
-        t = target[..., :top]
+        t = target[..., lo:top]
         w = t.exp() * (t > t.amax(-1, keepdim=True) - 30 / 8.686)  # 30 dB in nats
         w = w / w.sum().clamp(min=1e-12)
     return (w * err).sum()
