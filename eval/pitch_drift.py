@@ -7,8 +7,9 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
 1. **Harmonic tones** (seven partials, 1/k amplitudes) held for 4 s at MIDI 36-72 through each codec: how far each of
    the first three partials lands from where it was, in cents (from a 2 s, 0.5 Hz-resolution spectrum).
 2. **Rendered plans** (composed, 30 s, played by the soundfont), as in the codec diagnostics: the render's right keys
-   that the codec keeps, and the chord accuracy, decoded as is and, for a magnitude decoder, with the original's own
-   lobe slopes in place of the decoder's (the frequencies a perfect frequency reading would play, the magnitudes
+   that the codec keeps, and the chord accuracy, decoded as is (at the LM's codebooks, at all of them, and from the
+   encoder's latent before quantization) and, for a magnitude decoder, with the original's own lobe slopes in place
+   of the decoder's (the frequencies a perfect frequency reading would play, the magnitudes
    left as decoded). The gap between the two is what the played frequencies cost.
 
     python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4]
@@ -93,7 +94,9 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
     from audiogen.eval.codec_diagnostics import EMOTIONS
 
     magnitude = codec.cfg.head == "magnitude"
-    rows: dict[str, list[dict]] = {"render": [], "decoded": [], **({"original slopes": []} if magnitude else {})}
+    rows: dict[str, list[dict]] = {"render": [], "decoded": [], f"decoded, {codec.n_q} codebooks": [],
+                                   "decoded, unquantized latent": [],
+                                   **({"original slopes": []} if magnitude else {})}  # fmt: skip
     for i in range(plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
@@ -102,6 +105,10 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
         with torch.inference_mode():
             codes = codec.encode(x, n_q=n_q)
             rows["decoded"].append(readings(master_to(codec.decode(codes)[0].numpy(), seconds), plan))
+            every = codec.decode(codec.encode(x))[0].numpy()
+            rows[f"decoded, {codec.n_q} codebooks"].append(readings(master_to(every, seconds), plan))
+            latent = codec.decoder.infer(codec.encoder(codec.pad(x)).transpose(1, 2))[0].numpy()
+            rows["decoded, unquantized latent"].append(readings(master_to(latent[: len(render)], seconds), plan))
             if magnitude:
                 synth = codec.decoder.head.synthesiser
                 logmag = codec.decoder.logmag(codec.quantizer.decode_frames(codes).transpose(1, 2))
