@@ -6,7 +6,9 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
 
 1. **Harmonic tones** (seven partials, 1/k amplitudes) held for 4 s at MIDI 36-72 through each codec: how far each of
    the first three partials lands from where it was, in cents (from a 2 s, 0.5 Hz-resolution spectrum).
-2. **Rendered plans** (composed, 30 s, played by the soundfont), as in the codec diagnostics: the render's right keys
+2. **Tokens that tell semitones apart**: for the same tones a semitone apart from C2 to C4, the share of frames whose
+   first 1, 2 and 4 codes differ from the next tone's (a decoder cannot play a difference its tokens do not hold).
+3. **Rendered plans** (composed, 30 s, played by the soundfont), as in the codec diagnostics: the render's right keys
    that the codec keeps, and the chord accuracy, decoded as is (at the LM's codebooks, at all of them, and from the
    encoder's latent before quantization) and, for a magnitude decoder, with the original's own lobe slopes in place
    of the decoder's (the frequencies a perfect frequency reading would play, the magnitudes
@@ -61,6 +63,25 @@ def tone_readings(codec, n_q: int) -> dict[int, list[float]]:
             x = torch.from_numpy(harmonic_tone(midi))[None]
             y = codec.decode(codec.encode(x, n_q=n_q))[0].numpy()
         out[midi] = partial_cents(y, 440.0 * 2 ** ((midi - 69) / 12))
+    return out
+
+
+def semitone_code_split(codec, n_q: int, low: int = 36, high: int = 60) -> dict[int, float]:
+    """For harmonic tones a semitone apart (MIDI ``low`` .. ``high``): codebooks used -> the share of steady frames
+    whose first ``k`` codes differ between a tone and the one a semitone up (0: the tokens cannot tell the two
+    notes apart), for ``k`` = 1, 2 and ``n_q``."""
+    import torch
+
+    codes = []
+    for midi in range(low, high + 1):
+        with torch.inference_mode():
+            c = codec.encode(torch.from_numpy(harmonic_tone(midi, seconds=3.0))[None], n_q=n_q)[0]
+        f = c.shape[-1]
+        codes.append(c[:, f // 4 : 3 * f // 4])
+    out = {}
+    for k in sorted({1, min(2, n_q), n_q}):
+        diff = [(a[:k] != b[:k]).any(0).float().mean().item() for a, b in zip(codes[:-1], codes[1:])]
+        out[k] = float(np.mean(diff))
     return out
 
 
@@ -146,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         low = np.mean([abs(c) for m in TONES if m < 60 for c in tones[m]])
         high = np.mean([abs(c) for m in TONES if m >= 60 for c in tones[m]])
         print(f"| `{codec.name}` | " + " | ".join(cells) + f" | {low:.0f} / {high:.0f} |", flush=True)
+    print("\n| codec | frames whose codes tell a bass note (MIDI 36-60) from the one a semitone up: first 1 / 2 / "
+          f"{args.n_q} codebooks |\n|---|---|")
+    for codec in codecs:
+        split = semitone_code_split(codec, args.n_q)
+        print(f"| `{codec.name}` | " + " / ".join(f"{v:.2f}" for v in split.values()) + " |", flush=True)
     if args.plans:
         print("\n| codec | audio | render's right keys kept | chord accuracy |\n|---|---|---|---|")
         for codec in codecs:
