@@ -12,7 +12,8 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
    that the codec keeps, and the chord accuracy, decoded as is (at the LM's codebooks, at all of them, and from the
    encoder's latent before quantization) and, for a magnitude decoder, with the original's own lobe slopes in place
    of the decoder's (the frequencies a perfect frequency reading would play, the magnitudes
-   left as decoded). The gap between the two is what the played frequencies cost.
+   left as decoded), and with the render's own audio below 150 or 300 Hz under the decoded audio above (8th-order
+   Butterworth, zero phase). The gaps are what the played frequencies, and the bass, cost.
 
     python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4]
 """
@@ -20,6 +21,7 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 
@@ -27,6 +29,7 @@ import numpy as np
 
 SR = 32000
 TONES = (36, 40, 43, 45, 48, 52, 55, 57, 60, 64, 69, 72)
+SWAP_HZ = (150, 300)  # crossovers of the band-swap rows: the render below, the decoded audio above
 
 
 def harmonic_tone(midi: int, seconds: float = 4.0) -> np.ndarray:
@@ -80,7 +83,7 @@ def semitone_code_split(codec, n_q: int, low: int = 36, high: int = 60) -> dict[
         codes.append(c[:, f // 4 : 3 * f // 4])
     out = {}
     for k in sorted({1, min(2, n_q), n_q}):
-        diff = [(a[:k] != b[:k]).any(0).float().mean().item() for a, b in zip(codes[:-1], codes[1:])]
+        diff = [(a[:k] != b[:k]).any(0).float().mean().item() for a, b in itertools.pairwise(codes)]
         out[k] = float(np.mean(diff))
     return out
 
@@ -107,6 +110,7 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
     """Key kept (of the render's right keys) and chord accuracy of ``plans`` rendered plans: ``"decoded"`` and, for a
     magnitude decoder, ``"original slopes"`` (see the module's docstring)."""
     import torch
+    from scipy.signal import butter, sosfiltfilt
 
     from audiogen.codec.phase import bin_frequency
     from audiogen.compose.planner import compose_plan
@@ -117,7 +121,8 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
     magnitude = codec.cfg.head == "magnitude"
     rows: dict[str, list[dict]] = {"render": [], "decoded": [], f"decoded, {codec.n_q} codebooks": [],
                                    "decoded, unquantized latent": [],
-                                   **({"original slopes": []} if magnitude else {})}  # fmt: skip
+                                   **({"original slopes": []} if magnitude else {}),
+                                   **{f"the original below {c} Hz": [] for c in SWAP_HZ}}  # fmt: skip
     for i in range(plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
@@ -128,6 +133,12 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
             rows["decoded"].append(readings(master_to(codec.decode(codes)[0].numpy(), seconds), plan))
             every = codec.decode(codec.encode(x))[0].numpy()
             rows[f"decoded, {codec.n_q} codebooks"].append(readings(master_to(every, seconds), plan))
+            coded = codec.decode(codes)[0].numpy()[: len(render)]
+            for cut in SWAP_HZ:  # the render's own bass under the decoded rest: where the key is lost
+                low = sosfiltfilt(butter(8, cut, "low", fs=SR, output="sos"), render)
+                high = sosfiltfilt(butter(8, cut, "high", fs=SR, output="sos"), coded)
+                mixed = (low + high * np.sqrt(np.mean(render**2) / max(np.mean(coded**2), 1e-12))).astype(np.float32)
+                rows[f"the original below {cut} Hz"].append(readings(master_to(mixed, seconds), plan))
             latent = codec.decoder.infer(codec.encoder(codec.pad(x)).transpose(1, 2))[0].numpy()
             rows["decoded, unquantized latent"].append(readings(master_to(latent[: len(render)], seconds), plan))
             if magnitude:

@@ -56,12 +56,17 @@ def test_run_builds_the_corpus_prepares_then_becomes_the_trainer(tmp_path, monke
     monkeypatch.setattr(campaign, "ensure_corpus", lambda w: seen.append(("corpus", w)))
     monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: seen.append(("prepare", cmd)))
     monkeypatch.setattr(campaign.os, "execv", lambda exe, argv: seen.append(("exec", argv)))
-    stage = campaign.STAGES[1]  # the LM: export, cache, controls, token map, then the trainer
+    stage = campaign.STAGES[2]  # the LM: export, cache, controls, token map, then the trainer
     campaign.run_stage(tmp_path, stage)
     assert seen[0] == ("corpus", tmp_path)
     assert [s[0] for s in seen[1:]] == ["prepare"] * 4 + ["exec"]
     assert seen[1][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert seen[-1][1][2] == "audiogen.train.lm" and f"cache={tmp_path}/tokens-v3" in seen[-1][1]
+    seen.clear()
+    campaign.run_stage(tmp_path, campaign.STAGES[1])  # the bass decoder: the v3 run's tokens exported, then trained
+    frozen = f"{tmp_path}/codec-v3-frozen"
+    assert seen[1][1][2:6] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3", frozen]
+    assert f"init_from={tmp_path}/codec-v3-frozen" in seen[-1][1]
 
 
 def test_the_current_stage_moves_on_when_one_is_finished(tmp_path, monkeypatch, capsys):

@@ -30,7 +30,7 @@ from torch import nn
 
 from audiogen.codec.inference import conv_frames
 from audiogen.codec.modules import PHASE_REFS, ConvNeXtBlock, ISTFTHead, PitchFeatures, STFTFeatures
-from audiogen.codec.phase import MagnitudeSynth
+from audiogen.codec.phase import MagnitudeSynth, TwoBandSynth
 from audiogen.codec.quantizer import ResidualVQ
 
 HEADS = ("istft", "magnitude")
@@ -70,6 +70,10 @@ class CodecConfig:
     # from up_dim features keeps every predicted spectrum in an up_dim-dimensional subspace of log-magnitudes, which
     # cannot hold sharp partials anywhere (BENCHMARKS.md, "Codec v3: the magnitude head's rank")
     head_hidden: int = 0
+    # > 0: a magnitude head also predicts the bass (below about ``bass_hz``) as a Gaussian-window STFT of this many
+    # points, whose finer bins tell bass semitones apart (codec.phase.TwoBandSynth); 0: one spectrogram (v3 so far)
+    bass_n_fft: int = 0
+    bass_hz: float = 300.0
     model_id: str = ""
     decoder_id: str = ""  # names the decoder's weights (set on save): two decoders of one token space differ here
 
@@ -97,12 +101,21 @@ class CodecConfig:
             raise ValueError(f"synth_n_fft must be even and >= 2 * hop ({2 * self.hop}), got {self.synth_n_fft}")
         if self.head_hidden < 0:
             raise ValueError(f"head_hidden must be >= 0, got {self.head_hidden}")
+        if self.bass_n_fft and (self.head != "magnitude" or self.bass_n_fft <= self.synth_n_fft
+                                or self.bass_n_fft % 2):  # fmt: skip
+            raise ValueError(f"bass_n_fft must be 0, or even and above synth_n_fft ({self.synth_n_fft}) with "
+                             f"head='magnitude'; got {self.bass_n_fft} (head={self.head!r})")  # fmt: skip
+        if not 0 < 1.25 * self.bass_hz < self.sample_rate / 2:
+            raise ValueError(f"bass_hz must be in (0, {self.sample_rate / 2.5:g}), got {self.bass_hz}")
         if self.pitch_bins < 0 or self.pitch_bins % 12 or self.pitch_bins > 12 * 7 * 4:
             raise ValueError(f"pitch_bins must be 0 or a multiple of 12 up to 336, got {self.pitch_bins}")
 
     @property
     def out_bins(self) -> int:
         """Frequency bins of the decoder's log-magnitude."""
+        if self.head == "magnitude" and self.bass_n_fft:
+            bass = int(math.ceil(1.25 * self.bass_hz * self.bass_n_fft / self.sample_rate)) + 1
+            return self.synth_n_fft // 2 + 1 + bass
         return (self.synth_n_fft if self.head == "magnitude" else self.n_fft) // 2 + 1
 
     @property
@@ -178,7 +191,8 @@ class Decoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.up_dim)
         self.magnitude = cfg.head == "magnitude"
         if self.magnitude:
-            self.head = MagnitudeHead(cfg.up_dim, cfg.synth_n_fft, cfg.hop, cfg.head_hidden)
+            self.head = MagnitudeHead(cfg.up_dim, cfg.synth_n_fft, cfg.hop, cfg.head_hidden, cfg.bass_n_fft,
+                                      cfg.sample_rate, cfg.bass_hz)  # fmt: skip
         else:
             self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop, cfg.phase_ref, cfg.phase_rate)
 
@@ -320,19 +334,38 @@ class MagnitudeHead(nn.Module):
     (codec v3); :meth:`synth` turns such a spectrogram into a waveform ``[B, F * hop]`` with a rebuilt phase
     (:mod:`audiogen.codec.phase`), :meth:`analyse` reads a waveform's own (the training target)."""
 
-    def __init__(self, dim: int, n_fft: int, hop: int, hidden: int = 0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        n_fft: int,
+        hop: int,
+        hidden: int = 0,
+        bass_n_fft: int = 0,
+        sample_rate: int = 32000,
+        bass_hz: float = 300.0,
+    ) -> None:
         super().__init__()
         self.hidden = nn.Linear(dim, hidden) if hidden else None
         self.proj = nn.Linear(hidden or dim, n_fft // 2 + 1)
         with torch.no_grad():  # start near silence (log-magnitude -5) rather than at 0 dB in every bin
             self.proj.bias.fill_(-5.0)
-        self.synthesiser = MagnitudeSynth(n_fft, hop)
+        if bass_n_fft:  # the bass as a finer spectrogram, after the main one's bins (codec.phase.TwoBandSynth)
+            self.synthesiser = TwoBandSynth(n_fft, bass_n_fft, hop, sample_rate, bass_hz)
+            self.bass_proj = nn.Linear(hidden or dim, self.synthesiser.n_bass)
+            with torch.no_grad():
+                self.bass_proj.weight.zero_()
+                self.bass_proj.bias.fill_(-5.0)
+        else:
+            self.synthesiser = MagnitudeSynth(n_fft, hop)
+            self.bass_proj = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``[B, F, C]`` → log-magnitude ``[B, F, n_fft/2+1]`` (at most 8 nats)."""
+        """Features ``[B, F, C]`` → log-magnitude ``[B, F, n_fft/2+1 (+ bass bins)]`` (at most 8 nats)."""
         if self.hidden is not None:
             x = nn.functional.gelu(self.hidden(x))
-        return self.proj(x).clamp(max=8.0)
+        if self.bass_proj is None:
+            return self.proj(x).clamp(max=8.0)
+        return torch.cat([self.proj(x), self.bass_proj(x)], -1).clamp(max=8.0)
 
     def synth(self, logmag: torch.Tensor) -> torch.Tensor:
         """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]`` (gradients reach the log-magnitude through the

@@ -156,3 +156,76 @@ class MagnitudeSynth(torch.nn.Module):
         y = torch.istft(spec, self.n_fft, self.hop, window=self.window, center=False,
                         length=(frames - 1) * self.hop + self.n_fft)  # fmt: skip
         return y[:, pad : pad + frames * self.hop], carry
+
+
+class TwoBandSynth(torch.nn.Module):
+    """Two Gaussian-window magnitude spectrograms, one for the bass at a finer frequency resolution, played together.
+
+    Below ``bass_hz`` a 2048-point window cannot tell semitones apart (15.6 Hz bins; a semitone at 270 Hz), so a held
+    bass note is played at whatever frequency the slope of its lobe gives, up to a semitone off. With the render's own
+    audio below 300 Hz under a v3 decoder's output above, rendered plans keep 7 of their 8 keys instead of 1
+    (BENCHMARKS.md, "Codec v3: pilot"). Here the bass comes from a ``bass_n_fft``-point spectrogram (8192: 3.9 Hz
+    bins, semitones apart down to about C2) of the same frames, its own phase rebuilt the same way.
+
+    The log-magnitude is one tensor ``[B, F, N + Nb]``: the ``N = n_fft // 2 + 1`` bins of the main spectrogram, then
+    the first ``Nb`` bins of the bass one (up to ``1.25 * bass_hz``). The two are crossed over between ``0.8`` and
+    ``1.25 * bass_hz`` with power-complementary weights (their phases are rebuilt apart). Interface and framing as
+    :class:`MagnitudeSynth`."""
+
+    def __init__(self, n_fft: int, bass_n_fft: int, hop: int, sample_rate: int, bass_hz: float) -> None:
+        super().__init__()
+        if bass_n_fft <= n_fft:
+            raise ValueError(f"bass_n_fft must be larger than n_fft ({n_fft}), got {bass_n_fft}")
+        if not 0 < 1.25 * bass_hz < sample_rate / 2:
+            raise ValueError(f"bass_hz must be in (0, {sample_rate / 2.5:g}), got {bass_hz}")
+        self.main = MagnitudeSynth(n_fft, hop)
+        self.bass = MagnitudeSynth(bass_n_fft, hop)
+        self.n_fft, self.hop = n_fft, hop
+        self.n_main = n_fft // 2 + 1
+        self.n_bass = int(math.ceil(1.25 * bass_hz * bass_n_fft / sample_rate)) + 1
+
+        def ramp(n: int, size: int) -> torch.Tensor:  # 0 below 0.8 bass_hz, 1 above 1.25 bass_hz (sine-shaped)
+            f = torch.arange(n, dtype=torch.float64) * sample_rate / size
+            x = ((f - 0.8 * bass_hz) / (0.45 * bass_hz)).clamp(0, 1)
+            return torch.sin(0.5 * math.pi * x)
+
+        up = ramp(self.n_main, n_fft)
+        down = torch.cos(0.5 * math.pi * ((torch.arange(self.n_bass, dtype=torch.float64) * sample_rate / bass_n_fft
+                                          - 0.8 * bass_hz) / (0.45 * bass_hz)).clamp(0, 1))  # fmt: skip
+        self.register_buffer("log_main", torch.log(up.clamp(min=1e-5)).float(), persistent=False)
+        self.register_buffer("log_bass", torch.log(down.clamp(min=1e-5)).float(), persistent=False)
+
+    @property
+    def bins(self) -> int:
+        """``N + Nb``: the width of the log-magnitude this synth reads."""
+        return self.n_main + self.n_bass
+
+    @property
+    def context(self) -> int:
+        """Frames on each side of a stretch that :meth:`infer_span` needs to give it exactly (the bass window's)."""
+        return max(self.main.context, self.bass.context)
+
+    def analyse(self, wav: torch.Tensor) -> torch.Tensor:
+        """Waveform ``[B, T]`` (T a multiple of ``hop``) → log-magnitude ``[B, T / hop, N + Nb]``."""
+        return torch.cat([self.main.analyse(wav), self.bass.analyse(wav)[..., : self.n_bass]], -1)
+
+    def split(self, logmag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, F, N + Nb]`` → ``(main [B, F, N], bass [B, F, bass_n_fft/2+1])``, each weighted for the crossover
+        (the bass padded with silence above its ``Nb`` bins)."""
+        main = logmag[..., : self.n_main] + self.log_main
+        bass = logmag[..., self.n_main :] + self.log_bass
+        rest = self.bass.n_fft // 2 + 1 - self.n_bass
+        return main, torch.nn.functional.pad(bass, (0, rest), value=math.log(1e-5))
+
+    def forward(self, logmag: torch.Tensor, chunk: int = 1024, phase_grad: bool = True) -> torch.Tensor:
+        """Log-magnitude ``[B, F, N + Nb]`` → waveform ``[B, F * hop]`` (see :meth:`MagnitudeSynth.forward`)."""
+        main, bass = self.split(logmag)
+        return self.main(main, chunk, phase_grad) + self.bass(bass, chunk, phase_grad)
+
+    def infer_span(self, logmag: torch.Tensor, keep: tuple[int, int], carry=None):
+        """:meth:`MagnitudeSynth.infer_span` of both bands; ``carry`` is the pair of their running phases."""
+        main, bass = self.split(logmag)
+        carry_main, carry_bass = carry if carry is not None else (None, None)
+        y_main, carry_main = self.main.infer_span(main, keep, carry_main)
+        y_bass, carry_bass = self.bass.infer_span(bass, keep, carry_bass)
+        return y_main + y_bass, (carry_main, carry_bass)

@@ -84,7 +84,8 @@ class Stage:
 
 # In order: each stage trains what the next depends on.
 # 1. Codec v3, from the last committed v3 weights when they exist, else from codec v2.
-# 2. The performer on v3's tokens: the finished codec exported, the corpus coded (tokens, then the controls read
+# 2. A decoder for v3's (frozen) tokens that plays the bass from a finer spectrogram (codec-v3-bass.yaml).
+# 3. The performer on v3's tokens: the finished codec exported, the corpus coded (tokens, then the controls read
 #    from the audio, taken from the shipped codec's token cache WORK/tokens-default where it has them: the
 #    originality index's, same corpus, same frame rate), a token map from the shipped codec's codes to v3's (to start
 #    the new embeddings), the LM.
@@ -92,6 +93,11 @@ STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
                         "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
           ("audiogen/pretrained/codec-v3", "audiogen/pretrained/codec-v2")),
+    Stage("codec-v3-bass", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3-frozen"),
+        ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3-bass.yaml", "run_dir={run}",
+         "manifests=[{manifests}]", "init_from={work}/codec-v3-frozen"),
+    )),
     Stage("lm-v3", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3"),
         ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",

@@ -42,8 +42,9 @@ from audiogen.data.dataset import AudioDataset, collate_segments
 from audiogen.data.note_cache import NoteReader
 from audiogen.train.config import load_recipe, recipe_to_dict
 
-# weights a run may start without (zero-initialised inputs): the encoder's pitch input, the decoder's controls
-NEW_INPUTS = ("encoder.pitch_inp.", "decoder.ctrl.", "decoder.ctrl_mag.")
+# weights a run may start without (fresh inputs or outputs): the encoder's pitch input, the decoder's controls and
+# bass head
+NEW_INPUTS = ("encoder.pitch_inp.", "decoder.ctrl.", "decoder.ctrl_mag.", "decoder.head.bass_proj.")
 
 
 @dataclass
@@ -93,6 +94,8 @@ class CodecTrainConfig:
     # and the energy-weighted distance in bins between the partial frequencies the rebuilt phase plays, read from the
     # slopes of both log-magnitudes (frequency_loss): a phase-derivative loss, since the phase is rebuilt from them
     lambda_freq: float = 0.0
+    # a two-band head (model.bass_n_fft): log-magnitude L1 + spectral convergence of its bass spectrogram
+    lambda_bass: float = 1.0
     # and L1 between the semitone spectra (the teacher's labels: 8192-point STFT, C1..B7) of the waveform the
     # magnitude head's output plays (its phase rebuilt, differentiably) and of the crop: the pitch a listener hears,
     # bass included, at a resolution the 2048-point magnitude itself cannot show; 0 = off
@@ -419,22 +422,29 @@ class CodecTrainer:
         loss = cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
         logs = {}
         if "logmag" in out:  # a magnitude decoder: compared as spectra; a waveform only for the discriminator
-            logmag, sc = magnitude_losses(out["logmag"], out["target_logmag"], cfg.logmag_floor)
+            head = self.acc.unwrap_model(self.model).decoder.head
+            pred, want = out["logmag"], out["target_logmag"]
+            n_main = getattr(head.synthesiser, "n_main", pred.shape[-1])  # a two-band head: the bass bins after
+            if n_main < pred.shape[-1]:
+                bass_l1, bass_sc = magnitude_losses(pred[..., n_main:], want[..., n_main:], cfg.logmag_floor)
+                loss = loss + cfg.lambda_bass * (bass_l1 + bass_sc)
+                logs.update(bass=bass_l1.item(), bass_sc=bass_sc.item())
+                pred, want = pred[..., :n_main], want[..., :n_main]
+            logmag, sc = magnitude_losses(pred, want, cfg.logmag_floor)
             loss = loss + cfg.lambda_logmag * logmag + cfg.lambda_sc * sc
             logs.update(logmag=logmag.item(), sc=sc.item())
             if cfg.lambda_mag_mel:
-                mm = mel_band_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
+                mm = mel_band_loss(pred, want, self.cfg.model.sample_rate)
                 loss = loss + cfg.lambda_mag_mel * mm
                 logs["mag_mel"] = mm.item()
             if cfg.lambda_semitone:
-                semi = semitone_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
+                semi = semitone_loss(pred, want, self.cfg.model.sample_rate)
                 loss = loss + cfg.lambda_semitone * semi
                 logs["semitone"] = semi.item()
             if cfg.lambda_freq:
-                freq = frequency_loss(out["logmag"], out["target_logmag"], self.cfg.model.sample_rate)
+                freq = frequency_loss(pred, want, self.cfg.model.sample_rate)
                 loss = loss + cfg.lambda_freq * freq
                 logs["freq"] = freq.item()
-            head = self.acc.unwrap_model(self.model).decoder.head
             recon = head.synth(out["logmag"]) if gan else None
             if cfg.lambda_resynth:
                 n = max(1, cfg.resynth_items)
@@ -535,6 +545,8 @@ class CodecTrainer:
             if model.decoder.magnitude:
                 target = model.decoder.head.analyse(model.pad(wav))
                 pred = model.decoder.logmag(model.quantizer(z, n_q=4)["z_q"])
+                n_main = getattr(model.decoder.head.synthesiser, "n_main", pred.shape[-1])  # the main band's
+                pred, target = pred[..., :n_main], target[..., :n_main]
                 res.setdefault("valid_logmag_q4", []).append(
                     magnitude_losses(pred, target, self.cfg.logmag_floor)[0].item()
                 )
