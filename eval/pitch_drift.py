@@ -118,7 +118,7 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
     from audiogen.eval.bench_perform import master_to, readings
     from audiogen.eval.codec_diagnostics import EMOTIONS
 
-    magnitude = codec.cfg.head == "magnitude"
+    magnitude = codec.cfg.head == "magnitude" and not codec.cfg.bass_n_fft  # one spectrogram: its slopes swapped
     rows: dict[str, list[dict]] = {"render": [], "decoded": [], f"decoded, {codec.n_q} codebooks": [],
                                    "decoded, unquantized latent": [],
                                    **({"original slopes": []} if magnitude else {}),
