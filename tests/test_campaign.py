@@ -51,22 +51,56 @@ def test_start_leaves_a_running_stage_alone_and_only_a_live_trainer_counts(tmp_p
     assert "already running (pid 12345)" in capsys.readouterr().out
 
 
-def test_run_builds_the_corpus_prepares_then_becomes_the_trainer(tmp_path, monkeypatch):
+class FakeTrainer:
+    """A trainer process that, when waited for, reaches its stage's ``max_steps`` (or not, with ``finish=False``)."""
+
+    def __init__(self, seen: list, work, finish: bool = True, rc: int = 0):
+        self.seen, self.work, self.finish, self.rc = seen, work, finish, rc
+
+    def __call__(self, cmd, **kw):
+        self.seen.append(("train", cmd))
+        self.cmd = cmd
+        return self
+
+    def wait(self) -> int:
+        run = next(a.split("=", 1)[1] for a in self.cmd if a.startswith("run_dir="))
+        campaign.Path(run).mkdir(parents=True, exist_ok=True)
+        (campaign.Path(run) / "config.json").write_text(json.dumps({"max_steps": 10}))
+        (campaign.Path(run) / "log.jsonl").write_text(json.dumps({"step": 10 if self.finish else 3}) + "\n")
+        return self.rc
+
+    def send_signal(self, sig) -> None:
+        self.seen.append(("signal", sig))
+
+
+def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(campaign, "ensure_corpus", lambda w: seen.append(("corpus", w)))
     monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: seen.append(("prepare", cmd)))
-    monkeypatch.setattr(campaign.os, "execv", lambda exe, argv: seen.append(("exec", argv)))
-    stage = campaign.STAGES[2]  # the LM: export, cache, controls, token map, then the trainer
-    campaign.run_stage(tmp_path, stage)
-    assert seen[0] == ("corpus", tmp_path)
-    assert [s[0] for s in seen[1:]] == ["prepare"] * 4 + ["exec"]
-    assert seen[1][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
+    monkeypatch.setattr(campaign.subprocess, "Popen", FakeTrainer(seen, tmp_path))
+    assert campaign.run_stage(tmp_path, campaign.STAGES[0]) == 0
+    kinds = [s[0] for s in seen]
+    # the codec; the bass decoder (its export, its trainer); the LM (export, cache, controls, token map, trainer)
+    assert kinds == ["corpus", "train", "prepare", "train"] + ["prepare"] * 4 + ["train"]
+    assert seen[2][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
+    assert f"init_from={tmp_path}/codec-v3-frozen" in seen[3][1]
+    assert seen[4][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert seen[-1][1][2] == "audiogen.train.lm" and f"cache={tmp_path}/tokens-v3" in seen[-1][1]
+    for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
+        assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
+
+
+def test_run_stops_where_a_trainer_stops_short_or_fails(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(campaign, "ensure_corpus", lambda w: None)
+    monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: seen.append(("prepare", cmd)))
+    monkeypatch.setattr(campaign.subprocess, "Popen", FakeTrainer(seen, tmp_path, finish=False))
+    assert campaign.run_stage(tmp_path, campaign.STAGES[0]) == 0  # stopped (SIGTERM) before its last step
+    assert [s[0] for s in seen] == ["train"]
     seen.clear()
-    campaign.run_stage(tmp_path, campaign.STAGES[1])  # the bass decoder: the v3 run's tokens exported, then trained
-    frozen = f"{tmp_path}/codec-v3-frozen"
-    assert seen[1][1][2:6] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3", frozen]
-    assert f"init_from={tmp_path}/codec-v3-frozen" in seen[-1][1]
+    monkeypatch.setattr(campaign.subprocess, "Popen", FakeTrainer(seen, tmp_path, rc=3))
+    assert campaign.run_stage(tmp_path, campaign.STAGES[1]) == 3
+    assert [s[0] for s in seen] == ["prepare", "train"]
 
 
 def test_the_current_stage_moves_on_when_one_is_finished(tmp_path, monkeypatch, capsys):
@@ -96,3 +130,33 @@ def test_every_stage_names_a_recipe_that_loads():
         recipe = trainer[3].format(repo=campaign.REPO)
         cfg = load_recipe(kinds[trainer[2]], recipe)
         assert cfg.max_steps > 0 and cfg.num_threads == 1, stage.name
+
+
+def test_sigterm_to_the_runner_reaches_its_trainer(tmp_path):
+    """``campaign stop`` signals the runner's pid; the trainer, a child of it, must get the signal and end (a real
+    trainer then writes its checkpoint), and the runner must end with it, not go on."""
+    import signal
+    import subprocess
+    import time
+
+    code = f"""
+import sys, time
+from pathlib import Path
+from audiogen.train import campaign
+campaign.ensure_corpus = lambda w: None
+trainer = ("{{py}}", "-c", "import signal, sys, time, pathlib; "
+           "signal.signal(signal.SIGTERM, "
+           "lambda *a: (pathlib.Path(r'{tmp_path}/got').write_text('term'), sys.exit(0))); "
+           "pathlib.Path(r'{tmp_path}/up').write_text('up'); time.sleep(60)", "run_dir={{run}}")
+stage = campaign.Stage("only", (trainer,))
+campaign.STAGES = (stage,)
+sys.exit(campaign.run_stage(Path(r"{tmp_path}"), stage))
+"""
+    runner = subprocess.Popen([sys.executable, "-c", code], cwd=campaign.REPO)
+    deadline = time.time() + 30
+    while not (tmp_path / "up").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "up").exists()
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=20) == 0
+    assert (tmp_path / "got").read_text() == "term"

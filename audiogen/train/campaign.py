@@ -203,7 +203,8 @@ def ensure_heldout(folder: Path) -> Path:
 
 def start(work: Path, stage: Stage) -> int:
     """Start ``stage`` in the background (unless it is running): a detached ``run`` that builds what is missing of
-    the corpus, then becomes the trainer (same pid), logging to ``RUN/stdout.log``."""
+    the corpus, then runs the trainer and, when it finishes its stage, the next ones (:func:`run_stage`), logging to
+    ``RUN/stdout.log``."""
     run = stage.run_dir(work)
     pid = _alive(run / "pid")
     if pid:
@@ -220,16 +221,44 @@ def start(work: Path, stage: Stage) -> int:
 
 
 def run_stage(work: Path, stage: Stage) -> int:
-    """In the foreground: build what is missing of the corpus, run the stage's preparing commands, then replace this
-    process with its trainer."""
+    """In the foreground: build what is missing of the corpus, run the stage's preparing commands, then its trainer
+    (a child process; SIGTERM is passed on to it). When the trainer finishes its stage, go on with the next stage
+    not finished, in the same process (its pid written into that stage's run folder), until none is left. Returns
+    the last trainer's exit status (0 when every stage is finished)."""
+    import signal
+
     ensure_corpus(work)
-    for step in stage.prepare(work):
-        print("campaign:", " ".join(step), flush=True)
-        subprocess.run(step, check=True, cwd=REPO)
-    cmd = stage.command(work)
-    sys.stdout.flush()
-    os.execv(cmd[0], cmd)
-    return 1  # not reached
+    child: list[subprocess.Popen] = []
+    stopping = []
+
+    def on_term(signum, frame) -> None:
+        stopping.append(signum)
+        for proc in child:
+            proc.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while True:
+            for step in stage.prepare(work):
+                print("campaign:", " ".join(step), flush=True)
+                subprocess.run(step, check=True, cwd=REPO)
+            cmd = stage.command(work)
+            print("campaign:", " ".join(cmd), flush=True)
+            child[:] = [subprocess.Popen(cmd, cwd=REPO)]
+            rc = child[0].wait()
+            if rc != 0 or stopping or not stage.done(work):
+                return rc
+            following = current_stage(work)
+            if following is stage or following.done(work):
+                print(f"campaign: {stage.name} finished; every stage is finished", flush=True)
+                return 0
+            print(f"campaign: {stage.name} finished; going on with {following.name}", flush=True)
+            run = following.run_dir(work)
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "pid").write_text(f"{os.getpid()}\n")
+            stage = following
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def status(work: Path, stage: Stage) -> int:
