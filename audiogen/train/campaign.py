@@ -16,7 +16,8 @@ Commands::
     python -m audiogen.train.campaign finish    # end the current stage where it stands; the next start moves on
 
 ``start`` is safe to run at any time: it does nothing while the stage's process is alive. It takes the first stage
-not finished (its trainer reached ``max_steps``, or ``finish`` ended it early because its goals are met). A stage
+not finished (its trainer reached ``max_steps``, or ``finish`` ended it early because its goals are met), and when
+that stage's trainer finishes, the same background process goes on with the next one. A stage
 whose run folder is gone (a new machine) starts again from the last weights committed to the package
 (``init_from``), not from zero. Each trainer checkpoints atomically (every 200 steps or 10 minutes) and resumes
 exactly where it stopped. Runs take one thread (``num_threads: 1``) and a lower priority, so the machine's other
