@@ -88,6 +88,22 @@ def semitone_code_split(codec, n_q: int, low: int = 36, high: int = 60) -> dict[
     return out
 
 
+def decode_seconds(codec, n_q: int, seconds: float = 30.0, repeats: int = 3) -> float:
+    """Median wall seconds of decoding ``seconds`` of audio's ``n_q`` codes on this process's threads."""
+    import time
+
+    import torch
+
+    with torch.inference_mode():
+        codes = codec.encode(torch.from_numpy(harmonic_tone(48, seconds))[None], n_q=n_q)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            codec.decode(codes)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def synth_with_frequencies(synth, logmag, freq):
     """A :class:`~audiogen.codec.phase.MagnitudeSynth`'s waveform ``[B, F * hop]`` for log-magnitudes ``[B, F, N]``
     with the bins' partial frequencies ``freq`` ``[B, F, N]`` (in bins) given instead of read from ``logmag``."""
@@ -183,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     for codec in codecs:
         split = semitone_code_split(codec, args.n_q)
         print(f"| `{codec.name}` | " + " / ".join(f"{v:.2f}" for v in split.values()) + " |", flush=True)
+    for codec in codecs:
+        print(f"\n`{codec.name}`: decoding 30 s at {args.n_q} codebooks on one thread takes "
+              f"{decode_seconds(codec, args.n_q):.2f} s (median of 3)", flush=True)
     if args.plans:
         print("\n| codec | audio | render's right keys kept | chord accuracy |\n|---|---|---|---|")
         for codec in codecs:

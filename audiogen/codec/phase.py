@@ -158,6 +158,63 @@ class MagnitudeSynth(torch.nn.Module):
         return y[:, pad : pad + frames * self.hop], carry
 
 
+class DecimatedSynth(torch.nn.Module):
+    """:class:`MagnitudeSynth` of a ``n_fft``-point spectrogram (hop ``hop``) whose content lies below
+    ``sample_rate / (2 * factor)``, played at a ``factor`` times lower rate and brought back up: the same bins
+    (``n_fft / factor`` points, hop ``hop / factor``), a ``factor``-th of the work (an 8192-point bass band up to 375
+    Hz costs about a quarter of the 2048-point main one instead of four times it). Reads the log-magnitude of the
+    full-rate spectrogram's first ``n_fft / (2 factor) + 1`` bins; the upsampler is a windowed-sinc low-pass (cut
+    at 0.8 of the lower rate's Nyquist) applied polyphase, and reaches ``taps`` low-rate samples each side."""
+
+    def __init__(self, n_fft: int, hop: int, factor: int, taps: int = 24) -> None:
+        super().__init__()
+        if n_fft % (2 * factor) or hop % factor:
+            raise ValueError(f"n_fft ({n_fft}) and hop ({hop}) must be multiples of 2 * factor and factor ({factor})")
+        self.low = MagnitudeSynth(n_fft // factor, hop // factor)
+        self.factor, self.hop, self.n_fft = factor, hop, n_fft
+        self.bins = n_fft // factor // 2 + 1
+        k = torch.arange(-taps * factor, taps * factor + 1, dtype=torch.float64)
+        cut = 0.8 / factor  # of the full rate's Nyquist
+        kernel = cut * torch.sinc(cut * k) * torch.hann_window(len(k) + 2, periodic=False, dtype=torch.float64)[1:-1]
+        self.register_buffer("kernel", (kernel * factor / kernel.sum()).float()[None, None], persistent=False)
+        self.pad = taps * factor
+
+    @property
+    def context(self) -> int:
+        """Frames each side that :meth:`infer_span` needs: the low-rate synth's, plus the upsampler's reach."""
+        return self.low.context + -(-self.pad // self.hop) + 1
+
+    def _up(self, y: torch.Tensor) -> torch.Tensor:
+        """Low-rate waveform ``[B, n]`` → ``[B, n * factor]`` (sample ``j`` of the input at output ``j * factor``)."""
+        out = torch.nn.functional.conv_transpose1d(y[:, None], self.kernel, stride=self.factor)[:, 0]
+        return out[:, self.pad : self.pad + y.shape[-1] * self.factor]
+
+    def _low(self, logmag: torch.Tensor) -> torch.Tensor:
+        """Full-rate log-magnitudes ``[B, F, >= bins]`` → the low-rate spectrogram's (a window a ``factor``-th as
+        long holds a ``factor``-th of the samples: magnitudes a ``factor``-th)."""
+        return logmag[..., : self.bins] - math.log(self.factor)
+
+    def forward(self, logmag: torch.Tensor, chunk: int = 1024, phase_grad: bool = True) -> torch.Tensor:
+        """Log-magnitude ``[B, F, >= bins]`` → waveform ``[B, F * hop]``."""
+        return self._up(self.low(self._low(logmag), chunk, phase_grad))
+
+    def infer_span(self, logmag: torch.Tensor, keep: tuple[int, int], carry=None):
+        """:meth:`MagnitudeSynth.infer_span` at the low rate over ``keep`` widened by the upsampler's reach, brought up
+        and cut to ``keep``; ``carry`` as there (the low-rate phase, which advances as the full-rate one)."""
+        k0, k1 = keep
+        n = logmag.shape[1]
+        reach = -(-self.pad // self.hop) + 1
+        a, b = max(0, k0 - reach), min(n, k1 + reach)
+        low = self._low(logmag)
+        if carry is not None and a < k0:  # the running phase before frame a
+            carry = carry - phase_advance(low[:, a:k0], self.low.hop, self.low.n_fft).sum(1)
+        y, carry = self.low.infer_span(low, (a, b), carry)
+        if b > k1:  # ... and before frame k1, for the next window
+            carry = carry - phase_advance(low[:, k1:b], self.low.hop, self.low.n_fft).sum(1)
+        y = self._up(y)
+        return y[:, (k0 - a) * self.hop : (k1 - a) * self.hop], carry
+
+
 class TwoBandSynth(torch.nn.Module):
     """Two Gaussian-window magnitude spectrograms, one for the bass at a finer frequency resolution, played together.
 
@@ -179,7 +236,11 @@ class TwoBandSynth(torch.nn.Module):
         if not 0 < 1.25 * bass_hz < sample_rate / 2:
             raise ValueError(f"bass_hz must be in (0, {sample_rate / 2.5:g}), got {bass_hz}")
         self.main = MagnitudeSynth(n_fft, hop)
-        self.bass = MagnitudeSynth(bass_n_fft, hop)
+        self.bass_analysis = MagnitudeSynth(bass_n_fft, hop)  # the targets' bins; played at a lower rate below
+        factor = 16  # the lowest rate that still holds the band under the upsampler's cut
+        while factor > 1 and (bass_n_fft % (2 * factor) or hop % factor or 2.5 * bass_hz > 0.8 * sample_rate / factor):
+            factor //= 2
+        self.bass = DecimatedSynth(bass_n_fft, hop, factor)
         self.n_fft, self.hop = n_fft, hop
         self.n_main = n_fft // 2 + 1
         self.n_bass = int(math.ceil(1.25 * bass_hz * bass_n_fft / sample_rate)) + 1
@@ -202,19 +263,19 @@ class TwoBandSynth(torch.nn.Module):
 
     @property
     def context(self) -> int:
-        """Frames on each side of a stretch that :meth:`infer_span` needs to give it exactly (the bass window's)."""
+        """Frames on each side of a stretch that :meth:`infer_span` needs to give it exactly (the bass band's)."""
         return max(self.main.context, self.bass.context)
 
     def analyse(self, wav: torch.Tensor) -> torch.Tensor:
         """Waveform ``[B, T]`` (T a multiple of ``hop``) → log-magnitude ``[B, T / hop, N + Nb]``."""
-        return torch.cat([self.main.analyse(wav), self.bass.analyse(wav)[..., : self.n_bass]], -1)
+        return torch.cat([self.main.analyse(wav), self.bass_analysis.analyse(wav)[..., : self.n_bass]], -1)
 
     def split(self, logmag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``[B, F, N + Nb]`` → ``(main [B, F, N], bass [B, F, bass_n_fft/2+1])``, each weighted for the crossover
         (the bass padded with silence above its ``Nb`` bins)."""
         main = logmag[..., : self.n_main] + self.log_main
         bass = logmag[..., self.n_main :] + self.log_bass
-        rest = self.bass.n_fft // 2 + 1 - self.n_bass
+        rest = max(0, self.bass.bins - self.n_bass)
         return main, torch.nn.functional.pad(bass, (0, rest), value=math.log(1e-5))
 
     def forward(self, logmag: torch.Tensor, chunk: int = 1024, phase_grad: bool = True) -> torch.Tensor:
