@@ -245,14 +245,12 @@ class TwoBandSynth(torch.nn.Module):
         self.n_main = n_fft // 2 + 1
         self.n_bass = int(math.ceil(1.25 * bass_hz * bass_n_fft / sample_rate)) + 1
 
-        def ramp(n: int, size: int) -> torch.Tensor:  # 0 below 0.8 bass_hz, 1 above 1.25 bass_hz (sine-shaped)
+        def position(n: int, size: int) -> torch.Tensor:  # 0 below 0.8 bass_hz, 1 above 1.25 bass_hz, per bin
             f = torch.arange(n, dtype=torch.float64) * sample_rate / size
-            x = ((f - 0.8 * bass_hz) / (0.45 * bass_hz)).clamp(0, 1)
-            return torch.sin(0.5 * math.pi * x)
+            return ((f - 0.8 * bass_hz) / (0.45 * bass_hz)).clamp(0, 1)
 
-        up = ramp(self.n_main, n_fft)
-        down = torch.cos(0.5 * math.pi * ((torch.arange(self.n_bass, dtype=torch.float64) * sample_rate / bass_n_fft
-                                          - 0.8 * bass_hz) / (0.45 * bass_hz)).clamp(0, 1))  # fmt: skip
+        up = torch.sin(0.5 * math.pi * position(self.n_main, n_fft))  # power-complementary: sin² + cos² = 1
+        down = torch.cos(0.5 * math.pi * position(self.n_bass, bass_n_fft))
         self.register_buffer("log_main", torch.log(up.clamp(min=1e-5)).float(), persistent=False)
         self.register_buffer("log_bass", torch.log(down.clamp(min=1e-5)).float(), persistent=False)
 
