@@ -9,6 +9,7 @@ chroma cosine of the same crops is printed beside it, with its noise floor in mi
 goes").
 
     python -m audiogen.eval.note_f1 --codec DIR [DIR ...] --manifest MANIFEST [--crops 8] [--seconds 10] [--n-q 4]
+        [--crops-per-track 1]
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--n-q", type=int, default=4)
     ap.add_argument("--split", default="valid")
+    ap.add_argument("--crops-per-track", type=int, default=1, help="evenly spaced crops per track (1 = the centre)")
     args = ap.parse_args(argv)
     why = basic_pitch_available()
     if why:
@@ -74,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     from audiogen.eval.codec_bench import codec_roundtrip, load_clips
     from audiogen.eval.codec_diagnostics import mean_chroma
 
-    clips, _ = load_clips([args.manifest], args.seconds, args.crops, split=args.split)
+    clips, _ = load_clips(
+        [args.manifest], args.seconds, args.crops, split=args.split, crops_per_track=args.crops_per_track
+    )
     print(f"| codec | note F1 | precision | recall | notes (original / decoded) | chroma |  ({len(clips)} crops of "
           f"{args.seconds:g} s, {args.split}, {args.n_q} codebooks)")  # fmt: skip
     print("|---|---|---|---|---|---|")

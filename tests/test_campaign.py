@@ -80,11 +80,15 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     monkeypatch.setattr(campaign.subprocess, "Popen", FakeTrainer(seen, tmp_path))
     assert campaign.run_stage(tmp_path, campaign.STAGES[0]) == 0
     kinds = [s[0] for s in seen]
-    # the codec; the bass decoder (its export, its trainer); the LM (export, cache, controls, token map, trainer)
-    assert kinds == ["corpus", "train", "prepare", "train"] + ["prepare"] * 4 + ["train"]
+    # the codec; the bass decoder (its export, its trainer), its fine-tune with context and the v4 pilot (the same);
+    # the LM (export, cache, controls, token map, trainer)
+    assert kinds == ["corpus", "train"] + ["prepare", "train"] * 3 + ["prepare"] * 4 + ["train"]
     assert seen[2][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert f"init_from={tmp_path}/codec-v3-frozen" in seen[3][1]
-    assert seen[4][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
+    assert seen[4][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3-bass"]
+    assert f"init_from={tmp_path}/codec-v3-bass" in seen[5][1]
+    assert seen[8][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
+    assert f"init_from={tmp_path}/codec-v3-bass" in seen[7][1] and "codec-v4-pilot.yaml" in seen[7][1][3]
     assert seen[-1][1][2] == "audiogen.train.lm" and f"cache={tmp_path}/tokens-v3" in seen[-1][1]
     for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
         assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
@@ -160,3 +164,19 @@ sys.exit(campaign.run_stage(Path(r"{tmp_path}"), stage))
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=20) == 0
     assert (tmp_path / "got").read_text() == "term"
+
+
+def test_stop_without_a_stage_name_stops_the_stage_that_runs_even_when_it_is_not_the_current_one(
+    tmp_path, monkeypatch, capsys
+):
+    last = campaign.STAGES[-1]  # running, while an earlier stage (added later, say) is not finished
+    monkeypatch.setenv("AUDIOGEN_WORK", str(tmp_path))
+    alive = {last.name, campaign.STAGES[1].name}  # a runner that went on from stage 1 left its pid there too
+    monkeypatch.setattr(campaign, "_alive", lambda p: 4242 if p.parent.name in alive else None)
+    killed = []
+    monkeypatch.setattr(campaign.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    assert campaign.current_stage(tmp_path) != last
+    assert campaign.main(["stop"]) == 0
+    assert killed == [(4242, 15)] and f"stopped {last.name}" in capsys.readouterr().out
+    monkeypatch.setattr(campaign, "_alive", lambda p: None)
+    assert campaign.running_stage(tmp_path) is None

@@ -358,3 +358,75 @@ def test_the_bass_band_played_at_a_sixteenth_of_the_rate_is_the_full_rate_synthe
         y, carry = low.infer_span(logmag[:, lo:hi], (s - lo, e - lo), carry)
         parts.append(y)
     assert torch.allclose(torch.cat(parts, -1), b, atol=1e-5)
+
+
+def _extended(tmp_path, cfg: CodecConfig, new: str) -> tuple[Codec, Codec]:
+    """A two-band codec saved in ``tmp_path / "base"`` (its bass projection as if trained: a fresh one starts
+    silent, whatever it reads) and a codec of ``cfg`` loaded from it, which may lack only the weights under
+    ``new``."""
+    base = Codec(CodecConfig(**TINY_BASS)).eval()
+    with torch.no_grad():
+        base.decoder.head.bass_proj.weight.normal_(0, 0.3)
+    base.save_pretrained(tmp_path / "base")
+    codec = Codec(cfg).eval()
+    missing, unexpected = codec.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith(new) for k in missing)
+    return base, codec
+
+
+def test_a_bass_branch_with_context_starts_as_the_decoder_it_extends_and_decodes_in_windows_exactly(tmp_path):
+    """``bass_context``: dilated blocks before the bass projection. From a two-band codec without them it decodes
+    the same at first (each block starts as the identity); trained (here: random residual scales), windowed decoding
+    still equals one piece, its reach counted in the decoder's context; a run may start from the codec without it."""
+    torch.manual_seed(4)
+    ctx_cfg = CodecConfig(**dict(TINY_BASS, bass_context=3))
+    base, codec = _extended(tmp_path, ctx_cfg, "decoder.head.bass_context.")
+    wav = torch.randn(1, 3 * SR) * 0.1
+    codes = base.encode(wav)
+    assert torch.allclose(codec.decode(codes), base.decode(codes), atol=1e-5)
+    assert codec.decoder.head.reach == 1 + 2 + 4
+    assert codec.decoder.context_frames > base.decoder.context_frames
+    with torch.no_grad():
+        for block in codec.decoder.head.bass_context:
+            block.gamma.normal_(0, 0.5)
+    whole = codec.decode(codes)
+    before = base.decode(codes)
+    assert float((whole - before).norm() / before.norm()) > 0.01  # the branch now changes the bass
+    parts = torch.cat(list(codec.decode_windows(lambda a, b: codes[..., a:b], codes.shape[-1], window=40)), -1)
+    assert torch.allclose(whole, parts, atol=1e-4)
+    with torch.enable_grad():
+        assert torch.allclose(codec.decoder(codec.quantizer.decode(codes)), whole, atol=1e-4)
+    with pytest.raises(ValueError, match="bass_context"):
+        CodecConfig(**dict(TINY_V3, bass_context=2))  # no bass band to draw
+    cfg = _v3_config(tmp_path, model=ctx_cfg, init_from=str(tmp_path / "base"), freeze_encoder_at=0, max_steps=1,
+                     lambda_teacher=0.0)  # fmt: skip
+    CodecTrainer(cfg).fit()
+    assert any("bass" in r for r in _lines(tmp_path / "run"))
+
+
+def test_the_bass_pitch_input_tells_bass_semitones_apart_and_starts_as_the_codec_it_extends(tmp_path):
+    """``bass_pitch_n_fft``: a 16384-point spectrum of C1..B3 on thirds of semitones. B1 and C2 (3.7 Hz apart) peak a
+    semitone (3 bins) apart on it, each a nat above the other at its peak; on the encoder's 4096-point pitch input
+    they differ there by under a tenth of that (one lobe, barely shifted). Added to a codec it starts as that codec
+    (zero input layer: the same tokens), and a run may start from the codec without it."""
+    from audiogen.codec.modules import PitchFeatures
+
+    bass, wide = PitchFeatures(SR, 320, 108, 16384, octaves=3), PitchFeatures(SR, 320, 252)
+    assert bass.keep < 16384 // 2 + 1 and wide.keep == 4096 // 2 + 1  # the default reads every bin, as before
+    b1, c2 = (_tone([f], seconds=2.0) for f in (61.74, 65.41))
+    peaks = [int(bass(x)[0, :, 100].argmax()) for x in (b1, c2)]
+    assert peaks[1] - peaks[0] == 3 and peaks[1] == 12 * 3  # C2: the first bin of the second octave
+    for features, low, high in ((bass, 0.8, 9.0), (wide, 0.0, 0.1)):
+        a, b = features(b1)[0, :, 100], features(c2)[0, :, 100]
+        assert low < float(a[peaks[0]] - b[peaks[0]]) < high and low < float(b[peaks[1]] - a[peaks[1]]) < high
+    torch.manual_seed(5)
+    cfg = CodecConfig(**dict(TINY_BASS, bass_pitch_n_fft=16384))
+    base, codec = _extended(tmp_path, cfg, "encoder.bass_pitch_inp.")
+    wav = torch.randn(1, 2 * SR) * 0.1
+    assert torch.equal(codec.encode(wav), base.encode(wav))
+    with pytest.raises(ValueError, match="bass_pitch_n_fft"):
+        CodecConfig(**dict(TINY_BASS, bass_pitch_n_fft=2000))
+    run = _v3_config(tmp_path, model=cfg, init_from=str(tmp_path / "base"), max_steps=1, lambda_teacher=0.0,
+                     segment_seconds=1.0)  # fmt: skip
+    CodecTrainer(run).fit()
+    assert _lines(tmp_path / "run")

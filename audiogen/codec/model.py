@@ -34,6 +34,7 @@ from audiogen.codec.phase import MagnitudeSynth, TwoBandSynth
 from audiogen.codec.quantizer import ResidualVQ
 
 HEADS = ("istft", "magnitude")
+BASS_PITCH_BINS = 108  # the encoder's bass pitch input (bass_pitch_n_fft): C1..B3, three bins a semitone
 DECODE_WINDOW = 1500  # token frames per window of a decode in windows (30 s at 50 frames/s)
 
 
@@ -57,6 +58,10 @@ class CodecConfig:
     quantizer_dropout: float = 0.5
     restart_after: int = 200
     pitch_bins: int = 0  # > 0: the encoder also reads a semitone-resolving spectrum (modules.PitchFeatures); v1: 0
+    # > 0: the encoder also reads the three octaves C1..B3 folded onto thirds of semitones from a Hann STFT of this
+    # many points (16384: 2 Hz bins, semitones apart from about C2, where the 4096-point pitch input separates them
+    # only from about 260 Hz up), through its own input layer that starts at zero
+    bass_pitch_n_fft: int = 0
     phase_ref: str = "frame"  # the decoder head's phase reference (modules.ISTFTHead): "time" holds steady notes
     phase_rate: bool = False  # the head also predicts a per-frame phase increment, summed over frames (any pitch)
     # > 0: the decoder also reads the first N columns of the plan's dense controls (audiogen.controls.layout) at the
@@ -74,6 +79,11 @@ class CodecConfig:
     # points, whose finer bins tell bass semitones apart (codec.phase.TwoBandSynth); 0: one spectrogram (v3 so far)
     bass_n_fft: int = 0
     bass_hz: float = 300.0
+    # > 0: the bass band is drawn from features that first pass this many dilated convolutions over frames
+    # (dilations 1, 2, 4, ...: each adds that many frames of context on both sides), so a held bass note's pitch can
+    # be read from more of its length than the body's reach; each starts as the identity (a decoder fine-tuned with
+    # it begins as the one it starts from)
+    bass_context: int = 0
     model_id: str = ""
     decoder_id: str = ""  # names the decoder's weights (set on save): two decoders of one token space differ here
 
@@ -107,6 +117,12 @@ class CodecConfig:
                              f"head='magnitude'; got {self.bass_n_fft} (head={self.head!r})")  # fmt: skip
         if not 0 < 1.25 * self.bass_hz < self.sample_rate / 2:
             raise ValueError(f"bass_hz must be in (0, {self.sample_rate / 2.5:g}), got {self.bass_hz}")
+        if not 0 <= self.bass_context <= 8 or (self.bass_context and not self.bass_n_fft):
+            raise ValueError(f"bass_context must be 0..8 blocks, and needs bass_n_fft > 0; got {self.bass_context} "
+                             f"(bass_n_fft={self.bass_n_fft})")  # fmt: skip
+        if self.bass_pitch_n_fft and (self.bass_pitch_n_fft < 4096 or self.bass_pitch_n_fft % 2):
+            raise ValueError(f"bass_pitch_n_fft must be 0 or an even number of at least 4096, got "
+                             f"{self.bass_pitch_n_fft}")  # fmt: skip
         if self.pitch_bins < 0 or self.pitch_bins % 12 or self.pitch_bins > 12 * 7 * 4:
             raise ValueError(f"pitch_bins must be 0 or a multiple of 12 up to 336, got {self.pitch_bins}")
 
@@ -154,6 +170,12 @@ class Encoder(nn.Module):
             # zero at the start: a codec fine-tuned with this input begins as the codec it starts from
             nn.init.zeros_(self.pitch_inp.weight)
             nn.init.zeros_(self.pitch_inp.bias)
+        self.cfg_bass_pitch = cfg.bass_pitch_n_fft > 0
+        if self.cfg_bass_pitch:
+            self.bass_pitch = PitchFeatures(cfg.sample_rate, cfg.hop, BASS_PITCH_BINS, cfg.bass_pitch_n_fft, octaves=3)
+            self.bass_pitch_inp = nn.Conv1d(BASS_PITCH_BINS, cfg.enc_dim, 7, padding=3)
+            nn.init.zeros_(self.bass_pitch_inp.weight)  # the same: starts as the codec it is fine-tuned from
+            nn.init.zeros_(self.bass_pitch_inp.bias)
         half = cfg.enc_layers // 2
         self.blocks1 = nn.Sequential(*[ConvNeXtBlock(cfg.enc_dim) for _ in range(half)])
         self.down = nn.Conv1d(cfg.enc_dim, cfg.enc_dim, 4, stride=2, padding=1)
@@ -165,6 +187,8 @@ class Encoder(nn.Module):
         x = self.inp(self.stft(wav))  # (B, C, T/hop + 1)
         if self.cfg_pitch:
             x = x + self.pitch_inp(self.pitch(wav))
+        if self.cfg_bass_pitch:
+            x = x + self.bass_pitch_inp(self.bass_pitch(wav))
         x = self.blocks1(x)
         x = self.blocks2(self.down(x))  # (B, C, F)
         return self.out(self.norm(x.transpose(1, 2)).transpose(1, 2))
@@ -192,7 +216,7 @@ class Decoder(nn.Module):
         self.magnitude = cfg.head == "magnitude"
         if self.magnitude:
             self.head = MagnitudeHead(cfg.up_dim, cfg.synth_n_fft, cfg.hop, cfg.head_hidden, cfg.bass_n_fft,
-                                      cfg.sample_rate, cfg.bass_hz)  # fmt: skip
+                                      cfg.sample_rate, cfg.bass_hz, cfg.bass_context)  # fmt: skip
         else:
             self.head = ISTFTHead(cfg.up_dim, cfg.n_fft, cfg.hop, cfg.phase_ref, cfg.phase_rate)
 
@@ -288,7 +312,8 @@ class Decoder(nn.Module):
         tokens = max(self.inp.kernel_size[0], self.ctrl.kernel_size[0] if self.n_controls else 1) // 2
         tokens += sum(b.dwconv.kernel_size[0] // 2 for b in self.blocks) + 1  # + the ×2 transposed conv
         head = self.head.synthesiser if self.magnitude else self.head
-        stft = sum(b.dwconv.kernel_size[0] // 2 for b in self.up_blocks) + head.context
+        reach = self.head.reach if self.magnitude else 0
+        stft = sum(b.dwconv.kernel_size[0] // 2 for b in self.up_blocks) + reach + head.context
         return tokens + -(-stft // 2) + 1
 
     @torch.no_grad()
@@ -306,11 +331,12 @@ class Decoder(nn.Module):
         head = self.head.synthesiser if self.magnitude else self.head
         k0, k1 = 2 * keep[0], 2 * keep[1]
         h0, h1 = max(0, k0 - head.context), min(x.shape[1], k1 + head.context)  # the head needs no more than this
-        x = x[:, h0:h1]
         bias = None if bias is None else bias[:, h0:h1]
-        if self.magnitude:
-            out = self.head(x)
+        if self.magnitude:  # its bass branch may read a few frames further (MagnitudeHead.reach)
+            r0, r1 = max(0, h0 - self.head.reach), min(x.shape[1], h1 + self.head.reach)
+            out = self.head(x[:, r0:r1])[:, h0 - r0 : h1 - r0]
             return head.infer_span(out if bias is None else out + bias, (k0 - h0, k1 - h0), carry)
+        x = x[:, h0:h1]
         return head.infer_span(x, 2 * start + h0, (k0 - h0, k1 - h0), carry, mag_bias=bias)
 
     def reference_forward(self, z: torch.Tensor, controls: torch.Tensor | None = None) -> torch.Tensor:
@@ -329,6 +355,24 @@ class Decoder(nn.Module):
         )
 
 
+class DilatedBlock(nn.Module):
+    """Frames-first ``[B, F, C]`` → same: a depthwise convolution of 3 taps ``dilation`` frames apart, LayerNorm, a
+    pointwise MLP (×2, GELU) and a residual whose scale starts at 0 (the block starts as the identity)."""
+
+    def __init__(self, dim: int, dilation: int) -> None:
+        super().__init__()
+        self.dilation = dilation
+        self.dwconv = nn.Conv1d(dim, dim, 3, padding=dilation, dilation=dilation, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pw1 = nn.Linear(dim, 2 * dim)
+        self.pw2 = nn.Linear(2 * dim, dim)
+        self.gamma = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x.transpose(1, 2)).transpose(1, 2)
+        return x + self.gamma * self.pw2(nn.functional.gelu(self.pw1(self.norm(y))))
+
+
 class MagnitudeHead(nn.Module):
     """Frames-first features ``[B, F, C]`` → natural-log magnitude ``[B, F, n_fft/2+1]`` of a Gaussian-window STFT
     (codec v3); :meth:`synth` turns such a spectrogram into a waveform ``[B, F * hop]`` with a rebuilt phase
@@ -343,6 +387,7 @@ class MagnitudeHead(nn.Module):
         bass_n_fft: int = 0,
         sample_rate: int = 32000,
         bass_hz: float = 300.0,
+        bass_context: int = 0,
     ) -> None:
         super().__init__()
         self.hidden = nn.Linear(dim, hidden) if hidden else None
@@ -358,14 +403,26 @@ class MagnitudeHead(nn.Module):
         else:
             self.synthesiser = MagnitudeSynth(n_fft, hop)
             self.bass_proj = None
+        self.bass_context = (
+            nn.Sequential(*[DilatedBlock(dim, 2**i) for i in range(bass_context)]) if bass_context else None
+        )
+
+    @property
+    def reach(self) -> int:
+        """Frames on each side of a frame that its log-magnitude depends on (the bass branch's dilated convolutions;
+        0 without them)."""
+        return sum(b.dilation for b in self.bass_context) if self.bass_context is not None else 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``[B, F, C]`` → log-magnitude ``[B, F, n_fft/2+1 (+ bass bins)]`` (at most 8 nats)."""
-        if self.hidden is not None:
-            x = nn.functional.gelu(self.hidden(x))
+        h = self._hidden(x)
         if self.bass_proj is None:
-            return self.proj(x).clamp(max=8.0)
-        return torch.cat([self.proj(x), self.bass_proj(x)], -1).clamp(max=8.0)
+            return self.proj(h).clamp(max=8.0)
+        hb = h if self.bass_context is None else self._hidden(self.bass_context(x))
+        return torch.cat([self.proj(h), self.bass_proj(hb)], -1).clamp(max=8.0)
+
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.hidden is None else nn.functional.gelu(self.hidden(x))
 
     def synth(self, logmag: torch.Tensor) -> torch.Tensor:
         """Log-magnitude ``[B, F, N]`` → waveform ``[B, F * hop]`` (gradients reach the log-magnitude through the

@@ -101,20 +101,25 @@ class PitchFeatures(nn.Module):
     line or of most chords apart, and what the encoder cannot see, the tokens cannot keep.
     """
 
-    def __init__(self, sample_rate: int, hop: int, n_bins: int, n_fft: int = 4096) -> None:
+    def __init__(self, sample_rate: int, hop: int, n_bins: int, n_fft: int = 4096, octaves: int | None = None) -> None:
         super().__init__()
         if n_bins % 12:
             raise ValueError(f"pitch_bins must be a multiple of 12 (whole octaves ... per semitone), got {n_bins}")
-        per_semitone = max(1, n_bins // (12 * 7))
-        octaves = n_bins // (12 * per_semitone)
+        # seven octaves from C1 by default; with ``octaves`` given, that many (the bass: 3, C1..B3), and the FFT bins
+        # above the filterbank's reach are cut away (the default keeps every bin, as the shipped token spaces were
+        # computed)
+        per_semitone = max(1, n_bins // (12 * (octaves or 7)))
+        trim = octaves is not None
+        octaves = octaves or n_bins // (12 * per_semitone)
         self.n_fft, self.hop = n_fft, hop
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         fb = log_frequency_filterbank(n_fft, sample_rate, octaves=octaves, per_semitone=per_semitone)
-        self.register_buffer("fold", fb, persistent=False)
+        self.keep = int((fb.amax(0) > 1e-12).nonzero().max()) + 1 if trim else fb.shape[1]
+        self.register_buffer("fold", fb[:, : self.keep].contiguous(), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(wav, self.n_fft, self.hop, window=self.window, center=True, return_complex=True).abs()
-        return torch.log((self.fold @ spec).clamp(min=1e-5))  # (B, n_bins, frames)
+        spec = torch.stft(wav, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
+        return torch.log((self.fold @ spec[..., : self.keep, :].abs()).clamp(min=1e-5))  # (B, n_bins, frames)
 
 
 PHASE_REFS = ("frame", "time")

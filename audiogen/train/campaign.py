@@ -85,8 +85,11 @@ class Stage:
 
 # In order: each stage trains what the next depends on.
 # 1. Codec v3, from the last committed v3 weights when they exist, else from codec v2.
-# 2. A decoder for v3's (frozen) tokens that plays the bass from a finer spectrogram (codec-v3-bass.yaml).
-# 3. The performer on v3's tokens: the finished codec exported, the corpus coded (tokens, then the controls read
+# 2. A decoder for v3's (frozen) tokens that plays the bass from a finer spectrogram (codec-v3-bass.yaml), then
+#    the same with more context for its bass band (codec-v3-bass-context.yaml).
+# 3. A pilot of codec v4: v3 whose encoder also reads the bass at a resolution that separates its semitones (a new
+#    token space; codec-v4-pilot.yaml), run before the LM goes on, since it decides which tokens the LM should learn.
+# 4. The performer on v3's tokens: the finished codec exported, the corpus coded (tokens, then the controls read
 #    from the audio, taken from the shipped codec's token cache WORK/tokens-default where it has them: the
 #    originality index's, same corpus, same frame rate), a token map from the shipped codec's codes to v3's (to start
 #    the new embeddings), the LM.
@@ -98,6 +101,16 @@ STAGES = (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3-frozen"),
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3-bass.yaml", "run_dir={run}",
          "manifests=[{manifests}]", "init_from={work}/codec-v3-frozen"),
+    )),
+    Stage("codec-v3-bass-context", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3-bass", "{work}/codec-v3-bass"),
+        ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3-bass-context.yaml",
+         "run_dir={run}", "manifests=[{manifests}]", "init_from={work}/codec-v3-bass"),
+    )),
+    Stage("codec-v4-pilot", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3-bass", "{work}/codec-v3-bass"),
+        ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v4-pilot.yaml", "run_dir={run}",
+         "manifests=[{manifests}]", "init_from={work}/codec-v3-bass", "notes_dir={work}/notes"),
     )),
     Stage("lm-v3", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3"),
@@ -118,6 +131,13 @@ STAGES = (
 def current_stage(work: Path) -> Stage:
     """The first stage not finished (the last one when all are)."""
     return next((s for s in STAGES if not s.done(work)), STAGES[-1])
+
+
+def running_stage(work: Path) -> Stage | None:
+    """The stage whose trainer is alive, if any (it may not be the current one: a stage added before it, or one
+    started by name). A runner that went on from stage to stage left its pid in each of their folders: the last of
+    them is the one it runs."""
+    return next((s for s in reversed(STAGES) if _alive(s.run_dir(work) / "pid")), None)
 
 
 def _alive(pid_file: Path) -> int | None:
@@ -301,7 +321,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="default: the first stage not finished")  # fmt: skip
     args = ap.parse_args(argv)
     work = work_dir()
-    stage = next(s for s in STAGES if s.name == args.stage) if args.stage else current_stage(work)
+    if args.stage:
+        stage = next(s for s in STAGES if s.name == args.stage)
+    elif args.action in ("status", "stop"):  # what is running, else what would run next
+        stage = running_stage(work) or current_stage(work)
+    else:
+        stage = current_stage(work)
     actions = {"start": start, "status": status, "stop": stop, "finish": finish, "run": run_stage}
     return actions[args.action](work, stage)
 

@@ -42,9 +42,10 @@ from audiogen.data.dataset import AudioDataset, collate_segments
 from audiogen.data.note_cache import NoteReader
 from audiogen.train.config import load_recipe, recipe_to_dict
 
-# weights a run may start without (fresh inputs or outputs): the encoder's pitch input, the decoder's controls and
-# bass head
-NEW_INPUTS = ("encoder.pitch_inp.", "decoder.ctrl.", "decoder.ctrl_mag.", "decoder.head.bass_proj.")
+# weights a run may start without (fresh inputs or outputs): the encoder's pitch inputs, the decoder's controls,
+# bass head and its context blocks
+NEW_INPUTS = ("encoder.pitch_inp.", "encoder.bass_pitch_inp.", "decoder.ctrl.", "decoder.ctrl_mag.",
+              "decoder.head.bass_proj.", "decoder.head.bass_context.")  # fmt: skip
 
 
 @dataclass
