@@ -427,6 +427,10 @@ def test_the_bass_pitch_input_tells_bass_semitones_apart_and_starts_as_the_codec
     with pytest.raises(ValueError, match="bass_pitch_n_fft"):
         CodecConfig(**dict(TINY_BASS, bass_pitch_n_fft=2000))
     run = _v3_config(tmp_path, model=cfg, init_from=str(tmp_path / "base"), max_steps=1, lambda_teacher=0.0,
-                     segment_seconds=1.0)  # fmt: skip
-    CodecTrainer(run).fit()
-    assert _lines(tmp_path / "run")
+                     segment_seconds=1.0, bass_pitch_lr=0.01)  # fmt: skip
+    trainer = CodecTrainer(run)
+    own = [g for g in trainer.opt_g.param_groups if g["base_lr"] == 0.01]  # the new layer learns at its own rate
+    layer = trainer.acc.unwrap_model(trainer.model).encoder.bass_pitch_inp
+    assert len(own) == 1 and {id(p) for p in own[0]["params"]} == {id(p) for p in layer.parameters()}
+    trainer.fit()
+    assert _lines(tmp_path / "run") and float(layer.weight.abs().sum()) > 0

@@ -93,6 +93,7 @@ class Stage:
 #    from the audio, taken from the shipped codec's token cache WORK/tokens-default where it has them: the
 #    originality index's, same corpus, same frame rate), a token map from the shipped codec's codes to v3's (to start
 #    the new embeddings), the LM.
+# 5. The v4 pilot again, its new input layer at ten times the rate (in the first, at the run's rate, it hardly moved).
 STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
                         "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
@@ -124,6 +125,12 @@ STAGES = (
         ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v3.yaml", "run_dir={run}",
          "cache={work}/tokens-v3", "init_from={repo}/audiogen/pretrained/default/lm",
          "init_token_map={work}/tokens-v3/token_map.npz"),
+    )),
+    Stage("codec-v4-pilot2", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3-bass", "{work}/codec-v3-bass"),
+        ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v4-pilot.yaml", "run_dir={run}",
+         "manifests=[{manifests}]", "init_from={work}/codec-v3-bass", "notes_dir={work}/notes",
+         "bass_pitch_lr=0.003"),
     )),
 )  # fmt: skip
 

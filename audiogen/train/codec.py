@@ -120,6 +120,10 @@ class CodecTrainConfig:
     # without, so the decoder still decodes tokens alone
     decoder_control_dropout: float = 0.3
     control_lr: float = 0.0  # learning rate of the decoder's direct path from notes to log-magnitude (0 = lr)
+    # learning rate of the encoder's bass pitch input layer (model.bass_pitch_n_fft; 0 = lr): a layer that starts at
+    # zero inside a trained encoder, which at the run's rate grew to a seventeenth of the other pitch input's weights
+    # in 2,700 steps (BENCHMARKS.md, "Codec v4 pilot")
+    bass_pitch_lr: float = 0.0
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -289,13 +293,17 @@ class CodecTrainer:
             token_hop = 2 * cfg.model.hop
             self.notes = NoteReader(cfg.notes_dir, token_hop / cfg.model.sample_rate,
                                     round(cfg.segment_seconds * cfg.model.sample_rate) // token_hop)  # fmt: skip
-        ctrl = [p for n, p in self.model.named_parameters() if n.startswith("decoder.ctrl_mag.")]
-        rest = [p for n, p in self.model.named_parameters() if not n.startswith("decoder.ctrl_mag.")]
+        own = ("decoder.ctrl_mag.", "encoder.bass_pitch_inp.")  # layers with their own rate
+        ctrl = [p for n, p in self.model.named_parameters() if n.startswith(own[0])]
+        bass_pitch = [p for n, p in self.model.named_parameters() if n.startswith(own[1])]
+        rest = [p for n, p in self.model.named_parameters() if not n.startswith(own)]
         if self.teacher is not None:
             rest += list(self.teacher.parameters())
         groups = [{"params": rest, "base_lr": cfg.lr}]
         if ctrl:  # the notes' direct path starts at zero and must move by whole nats of log-magnitude: a larger rate
             groups.append({"params": ctrl, "base_lr": cfg.control_lr or cfg.lr})
+        if bass_pitch:
+            groups.append({"params": bass_pitch, "base_lr": cfg.bass_pitch_lr or cfg.lr})
         self.opt_g = torch.optim.AdamW(groups, cfg.lr, betas=(0.8, 0.99))
         self.opt_d = torch.optim.AdamW(self.disc.parameters(), cfg.disc_lr, betas=(0.8, 0.99))
         self.step = 0
