@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import sys
 
 import numpy as np
@@ -107,19 +106,10 @@ def decode_seconds(codec, n_q: int, seconds: float = 30.0, repeats: int = 3) -> 
 def synth_with_frequencies(synth, logmag, freq):
     """A :class:`~audiogen.codec.phase.MagnitudeSynth`'s waveform ``[B, F * hop]`` for log-magnitudes ``[B, F, N]``
     with the bins' partial frequencies ``freq`` ``[B, F, N]`` (in bins) given instead of read from ``logmag``."""
-    import torch
+    from audiogen.codec.phase import rebuild_phase
 
-    from audiogen.codec.phase import peak_owner
-
-    hop, n = synth.hop, synth.n_fft
-    run = torch.remainder(torch.cumsum((2 * math.pi * hop / n) * freq.double(), 1), 2 * math.pi)
-    owner = peak_owner(logmag)
-    k = torch.arange(logmag.shape[-1])
-    phase = torch.remainder(torch.gather(run, -1, owner) - math.pi * (k - owner).double(), 2 * math.pi).float()
-    spec = torch.polar(torch.exp(logmag).clamp(max=1e3), phase).transpose(1, 2)
-    frames, pad = spec.shape[-1], n // 2 - hop // 2
-    y = torch.istft(spec, n, hop, window=synth.window, center=False, length=(frames - 1) * hop + n)
-    return y[:, pad : pad + frames * hop]
+    phase, _ = rebuild_phase(logmag, synth.hop, synth.n_fft, freq=freq)
+    return synth.play(logmag, phase)
 
 
 def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[str, dict]:

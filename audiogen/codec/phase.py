@@ -72,13 +72,24 @@ def phase_advance(logmag: torch.Tensor, hop: int, n_fft: int) -> torch.Tensor:
     return (2 * math.pi * hop / n_fft) * bin_frequency(logmag).double()
 
 
-def rebuild_phase(logmag: torch.Tensor, hop: int, n_fft: int, carry: torch.Tensor | None = None):
+def rebuild_phase(
+    logmag: torch.Tensor,
+    hop: int,
+    n_fft: int,
+    carry: torch.Tensor | None = None,
+    freq: torch.Tensor | None = None,
+):
     """Phase ``[B, F, N]`` (float32) for natural-log magnitudes ``logmag`` ``[B, F, N]`` of a centred Gaussian-window
     STFT (``N = n_fft // 2 + 1`` bins, frames ``hop`` apart).
 
     ``carry`` ``[B, N]`` (float64, or None) is the integrated phase after the frames before these, so a spectrogram
-    can be phased in chunks with the same result as in one piece. Returns ``(phase, carry)``."""
-    advance = phase_advance(logmag, hop, n_fft)  # (B, F, N) per-frame phase advance
+    can be phased in chunks with the same result as in one piece. ``freq`` ``[B, F, N]`` (in bins, or None): the
+    partial frequency of each bin, given instead of read from the slopes of ``logmag`` (:func:`bin_frequency`).
+    Returns ``(phase, carry)``."""
+    if freq is None:
+        advance = phase_advance(logmag, hop, n_fft)  # (B, F, N) per-frame phase advance
+    else:
+        advance = (2 * math.pi * hop / n_fft) * freq.double()
     run = torch.cumsum(advance, dim=1)
     if carry is not None:
         run = run + carry[:, None]
@@ -150,12 +161,17 @@ class MagnitudeSynth(torch.nn.Module):
         phase = torch.cat(phases, 1)
         if not phase_grad:
             phase = phase.detach()
+        return self.play(logmag, phase), carry
+
+    def play(self, logmag: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """Log-magnitude and phase ``[B, F, N]`` → waveform ``[B, F * hop]`` (the least-squares inverse STFT in the
+        framing of :meth:`analyse`)."""
         spec = torch.polar(torch.exp(logmag).clamp(max=1e3), phase).transpose(1, 2)  # (B, N, F)
         frames = spec.shape[-1]
         pad = self.n_fft // 2 - self.hop // 2
         y = torch.istft(spec, self.n_fft, self.hop, window=self.window, center=False,
                         length=(frames - 1) * self.hop + self.n_fft)  # fmt: skip
-        return y[:, pad : pad + frames * self.hop], carry
+        return y[:, pad : pad + frames * self.hop]
 
 
 class DecimatedSynth(torch.nn.Module):
