@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(prog="python -m audiogen.eval.codec_diagnostics", description=__doc__.split("\n")[0])
-    ap.add_argument("--codec", nargs="+", required=True, help="codec folders or names (e.g. v2)")
+    ap.add_argument("--codec", nargs="+", required=True, help="codec folders")
     ap.add_argument("--manifest", nargs="+", required=True, help="real-music manifest(s); the valid split is used")
     ap.add_argument("--crops", type=int, default=8, help="valid crops for the latent readings (default 8)")
     ap.add_argument("--crop-seconds", type=float, default=None,

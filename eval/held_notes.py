@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from audiogen.codec.backends import load_codec
 
     ap = argparse.ArgumentParser(prog="python -m audiogen.eval.held_notes", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--codec", nargs="+", required=True, help="codec folders or names (e.g. v2)")
+    ap.add_argument("--codec", nargs="+", required=True, help="codec folders")
     ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
     ap.add_argument("--out", required=True, help="PNG to write")
     ap.add_argument("--threads", type=int, default=1)

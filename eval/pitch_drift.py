@@ -15,7 +15,9 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
    left as decoded), and with the render's own audio below 150 or 300 Hz under the decoded audio above (8th-order
    Butterworth, zero phase). The gaps are what the played frequencies, and the bass, cost.
 
-    python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4]
+    python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4] [--keys-only]
+
+``--keys-only`` reads only the rendered plans decoded at the LM's codebooks (and each codec's decoding time).
 """
 
 from __future__ import annotations
@@ -112,9 +114,10 @@ def synth_with_frequencies(synth, logmag, freq):
     return synth.play(logmag, phase)
 
 
-def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[str, dict]:
-    """Key kept (of the render's right keys) and chord accuracy of ``plans`` rendered plans: ``"decoded"`` and, for a
-    magnitude decoder, ``"original slopes"`` (see the module's docstring)."""
+def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0, detail: bool = True) -> dict[str, dict]:
+    """Key kept (of the render's right keys) and chord accuracy of ``plans`` rendered plans: ``"decoded"`` and, with
+    ``detail``, every codebook, the unquantized latent, the render's own bass under the decoded rest and, for a
+    one-spectrogram magnitude decoder, ``"original slopes"`` (see the module's docstring)."""
     import torch
     from scipy.signal import butter, sosfiltfilt
 
@@ -125,10 +128,11 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
     from audiogen.eval.codec_diagnostics import EMOTIONS
 
     magnitude = codec.cfg.head == "magnitude" and not codec.cfg.bass_n_fft  # one spectrogram: its slopes swapped
-    rows: dict[str, list[dict]] = {"render": [], "decoded": [], f"decoded, {codec.n_q} codebooks": [],
-                                   "decoded, unquantized latent": [],
-                                   **({"original slopes": []} if magnitude else {}),
-                                   **{f"the original below {c} Hz": [] for c in SWAP_HZ}}  # fmt: skip
+    rows: dict[str, list[dict]] = {"render": [], "decoded": []}
+    if detail:
+        rows.update({f"decoded, {codec.n_q} codebooks": [], "decoded, unquantized latent": [],
+                     **({"original slopes": []} if magnitude else {}),
+                     **{f"the original below {c} Hz": [] for c in SWAP_HZ}})  # fmt: skip
     for i in range(plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
@@ -137,6 +141,8 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0) -> dict[st
         with torch.inference_mode():
             codes = codec.encode(x, n_q=n_q)
             rows["decoded"].append(readings(master_to(codec.decode(codes)[0].numpy(), seconds), plan))
+            if not detail:
+                continue
             every = codec.decode(codec.encode(x))[0].numpy()
             rows[f"decoded, {codec.n_q} codebooks"].append(readings(master_to(every, seconds), plan))
             coded = codec.decode(codes)[0].numpy()[: len(render)]
@@ -168,34 +174,45 @@ def main(argv: list[str] | None = None) -> int:
     from audiogen.codec.backends import load_codec
 
     ap = argparse.ArgumentParser(prog="python -m audiogen.eval.pitch_drift", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--codec", nargs="+", required=True, help="codec folders or names (e.g. v2)")
+    ap.add_argument("--codec", nargs="+", required=True, help="codec folders")
     ap.add_argument("--plans", type=int, default=8, help="rendered 30 s plans (default 8; 0: tones only)")
     ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
+    ap.add_argument(
+        "--keys-only",
+        action="store_true",
+        help="only the plans' keys and chords, decoded as the LM's tokens are (no tones, no swaps)",
+    )
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     if args.plans < 0 or args.n_q < 1:
         ap.error("--plans must be >= 0 and --n-q >= 1")
     torch.set_num_threads(1)
-    print("| codec | " + " | ".join(f"MIDI {m}" for m in TONES) + " | mean abs, below C4 / from C4 |")
-    print("|---" * (len(TONES) + 2) + "|")
     codecs = [load_codec(name).eval() for name in args.codec]
+    if not args.keys_only:
+        print("| codec | " + " | ".join(f"MIDI {m}" for m in TONES) + " | mean abs, below C4 / from C4 |")
+        print("|---" * (len(TONES) + 2) + "|")
+        for codec in codecs:
+            tones = tone_readings(codec, args.n_q)
+            cells = [" / ".join(f"{c:+.0f}" for c in tones[m]) for m in TONES]
+            low = np.mean([abs(c) for m in TONES if m < 60 for c in tones[m]])
+            high = np.mean([abs(c) for m in TONES if m >= 60 for c in tones[m]])
+            print(f"| `{codec.name}` | " + " | ".join(cells) + f" | {low:.0f} / {high:.0f} |", flush=True)
+        print(
+            "\n| codec | frames whose codes tell a bass note (MIDI 36-60) from the one a semitone up: first 1 / 2 / "
+            f"{args.n_q} codebooks |\n|---|---|"
+        )
+        for codec in codecs:
+            split = semitone_code_split(codec, args.n_q)
+            print(f"| `{codec.name}` | " + " / ".join(f"{v:.2f}" for v in split.values()) + " |", flush=True)
     for codec in codecs:
-        tones = tone_readings(codec, args.n_q)
-        cells = [" / ".join(f"{c:+.0f}" for c in tones[m]) for m in TONES]
-        low = np.mean([abs(c) for m in TONES if m < 60 for c in tones[m]])
-        high = np.mean([abs(c) for m in TONES if m >= 60 for c in tones[m]])
-        print(f"| `{codec.name}` | " + " | ".join(cells) + f" | {low:.0f} / {high:.0f} |", flush=True)
-    print("\n| codec | frames whose codes tell a bass note (MIDI 36-60) from the one a semitone up: first 1 / 2 / "
-          f"{args.n_q} codebooks |\n|---|---|")
-    for codec in codecs:
-        split = semitone_code_split(codec, args.n_q)
-        print(f"| `{codec.name}` | " + " / ".join(f"{v:.2f}" for v in split.values()) + " |", flush=True)
-    for codec in codecs:
-        print(f"\n`{codec.name}`: decoding 30 s at {args.n_q} codebooks on one thread takes "
-              f"{decode_seconds(codec, args.n_q):.2f} s (median of 3)", flush=True)
+        print(
+            f"\n`{codec.name}`: decoding 30 s at {args.n_q} codebooks on one thread takes "
+            f"{decode_seconds(codec, args.n_q):.2f} s (median of 3)",
+            flush=True,
+        )
     if args.plans:
         print("\n| codec | audio | render's right keys kept | chord accuracy |\n|---|---|---|---|")
         for codec in codecs:
-            for k, v in plan_readings(codec, args.plans, args.n_q).items():
+            for k, v in plan_readings(codec, args.plans, args.n_q, detail=not args.keys_only).items():
                 print(f"| `{codec.name}` | {k} | {v['kept']} / {v['of']} | {v['chord']:.3f} |", flush=True)
     return 0
 

@@ -81,8 +81,16 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     assert campaign.run_stage(tmp_path, campaign.STAGES[0]) == 0
     kinds = [s[0] for s in seen]
     # the codec; the bass decoder (its export, its trainer), its fine-tune with context and the v4 pilot (the same);
-    # the LM (export, cache, controls, token map, trainer)
-    assert kinds == ["corpus", "train"] + ["prepare", "train"] * 3 + ["prepare"] * 4 + ["train"] + ["prepare", "train"]
+    # the LM (export, cache, controls, token map, trainer); the LM on v4's tokens (two exports, cache, controls, token
+    # map, trainer); the second v4 pilot
+    assert kinds == (
+        ["corpus", "train"]
+        + ["prepare", "train"] * 3
+        + ["prepare"] * 4
+        + ["train"]
+        + ["prepare"] * 5
+        + ["train", "prepare", "train"]
+    )
     assert seen[2][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert f"init_from={tmp_path}/codec-v3-frozen" in seen[3][1]
     assert seen[4][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3-bass"]
@@ -90,7 +98,13 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     assert seen[8][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert f"init_from={tmp_path}/codec-v3-bass" in seen[7][1] and "codec-v4-pilot.yaml" in seen[7][1][3]
     assert seen[12][1][2] == "audiogen.train.lm" and f"cache={tmp_path}/tokens-v3" in seen[12][1]
+    assert seen[13][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v4-pilot"]
+    assert seen[14][1][2:5] == ["audiogen.train.lm", "export", f"{tmp_path}/runs/lm-v3"]
+    assert "--reuse" in seen[16][1] and f"{tmp_path}/tokens-v3" in seen[16][1]
+    assert f"init_from={tmp_path}/lm-v3" in seen[18][1] and f"cache={tmp_path}/tokens-v4" in seen[18][1]
+    assert f"init_token_map={tmp_path}/tokens-v4/token_map.npz" in seen[18][1]
     assert "bass_pitch_lr=0.003" in seen[-1][1] and "codec-v4-pilot.yaml" in seen[-1][1][3]
+    assert f"init_from={tmp_path}/codec-v4" in seen[-1][1]
     for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
         assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
 

@@ -19,3 +19,17 @@ def test_the_rebuild_with_the_frequencies_it_would_read_is_the_synth_itself():
     logmag = synth.analyse(torch.from_numpy(harmonic_tone(52, seconds=1.0))[None])
     same = synth_with_frequencies(synth, logmag, bin_frequency(logmag))
     assert torch.allclose(same, synth(logmag), atol=1e-4)
+
+
+def test_keys_only_reads_the_plans_decoded_as_the_lm_tokens_are_and_nothing_else():
+    from audiogen.codec.model import Codec, CodecConfig
+    from audiogen.eval.pitch_drift import plan_readings
+
+    torch.manual_seed(0)
+    tiny = dict(enc_dim=32, enc_layers=2, latent_dim=16, dec_dim=32, dec_layers=2, up_dim=16, up_layers=1, n_q=4,
+                codebook_size=64, codebook_dim=4)  # fmt: skip
+    rows = plan_readings(Codec(CodecConfig(**tiny)).eval(), plans=1, n_q=2, seconds=4.0, detail=False)
+    assert set(rows) == {"render", "decoded"}
+    assert rows["render"]["of"] == rows["decoded"]["of"] <= 1
+    assert rows["render"]["kept"] == rows["render"]["of"] and 0 <= rows["decoded"]["kept"] <= rows["decoded"]["of"]
+    assert 0.0 <= rows["decoded"]["chord"] <= 1.0

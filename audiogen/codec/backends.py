@@ -85,15 +85,11 @@ class EncodecBackend(nn.Module):
 
 
 def load_codec(spec: str | Path | None = None):
-    """``None`` → the shipped codec; ``"v2"`` → a named shipped codec (:data:`audiogen.pretrained.CODECS`);
-    ``"encodec"`` or ``"encodec:WEIGHTS"`` → EnCodec 24 kHz; a folder → our codec."""
+    """``None`` → the shipped codec; ``"encodec"`` or ``"encodec:WEIGHTS"`` → EnCodec 24 kHz; a folder → our
+    codec."""
     if spec is None:
         return Codec.from_pretrained()
     text = str(spec)
-    from audiogen.pretrained import CODECS, named_codec_dir
-
-    if text in CODECS and not Path(text).exists():
-        return Codec.from_pretrained(named_codec_dir(text))
     if text == "encodec" or text.startswith("encodec:"):
         path = text.partition(":")[2] or None
         return EncodecBackend(path)

@@ -264,7 +264,7 @@ def register(sub) -> None:
     p = sub.add_parser("codec", help="encode/decode audio with the neural codec")
     csub = p.add_subparsers(dest="codec_command", metavar="CODEC_COMMAND")
     p.set_defaults(func=lambda _a: p.print_help() or 1)
-    codec_help = "codec folder, 'v2' (the next codec, shipped), 'encodec' or 'encodec:WEIGHTS' (default: the default's)"
+    codec_help = "codec folder, 'encodec' or 'encodec:WEIGHTS' (default: the default's)"
 
     e = csub.add_parser("encode", help="audio file → .agc token file")
     e.add_argument("input")

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m audiogen.train.token_map", description=__doc__.split("\n")[0])
     ap.add_argument("--source", required=True, help="the codec the LM was trained on (folder or name)")
-    ap.add_argument("--target", required=True, help="the new codec (folder or name, e.g. v2)")
+    ap.add_argument("--target", required=True, help="the new codec (folder)")
     ap.add_argument("--manifest", nargs="+", required=True, help="manifests; their train split is read")
     ap.add_argument("--out", required=True, help="the .npz to write")
     ap.add_argument("--minutes", type=float, default=90.0, help="audio to count over (default 90)")
