@@ -82,14 +82,14 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     kinds = [s[0] for s in seen]
     # the codec; the bass decoder (its export, its trainer), its fine-tune with context and the v4 pilot (the same);
     # the LM (export, cache, controls, token map, trainer); the LM on v4's tokens (two exports, cache, controls, token
-    # map, trainer); the second v4 pilot
+    # map, trainer); the second v4 pilot (from the shipped codec, nothing to prepare)
     assert kinds == (
         ["corpus", "train"]
         + ["prepare", "train"] * 3
         + ["prepare"] * 4
         + ["train"]
         + ["prepare"] * 5
-        + ["train", "prepare", "train"]
+        + ["train", "train"]
     )
     assert seen[2][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert f"init_from={tmp_path}/codec-v3-frozen" in seen[3][1]
@@ -104,7 +104,7 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     assert f"init_from={tmp_path}/lm-v3" in seen[18][1] and f"cache={tmp_path}/tokens-v4" in seen[18][1]
     assert f"init_token_map={tmp_path}/tokens-v4/token_map.npz" in seen[18][1]
     assert "bass_pitch_lr=0.003" in seen[-1][1] and "codec-v4-pilot.yaml" in seen[-1][1][3]
-    assert f"init_from={tmp_path}/codec-v4" in seen[-1][1]
+    assert f"init_from={campaign.REPO}/audiogen/pretrained/default/codec" in seen[-1][1]  # v4 as shipped
     for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
         assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
 
@@ -195,3 +195,15 @@ def test_stop_without_a_stage_name_stops_the_stage_that_runs_even_when_it_is_not
     assert killed == [(4242, 15)] and f"stopped {last.name}" in capsys.readouterr().out
     monkeypatch.setattr(campaign, "_alive", lambda p: None)
     assert campaign.running_stage(tmp_path) is None
+
+
+def test_notes_are_cached_once_for_the_whole_corpus(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    manifests = campaign.corpus_manifests(tmp_path)
+    notes = campaign.ensure_notes(tmp_path, manifests)
+    assert notes == tmp_path / "notes" and (notes / "done").is_file()
+    assert len(calls) == 1 and calls[0][1:3] == ["-m", "audiogen.data.note_cache"]
+    assert calls[0][3:5] == [str(m) for m in manifests] and calls[0][-2:] == ["--out", str(notes)]
+    campaign.ensure_notes(tmp_path, manifests)  # built: the next start does not run it again
+    assert len(calls) == 1
