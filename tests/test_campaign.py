@@ -124,11 +124,10 @@ def test_run_stops_where_a_trainer_stops_short_or_fails(tmp_path, monkeypatch):
 
 def test_the_current_stage_moves_on_when_one_is_finished(tmp_path, monkeypatch, capsys):
     first, second = campaign.STAGES[0], campaign.STAGES[1]
-    assert campaign.current_stage(tmp_path) == first
     run = first.run_dir(tmp_path)
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"max_steps": 100}))
-    (run / "log.jsonl").write_text(json.dumps({"step": 99}) + "\n")
+    (run / "log.jsonl").write_text(json.dumps({"step": 99}) + "\n")  # the chain started from its first stage
     assert campaign.current_stage(tmp_path) == first
     (run / "log.jsonl").write_text(json.dumps({"step": 100}) + "\n")
     assert campaign.current_stage(tmp_path) == second
@@ -190,6 +189,9 @@ def test_stop_without_a_stage_name_stops_the_stage_that_runs_even_when_it_is_not
     monkeypatch.setattr(campaign, "_alive", lambda p: 4242 if p.parent.name in alive else None)
     killed = []
     monkeypatch.setattr(campaign.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    run = campaign.STAGES[0].run_dir(tmp_path)  # the chain started from its first stage, which is not finished
+    run.mkdir(parents=True)
+    (run / "log.jsonl").write_text(json.dumps({"step": 1}) + "\n")
     assert campaign.current_stage(tmp_path) != last
     assert campaign.main(["stop"]) == 0
     assert killed == [(4242, 15)] and f"stopped {last.name}" in capsys.readouterr().out
@@ -207,3 +209,14 @@ def test_notes_are_cached_once_for_the_whole_corpus(tmp_path, monkeypatch):
     assert calls[0][3:5] == [str(m) for m in manifests] and calls[0][-2:] == ["--out", str(notes)]
     campaign.ensure_notes(tmp_path, manifests)  # built: the next start does not run it again
     assert len(calls) == 1
+
+
+def test_a_new_machine_goes_on_from_the_first_stage_not_shipped(tmp_path):
+    first_open = next(s for s in campaign.STAGES if not s.superseded)
+    assert all(s.done(tmp_path) for s in campaign.STAGES if s.superseded)  # no run of theirs anywhere
+    assert campaign.current_stage(tmp_path) is first_open
+    log = campaign.STAGES[0].run_dir(tmp_path) / "log.jsonl"  # one of them started by name: they run in order
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps({"step": 10}) + "\n")
+    assert campaign.current_stage(tmp_path) is campaign.STAGES[0]
+    assert not campaign.STAGES[1].done(tmp_path)

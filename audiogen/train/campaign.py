@@ -52,6 +52,10 @@ class Stage:
     name: str
     commands: tuple[tuple[str, ...], ...]
     init_from: tuple[str, ...] = ()
+    # what it trained is in the shipped default model (or was tried and set aside): on a machine with no trace of
+    # any such stage's run (a new one) they count as finished, and the campaign goes on from the first stage that
+    # is not; once one of them has a log (started by name, ``--stage``), they run in order as any other
+    superseded: bool = False
 
     def run_dir(self, work: Path) -> Path:
         return work / "runs" / self.name
@@ -76,6 +80,8 @@ class Stage:
         """Finished: its trainer reached its recipe's ``max_steps``, or ``campaign finish`` ended it."""
         run = self.run_dir(work)
         if (run / "done").is_file():
+            return True
+        if self.superseded and not any((s.run_dir(work) / "log.jsonl").is_file() for s in STAGES if s.superseded):
             return True
         try:
             max_steps = int(json.loads((run / "config.json").read_text())["max_steps"])
@@ -103,22 +109,22 @@ class Stage:
 STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
                         "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
-          ("audiogen/pretrained/codec-v3", "audiogen/pretrained/default/codec")),
+          ("audiogen/pretrained/codec-v3", "audiogen/pretrained/default/codec"), superseded=True),
     Stage("codec-v3-bass", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3-frozen"),
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3-bass.yaml", "run_dir={run}",
          "manifests=[{manifests}]", "init_from={work}/codec-v3-frozen"),
-    )),
+    ), superseded=True),
     Stage("codec-v3-bass-context", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3-bass", "{work}/codec-v3-bass"),
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3-bass-context.yaml",
          "run_dir={run}", "manifests=[{manifests}]", "init_from={work}/codec-v3-bass"),
-    )),
+    ), superseded=True),
     Stage("codec-v4-pilot", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3-bass", "{work}/codec-v3-bass"),
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v4-pilot.yaml", "run_dir={run}",
          "manifests=[{manifests}]", "init_from={work}/codec-v3-bass", "notes_dir={work}/notes"),
-    )),
+    ), superseded=True),
     Stage("lm-v3", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3"),
         ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
@@ -131,7 +137,7 @@ STAGES = (
         ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v3.yaml", "run_dir={run}",
          "cache={work}/tokens-v3", "init_from={repo}/audiogen/pretrained/default/lm",
          "init_token_map={work}/tokens-v3/token_map.npz"),
-    )),
+    ), superseded=True),
     Stage("lm-v4", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v4-pilot", "{work}/codec-v4"),
         ("{py}", "-m", "audiogen.train.lm", "export", "{work}/runs/lm-v3", "{work}/lm-v3"),
@@ -144,7 +150,7 @@ STAGES = (
          "--minutes", "40"),
         ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v4.yaml", "run_dir={run}",
          "cache={work}/tokens-v4", "init_from={work}/lm-v3", "init_token_map={work}/tokens-v4/token_map.npz"),
-    )),
+    ), superseded=True),
     Stage("codec-v4-pilot2", (
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v4-pilot.yaml", "run_dir={run}",
          "manifests=[{manifests}]", "notes_dir={work}/notes", "bass_pitch_lr=0.003"),
