@@ -82,7 +82,8 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     kinds = [s[0] for s in seen]
     # the codec; the bass decoder (its export, its trainer), its fine-tune with context and the v4 pilot (the same);
     # the LM (export, cache, controls, token map, trainer); the LM on v4's tokens (two exports, cache, controls, token
-    # map, trainer); the second v4 pilot (from the shipped codec, nothing to prepare)
+    # map, trainer); the second v4 pilot (from the shipped codec, nothing to prepare); the LM on its tokens (export,
+    # cache, controls, token map, trainer)
     assert kinds == (
         ["corpus", "train"]
         + ["prepare", "train"] * 3
@@ -90,6 +91,8 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
         + ["train"]
         + ["prepare"] * 5
         + ["train", "train"]
+        + ["prepare"] * 4
+        + ["train"]
     )
     assert seen[2][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
     assert f"init_from={tmp_path}/codec-v3-frozen" in seen[3][1]
@@ -103,8 +106,14 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     assert "--reuse" in seen[16][1] and f"{tmp_path}/tokens-v3" in seen[16][1]
     assert f"init_from={tmp_path}/lm-v3" in seen[18][1] and f"cache={tmp_path}/tokens-v4" in seen[18][1]
     assert f"init_token_map={tmp_path}/tokens-v4/token_map.npz" in seen[18][1]
-    assert "bass_pitch_lr=0.003" in seen[-1][1] and "codec-v4-pilot.yaml" in seen[-1][1][3]
-    assert f"init_from={campaign.REPO}/audiogen/pretrained/default/codec" in seen[-1][1]  # v4 as shipped
+    assert "bass_pitch_lr=0.003" in seen[19][1] and "codec-v4-pilot.yaml" in seen[19][1][3]
+    assert f"init_from={campaign.REPO}/audiogen/pretrained/default/codec" in seen[19][1]  # v4 as shipped
+    assert seen[20][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v4-pilot2"]
+    assert "--reuse" not in seen[22][1]  # a new machine has no other codec's cache: the controls are read again
+    token_map = seen[23][1]
+    assert token_map[token_map.index("--source") + 1] == f"{campaign.REPO}/audiogen/pretrained/default/codec"
+    assert "lm-v5.yaml" in seen[24][1][3]
+    assert f"init_token_map={tmp_path}/tokens-v5/token_map.npz" in seen[24][1]
     for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
         assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
 

@@ -105,7 +105,11 @@ class Stage:
 # 6. The v4 pilot trained on, its new input layer at ten times the rate (at the run's rate it hardly moved): v4
 #    keeps 25 of 33 rendered keys, short of 8 in 10, and the bass is what it loses. Its codebooks are fine-tuned, not
 #    replaced, so the LM moves to its tokens as it moved from v3's to v4's. It starts from the shipped codec, which is
-#    the v4 pilot at its last step (release 0.4.0).
+#    the v4 pilot at its last step (release 0.4.0). At step 3,000 it kept 26 of 33 keys (v4: 25), its valid chroma
+#    still rising (0.909 → 0.915) and its bass tones nearer their pitch, so it goes on to 6,000 (the rate is flat
+#    after the warmup, so a longer run is the same run continued).
+# 7. The performer moved to its tokens (as in stage 5): the shipped performer (stage 5's last step) fine-tuned from a
+#    token map between the shipped codec's codes and the new codec's.
 STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
                         "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
@@ -153,8 +157,21 @@ STAGES = (
     ), superseded=True),
     Stage("codec-v4-pilot2", (
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v4-pilot.yaml", "run_dir={run}",
-         "manifests=[{manifests}]", "notes_dir={work}/notes", "bass_pitch_lr=0.003"),
+         "manifests=[{manifests}]", "notes_dir={work}/notes", "bass_pitch_lr=0.003", "max_steps=6000"),
     ), ("audiogen/pretrained/default/codec",)),
+    Stage("lm-v5", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v4-pilot2", "{work}/codec-v5"),
+        ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
+         "{work}/data/symbolic/manifest.jsonl", "--codec", "{work}/codec-v5", "--out", "{work}/tokens-v5"),
+        ("{py}", "-m", "audiogen.cli", "codec", "controls", "{work}/data/debian/manifest.jsonl",
+         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v5"),
+        ("{py}", "-m", "audiogen.train.token_map", "--source", "{repo}/audiogen/pretrained/default/codec",
+         "--target", "{work}/codec-v5", "--manifest", "{work}/data/debian/manifest.jsonl", "--out",
+         "{work}/tokens-v5/token_map.npz", "--minutes", "40"),
+        ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v5.yaml", "run_dir={run}",
+         "cache={work}/tokens-v5", "init_from={repo}/audiogen/pretrained/default/lm",
+         "init_token_map={work}/tokens-v5/token_map.npz"),
+    )),
 )  # fmt: skip
 
 
