@@ -57,7 +57,8 @@ def pulse_clarity(audio: np.ndarray, sr: int = SR) -> float:
 
 
 def readings(audio: np.ndarray, plan) -> dict:
-    """Beat F, chord accuracy, key, tempo and pulse clarity of ``audio`` against ``plan``."""
+    """Beat F, chord accuracy, key, tempo and pulse clarity of ``audio`` against ``plan`` (and the tempo and key it
+    reads, ``tempo_read``, ``key_read``: e.g. ``"A# minor"``)."""
     import mir_eval
 
     from audiogen.analysis import PITCHES, key_from_chroma
@@ -83,6 +84,7 @@ def readings(audio: np.ndarray, plan) -> dict:
         "tempo": float(tempo_hit(tempo, plan.tempo, 0.04)),
         "pulse": pulse_clarity(audio),
         "tempo_read": tempo,
+        "key_read": f"{key['key']} {key['mode']}",
     }
 
 

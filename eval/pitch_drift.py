@@ -115,7 +115,8 @@ def synth_with_frequencies(synth, logmag, freq):
 
 
 def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0, detail: bool = True) -> dict[str, dict]:
-    """Key kept (of the render's right keys) and chord accuracy of ``plans`` rendered plans: ``"decoded"`` and, with
+    """Key kept (of the render's right keys), chord accuracy and the keys lost (``(plan, the render's key, the key
+    read instead)``) of ``plans`` rendered plans: ``"decoded"`` and, with
     ``detail``, every codebook, the unquantized latent, the render's own bass under the decoded rest and, for a
     one-spectrogram magnitude decoder, ``"original slopes"`` (see the module's docstring)."""
     import torch
@@ -163,7 +164,8 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0, detail: bo
     right = [i for i, r in enumerate(rows["render"]) if r["key"] >= 1.0]
     return {
         k: {"kept": sum(v[i]["key"] >= 1.0 for i in right), "of": len(right),
-            "chord": float(np.nanmean([r["chord"] for r in v]))}
+            "chord": float(np.nanmean([r["chord"] for r in v])),
+            "lost": [(i, rows["render"][i]["key_read"], v[i]["key_read"]) for i in right if v[i]["key"] < 1.0]}
         for k, v in rows.items()
     }  # fmt: skip
 
@@ -210,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.plans:
-        print("\n| codec | audio | render's right keys kept | chord accuracy |\n|---|---|---|---|")
+        print("\n| codec | audio | render's right keys kept | chord accuracy | keys lost (plan: render's → read) |")
+        print("|---|---|---|---|---|")
         for codec in codecs:
             for k, v in plan_readings(codec, args.plans, args.n_q, detail=not args.keys_only).items():
-                print(f"| `{codec.name}` | {k} | {v['kept']} / {v['of']} | {v['chord']:.3f} |", flush=True)
+                lost = ", ".join(f"{i}: {a} → {b}" for i, a, b in v["lost"]) or "–"
+                print(f"| `{codec.name}` | {k} | {v['kept']} / {v['of']} | {v['chord']:.3f} | {lost} |", flush=True)
     return 0
 
 

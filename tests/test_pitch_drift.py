@@ -33,3 +33,8 @@ def test_keys_only_reads_the_plans_decoded_as_the_lm_tokens_are_and_nothing_else
     assert rows["render"]["of"] == rows["decoded"]["of"] <= 1
     assert rows["render"]["kept"] == rows["render"]["of"] and 0 <= rows["decoded"]["kept"] <= rows["decoded"]["of"]
     assert 0.0 <= rows["decoded"]["chord"] <= 1.0
+    # every right key not kept is named, with the key read instead (an untrained codec keeps few)
+    assert rows["render"]["lost"] == []
+    assert len(rows["decoded"]["lost"]) == rows["decoded"]["of"] - rows["decoded"]["kept"]
+    for plan, render_key, read in rows["decoded"]["lost"]:
+        assert plan == 0 and render_key != read and read.split()[1] in ("major", "minor")
