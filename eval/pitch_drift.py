@@ -114,7 +114,9 @@ def synth_with_frequencies(synth, logmag, freq):
     return synth.play(logmag, phase)
 
 
-def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0, detail: bool = True) -> dict[str, dict]:
+def plan_readings(
+    codec, plans: int, n_q: int, seconds: float = 30.0, detail: bool = True, first_seed: int = 0
+) -> dict[str, dict]:
     """Key kept (of the render's right keys), chord accuracy and the keys lost (``(plan, the render's key, the key
     read instead)``) of ``plans`` rendered plans: ``"decoded"`` and, with
     ``detail``, every codebook, the unquantized latent, the render's own bass under the decoded rest and, for a
@@ -134,7 +136,7 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0, detail: bo
         rows.update({f"decoded, {codec.n_q} codebooks": [], "decoded, unquantized latent": [],
                      **({"original slopes": []} if magnitude else {}),
                      **{f"the original below {c} Hz": [] for c in SWAP_HZ}})  # fmt: skip
-    for i in range(plans):
+    for i in range(first_seed, first_seed + plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
         rows["render"].append(readings(render, plan))
@@ -165,7 +167,8 @@ def plan_readings(codec, plans: int, n_q: int, seconds: float = 30.0, detail: bo
     return {
         k: {"kept": sum(v[i]["key"] >= 1.0 for i in right), "of": len(right),
             "chord": float(np.nanmean([r["chord"] for r in v])),
-            "lost": [(i, rows["render"][i]["key_read"], v[i]["key_read"]) for i in right if v[i]["key"] < 1.0]}
+            "lost": [(first_seed + i, rows["render"][i]["key_read"], v[i]["key_read"])
+                     for i in right if v[i]["key"] < 1.0]}
         for k, v in rows.items()
     }  # fmt: skip
 
@@ -180,13 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plans", type=int, default=8, help="rendered 30 s plans (default 8; 0: tones only)")
     ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
     ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the plans' seeds start here (default 0): another set of plans, to confirm a choice",
+    )
+    ap.add_argument(
         "--keys-only",
         action="store_true",
         help="only the plans' keys and chords, decoded as the LM's tokens are (no tones, no swaps)",
     )
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.plans < 0 or args.n_q < 1:
-        ap.error("--plans must be >= 0 and --n-q >= 1")
+    if args.plans < 0 or args.n_q < 1 or args.first_seed < 0:
+        ap.error("--plans and --first-seed must be >= 0 and --n-q >= 1")
     torch.set_num_threads(1)
     codecs = [load_codec(name).eval() for name in args.codec]
     if not args.keys_only:
@@ -215,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n| codec | audio | render's right keys kept | chord accuracy | keys lost (plan: render's → read) |")
         print("|---|---|---|---|---|")
         for codec in codecs:
-            for k, v in plan_readings(codec, args.plans, args.n_q, detail=not args.keys_only).items():
+            readings = plan_readings(codec, args.plans, args.n_q, detail=not args.keys_only, first_seed=args.first_seed)
+            for k, v in readings.items():
                 lost = ", ".join(f"{i}: {a} → {b}" for i, a, b in v["lost"]) or "–"
                 print(f"| `{codec.name}` | {k} | {v['kept']} / {v['of']} | {v['chord']:.3f} | {lost} |", flush=True)
     return 0
