@@ -90,6 +90,20 @@ class Stage:
         return last_step(run)[0] >= max_steps
 
 
+def _recode(codec: str, tokens: str, source: str, reuse: str | None = None) -> tuple[tuple[str, ...], ...]:
+    """The commands that move the performer to a new codec's tokens before it is fine-tuned: the corpus coded by
+    ``codec`` into the cache ``tokens``, its controls (read from the audio, or taken from the cache ``reuse`` of
+    the same corpus where it has them), and a token map from ``source``'s codes to ``codec``'s."""
+    manifests = ("{work}/data/debian/manifest.jsonl", "{work}/data/symbolic/manifest.jsonl")
+    return (
+        ("{py}", "-m", "audiogen.cli", "codec", "cache", *manifests, "--codec", codec, "--out", tokens),
+        ("{py}", "-m", "audiogen.cli", "codec", "controls", *manifests, "--cache", tokens,
+         *(("--reuse", reuse) if reuse else ())),
+        ("{py}", "-m", "audiogen.train.token_map", "--source", source, "--target", codec, "--manifest", manifests[0],
+         "--out", f"{tokens}/token_map.npz", "--minutes", "40"),
+    )  # fmt: skip
+
+
 # In order: each stage trains what the next depends on.
 # 1. Codec v3, from the last committed v3 weights when they exist, else from codec v2.
 # 2. A decoder for v3's (frozen) tokens that plays the bass from a finer spectrogram (codec-v3-bass.yaml), then
@@ -131,13 +145,8 @@ STAGES = (
     ), superseded=True),
     Stage("lm-v3", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v3", "{work}/codec-v3"),
-        ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--codec", "{work}/codec-v3", "--out", "{work}/tokens-v3"),
-        ("{py}", "-m", "audiogen.cli", "codec", "controls", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v3", "--reuse", "{work}/tokens-default"),
-        ("{py}", "-m", "audiogen.train.token_map", "--source", "{repo}/audiogen/pretrained/default/codec",
-         "--target", "{work}/codec-v3", "--manifest", "{work}/data/debian/manifest.jsonl", "--out",
-         "{work}/tokens-v3/token_map.npz", "--minutes", "40"),
+        *_recode("{work}/codec-v3", "{work}/tokens-v3", "{repo}/audiogen/pretrained/default/codec",
+                 reuse="{work}/tokens-default"),
         ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v3.yaml", "run_dir={run}",
          "cache={work}/tokens-v3", "init_from={repo}/audiogen/pretrained/default/lm",
          "init_token_map={work}/tokens-v3/token_map.npz"),
@@ -145,13 +154,7 @@ STAGES = (
     Stage("lm-v4", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v4-pilot", "{work}/codec-v4"),
         ("{py}", "-m", "audiogen.train.lm", "export", "{work}/runs/lm-v3", "{work}/lm-v3"),
-        ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--codec", "{work}/codec-v4", "--out", "{work}/tokens-v4"),
-        ("{py}", "-m", "audiogen.cli", "codec", "controls", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v4", "--reuse", "{work}/tokens-v3"),
-        ("{py}", "-m", "audiogen.train.token_map", "--source", "{work}/codec-v3", "--target", "{work}/codec-v4",
-         "--manifest", "{work}/data/debian/manifest.jsonl", "--out", "{work}/tokens-v4/token_map.npz",
-         "--minutes", "40"),
+        *_recode("{work}/codec-v4", "{work}/tokens-v4", "{work}/codec-v3", reuse="{work}/tokens-v3"),
         ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v4.yaml", "run_dir={run}",
          "cache={work}/tokens-v4", "init_from={work}/lm-v3", "init_token_map={work}/tokens-v4/token_map.npz"),
     ), superseded=True),
@@ -161,13 +164,7 @@ STAGES = (
     ), ("audiogen/pretrained/default/codec",)),
     Stage("lm-v5", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v4-pilot2", "{work}/codec-v5"),
-        ("{py}", "-m", "audiogen.cli", "codec", "cache", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--codec", "{work}/codec-v5", "--out", "{work}/tokens-v5"),
-        ("{py}", "-m", "audiogen.cli", "codec", "controls", "{work}/data/debian/manifest.jsonl",
-         "{work}/data/symbolic/manifest.jsonl", "--cache", "{work}/tokens-v5"),
-        ("{py}", "-m", "audiogen.train.token_map", "--source", "{repo}/audiogen/pretrained/default/codec",
-         "--target", "{work}/codec-v5", "--manifest", "{work}/data/debian/manifest.jsonl", "--out",
-         "{work}/tokens-v5/token_map.npz", "--minutes", "40"),
+        *_recode("{work}/codec-v5", "{work}/tokens-v5", "{repo}/audiogen/pretrained/default/codec"),
         ("{py}", "-m", "audiogen.train.lm", "{repo}/recipes/cpu-small/lm-v5.yaml", "run_dir={run}",
          "cache={work}/tokens-v5", "init_from={repo}/audiogen/pretrained/default/lm",
          "init_token_map={work}/tokens-v5/token_map.npz"),
