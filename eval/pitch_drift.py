@@ -6,6 +6,10 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
 
 1. **Harmonic tones** (seven partials, 1/k amplitudes) held for 4 s at MIDI 36-72 through each codec: how far each of
    the first three partials lands from where it was, in cents (from a 2 s, 0.5 Hz-resolution spectrum).
+   With ``--chromatic``, every semitone from MIDI 36 to 84 instead, counted apart on white and black keys (a note
+   played a semitone off can turn a major third into a minor one). For a magnitude decoder, the tone's own magnitude
+   with the rebuilt phase is read too (what the phase alone costs), and held soundfont notes (strings, organ) as
+   rendered and decoded: a synthetic tone can fail where real timbres do not.
 2. **Tokens that tell semitones apart**: for the same tones a semitone apart from C2 to C4, the share of frames whose
    first 1, 2 and 4 codes differ from the next tone's (a decoder cannot play a difference its tokens do not hold).
 3. **Rendered plans** (composed, 30 s, played by the soundfont), as in the codec diagnostics: the render's right keys
@@ -16,6 +20,7 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
    Butterworth, zero phase). The gaps are what the played frequencies, and the bass, cost.
 
     python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4] [--keys-only]
+    python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] --chromatic --plans 0
 
 ``--keys-only`` reads only the rendered plans decoded at the LM's codebooks (and each codec's decoding time).
 """
@@ -30,6 +35,9 @@ import numpy as np
 
 SR = 32000
 TONES = (36, 40, 43, 45, 48, 52, 55, 57, 60, 64, 69, 72)
+CHROMATIC = range(36, 85)  # C2..C6, every semitone
+BLACK = {1, 3, 6, 8, 10}  # pitch classes of the black keys
+OFF_CENTS = 50  # a partial further off than this is heard as the neighbouring semitone
 SWAP_HZ = (150, 300)  # crossovers of the band-swap rows: the render below, the decoded audio above
 
 
@@ -68,6 +76,61 @@ def tone_readings(codec, n_q: int) -> dict[int, list[float]]:
             y = codec.decode(codec.encode(x, n_q=n_q))[0].numpy()
         out[midi] = partial_cents(y, 440.0 * 2 ** ((midi - 69) / 12))
     return out
+
+
+def soundfont_note(midi: int, program: int, seconds: float = 4.0) -> np.ndarray:
+    """``(T,)`` float32: one note ``midi`` held for ``seconds`` on General MIDI ``program``, played by the default
+    soundfont, peak 0.3."""
+    import pretty_midi
+
+    from audiogen.data.render import render_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=program)
+    inst.notes.append(pretty_midi.Note(velocity=100, pitch=midi, start=0.0, end=seconds))
+    pm.instruments.append(inst)
+    x = render_midi(pm, seconds)
+    return (0.3 * x / max(float(np.abs(x).max()), 1e-6)).astype(np.float32)
+
+
+INSTRUMENTS = {"strings": 48, "organ": 19}  # General MIDI programs of held notes (string ensemble, rock organ)
+
+
+def chromatic_readings(codec, n_q: int, notes=CHROMATIC) -> dict[str, dict[int, list[float]]]:
+    """MIDI note -> cents off of the first three partials, for every note of ``notes``: ``"tone, decoded"`` (a
+    seven-partial harmonic tone through ``codec`` at ``n_q`` codebooks), for a magnitude decoder ``"tone, own
+    magnitude"`` (the tone's own log-magnitude played by the decoder's synthesiser, its phase rebuilt: what the phase
+    alone costs), and for each of :data:`INSTRUMENTS` the soundfont's note as rendered and decoded."""
+    import torch
+
+    head = getattr(codec.decoder, "head", None)
+    synth = getattr(head, "synthesiser", None) if codec.cfg.head == "magnitude" else None
+    out: dict[str, dict[int, list[float]]] = {"tone, decoded": {}}
+    if synth is not None:
+        out["tone, own magnitude"] = {}
+    for name in INSTRUMENTS:
+        out[f"{name}, rendered"], out[f"{name}, decoded"] = {}, {}
+    for midi in notes:
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        x = torch.from_numpy(harmonic_tone(midi))[None]
+        with torch.inference_mode():
+            out["tone, decoded"][midi] = partial_cents(codec.decode(codec.encode(x, n_q=n_q))[0].numpy(), f0)
+            if synth is not None:
+                whole = (x.shape[1] // synth.hop) * synth.hop
+                out["tone, own magnitude"][midi] = partial_cents(synth(synth.analyse(x[:, :whole]))[0].numpy(), f0)
+            for name, program in INSTRUMENTS.items():
+                note = soundfont_note(midi, program)
+                out[f"{name}, rendered"][midi] = partial_cents(note, f0)
+                y = codec.decode(codec.encode(torch.from_numpy(note)[None], n_q=n_q))[0].numpy()
+                out[f"{name}, decoded"][midi] = partial_cents(y, f0)
+    return out
+
+
+def off_notes(cents: dict[int, list[float]], limit: float = OFF_CENTS) -> tuple[list[int], list[int]]:
+    """``(white, black)``: the notes of ``cents`` (MIDI -> cents of its partials) whose fundamental or a majority of
+    its partials lie more than ``limit`` cents off."""
+    off = [m for m, c in cents.items() if abs(c[0]) > limit or sum(abs(v) > limit for v in c) * 2 > len(c)]
+    return [m for m in off if m % 12 not in BLACK], [m for m in off if m % 12 in BLACK]
 
 
 def semitone_code_split(codec, n_q: int, low: int = 36, high: int = 60) -> dict[int, float]:
@@ -189,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the plans' seeds start here (default 0): another set of plans, to confirm a choice",
     )
     ap.add_argument(
+        "--chromatic",
+        action="store_true",
+        help="tones on every semitone from MIDI 36 to 84, counted apart on white and black keys (instead of 12 tones)",
+    )
+    ap.add_argument(
         "--keys-only",
         action="store_true",
         help="only the plans' keys and chords, decoded as the LM's tokens are (no tones, no swaps)",
@@ -198,7 +266,20 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--plans and --first-seed must be >= 0 and --n-q >= 1")
     torch.set_num_threads(1)
     codecs = [load_codec(name).eval() for name in args.codec]
-    if not args.keys_only:
+    if args.chromatic and not args.keys_only:
+        white_n = sum(m % 12 not in BLACK for m in CHROMATIC)
+        black_n = len(CHROMATIC) - white_n
+        print(f"| codec | audio | white keys off by > {OFF_CENTS} cents | black keys off | mean abs cents, white / "
+              "black | the notes off (cents of the fundamental) |\n|---|---|---|---|---|---|")  # fmt: skip
+        for codec in codecs:
+            for kind, cents in chromatic_readings(codec, args.n_q).items():
+                white, black = off_notes(cents)
+                mean_w = np.mean([abs(v) for m, c in cents.items() if m % 12 not in BLACK for v in c])
+                mean_b = np.mean([abs(v) for m, c in cents.items() if m % 12 in BLACK for v in c])
+                notes = ", ".join(f"{m}: {cents[m][0]:+.0f}" for m in sorted(white + black)) or "–"
+                print(f"| `{codec.name}` | {kind} | {len(white)} / {white_n} | {len(black)} / {black_n} | "
+                      f"{mean_w:.0f} / {mean_b:.0f} | {notes} |", flush=True)  # fmt: skip
+    elif not args.keys_only:
         print("| codec | " + " | ".join(f"MIDI {m}" for m in TONES) + " | mean abs, below C4 / from C4 |")
         print("|---" * (len(TONES) + 2) + "|")
         for codec in codecs:

@@ -52,17 +52,21 @@ def test_start_leaves_a_running_stage_alone_and_only_a_live_trainer_counts(tmp_p
 
 
 class FakeTrainer:
-    """A trainer process that, when waited for, reaches its stage's ``max_steps`` (or not, with ``finish=False``)."""
+    """The stages' processes: a preparing command succeeds; a trainer (a command with ``run_dir=``), when waited
+    for, reaches its stage's ``max_steps`` (or not, with ``finish=False``) and exits with ``rc``."""
 
     def __init__(self, seen: list, work, finish: bool = True, rc: int = 0):
         self.seen, self.work, self.finish, self.rc = seen, work, finish, rc
 
     def __call__(self, cmd, **kw):
-        self.seen.append(("train", cmd))
         self.cmd = cmd
+        self.trainer = any(a.startswith("run_dir=") for a in cmd)
+        self.seen.append(("train" if self.trainer else "prepare", cmd))
         return self
 
     def wait(self) -> int:
+        if not self.trainer:
+            return 0
         run = next(a.split("=", 1)[1] for a in self.cmd if a.startswith("run_dir="))
         campaign.Path(run).mkdir(parents=True, exist_ok=True)
         (campaign.Path(run) / "config.json").write_text(json.dumps({"max_steps": 10}))
@@ -76,14 +80,13 @@ class FakeTrainer:
 def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(campaign, "ensure_corpus", lambda w: seen.append(("corpus", w)))
-    monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: seen.append(("prepare", cmd)))
     monkeypatch.setattr(campaign.subprocess, "Popen", FakeTrainer(seen, tmp_path))
     assert campaign.run_stage(tmp_path, campaign.STAGES[0]) == 0
     kinds = [s[0] for s in seen]
     # the codec; the bass decoder (its export, its trainer), its fine-tune with context and the v4 pilot (the same);
     # the LM (export, cache, controls, token map, trainer); the LM on v4's tokens (two exports, cache, controls, token
-    # map, trainer); the second v4 pilot (from the shipped codec, nothing to prepare); the LM on its tokens (export,
-    # cache, controls, token map, trainer)
+    # map, trainer); the second v4 pilot (from the shipped codec, nothing to prepare); a decoder for its tokens (its
+    # export, the trainer); the LM on its tokens (export, cache, controls, token map, trainer)
     assert kinds == (
         ["corpus", "train"]
         + ["prepare", "train"] * 3
@@ -91,6 +94,7 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
         + ["train"]
         + ["prepare"] * 5
         + ["train", "train"]
+        + ["prepare", "train"]
         + ["prepare"] * 4
         + ["train"]
     )
@@ -109,11 +113,13 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     assert "bass_pitch_lr=0.003" in seen[19][1] and "codec-v4-pilot.yaml" in seen[19][1][3]
     assert f"init_from={campaign.REPO}/audiogen/pretrained/default/codec" in seen[19][1]  # v4 as shipped
     assert seen[20][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v4-pilot2"]
-    assert "--reuse" not in seen[22][1]  # a new machine has no other codec's cache: the controls are read again
-    token_map = seen[23][1]
+    assert "codec-v5-decoder.yaml" in seen[21][1][3] and f"init_from={tmp_path}/codec-v5" in seen[21][1]
+    assert seen[22][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v4-pilot2"]
+    assert "--reuse" not in seen[24][1]  # a new machine has no other codec's cache: the controls are read again
+    token_map = seen[25][1]
     assert token_map[token_map.index("--source") + 1] == f"{campaign.REPO}/audiogen/pretrained/default/codec"
-    assert "lm-v5.yaml" in seen[24][1][3]
-    assert f"init_token_map={tmp_path}/tokens-v5/token_map.npz" in seen[24][1]
+    assert "lm-v5.yaml" in seen[26][1][3]
+    assert f"init_token_map={tmp_path}/tokens-v5/token_map.npz" in seen[26][1]
     for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
         assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
 
@@ -121,7 +127,6 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
 def test_run_stops_where_a_trainer_stops_short_or_fails(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(campaign, "ensure_corpus", lambda w: None)
-    monkeypatch.setattr(campaign.subprocess, "run", lambda cmd, **kw: seen.append(("prepare", cmd)))
     monkeypatch.setattr(campaign.subprocess, "Popen", FakeTrainer(seen, tmp_path, finish=False))
     assert campaign.run_stage(tmp_path, campaign.STAGES[0]) == 0  # stopped (SIGTERM) before its last step
     assert [s[0] for s in seen] == ["train"]
@@ -159,9 +164,11 @@ def test_every_stage_names_a_recipe_that_loads():
         assert cfg.max_steps > 0 and cfg.num_threads == 1, stage.name
 
 
-def test_sigterm_to_the_runner_reaches_its_trainer(tmp_path):
-    """``campaign stop`` signals the runner's pid; the trainer, a child of it, must get the signal and end (a real
-    trainer then writes its checkpoint), and the runner must end with it, not go on."""
+@pytest.mark.parametrize("where", ["trainer", "prepare"])
+def test_sigterm_to_the_runner_reaches_its_child_and_nothing_starts_after_it(tmp_path, where):
+    """``campaign stop`` signals the runner's pid; the child it runs (the trainer, or a preparing step such as the
+    token cache) must get the signal and end (a real trainer then writes its checkpoint), and the runner must end
+    with it: no next preparing step, no trainer."""
     import signal
     import subprocess
     import time
@@ -171,11 +178,14 @@ import sys, time
 from pathlib import Path
 from audiogen.train import campaign
 campaign.ensure_corpus = lambda w: None
-trainer = ("{{py}}", "-c", "import signal, sys, time, pathlib; "
-           "signal.signal(signal.SIGTERM, "
-           "lambda *a: (pathlib.Path(r'{tmp_path}/got').write_text('term'), sys.exit(0))); "
-           "pathlib.Path(r'{tmp_path}/up').write_text('up'); time.sleep(60)", "run_dir={{run}}")
-stage = campaign.Stage("only", (trainer,))
+def waits(name):
+    return ("{{py}}", "-c", "import signal, sys, time, pathlib; "
+            "signal.signal(signal.SIGTERM, "
+            "lambda *a: (pathlib.Path(r'{tmp_path}/got').write_text('term'), sys.exit(0))); "
+            "pathlib.Path(r'{tmp_path}/up').write_text('" + name + "'); time.sleep(60)")
+after = ("{{py}}", "-c", "import pathlib; pathlib.Path(r'{tmp_path}/after').write_text('ran')")
+stage = (campaign.Stage("only", (waits("prepare"), after, (*waits("trainer"), "run_dir={{run}}")))
+         if "{where}" == "prepare" else campaign.Stage("only", ((*waits("trainer"), "run_dir={{run}}"),)))
 campaign.STAGES = (stage,)
 sys.exit(campaign.run_stage(Path(r"{tmp_path}"), stage))
 """
@@ -183,10 +193,11 @@ sys.exit(campaign.run_stage(Path(r"{tmp_path}"), stage))
     deadline = time.time() + 30
     while not (tmp_path / "up").exists() and time.time() < deadline:
         time.sleep(0.05)
-    assert (tmp_path / "up").exists()
+    assert (tmp_path / "up").read_text() == where
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=20) == 0
     assert (tmp_path / "got").read_text() == "term"
+    assert (tmp_path / "up").read_text() == where and not (tmp_path / "after").exists()
 
 
 def test_stop_without_a_stage_name_stops_the_stage_that_runs_even_when_it_is_not_the_current_one(

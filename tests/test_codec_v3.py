@@ -434,3 +434,43 @@ def test_the_bass_pitch_input_tells_bass_semitones_apart_and_starts_as_the_codec
     assert len(own) == 1 and {id(p) for p in own[0]["params"]} == {id(p) for p in layer.parameters()}
     trainer.fit()
     assert _lines(tmp_path / "run") and float(layer.weight.abs().sum()) > 0
+
+
+def test_a_decoder_run_on_transposed_crops(tmp_path):
+    """pitch_shift reaches the training crops (not the validation ones), and such a run trains; cached note
+    posteriors, which belong to the crops as recorded, are refused with it."""
+    Codec(CodecConfig(**TINY_BASS)).save_pretrained(tmp_path / "start")
+    cfg = _v3_config(tmp_path, model=CodecConfig(**TINY_BASS), init_from=str(tmp_path / "start"), freeze_encoder_at=0,
+                     max_steps=2, lambda_teacher=0.0, pitch_shift=6, pitch_shift_share=1.0)  # fmt: skip
+    trainer = CodecTrainer(cfg)
+    train, valid = trainer.loaders()
+    assert train.pitch_shift == 6 and {train[i]["shift"] for i in range(len(train))} != {0}
+    assert {b for batch in valid for b in batch["shift"].tolist()} == {0}
+    trainer.fit()
+    assert [r["step"] for r in _lines(tmp_path / "run") if "logmag" in r] == [1, 2]
+    with pytest.raises(ValueError, match="lambda_notes cannot be used with pitch_shift"):
+        _v3_config(tmp_path, lambda_notes=1.0, notes_dir=str(tmp_path), pitch_shift=3, pitch_shift_share=0.5)
+
+
+def test_the_magnitude_chroma_loss_sees_a_semitone_and_not_a_level(tmp_path):
+    """A two-band head's chroma: an A2 (110 Hz) tone read from the bass spectrogram below bass_hz and the main one
+    above lands on A; the loss is 0 for the crop itself, stays near 0 for the crop 12 dB quieter, and is large for the
+    crop a semitone up. A run with it logs it."""
+    from audiogen.train.codec import chroma_loss
+
+    cfg = _v3_config(tmp_path, model=CodecConfig(**TINY_BASS), max_steps=2, lambda_teacher=0.0, lambda_mag_chroma=1.0)
+    trainer = CodecTrainer(cfg)
+    synth = trainer.acc.unwrap_model(trainer.model).decoder.head.synthesiser
+    t = torch.arange(SR * 2) / SR
+
+    def chroma(f0, level=0.2):
+        wav = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 5))[None] * level
+        return trainer._magnitude_chroma(synth.analyse(wav), synth.n_main)
+
+    a, quiet, up = chroma(110.0), chroma(110.0, 0.05), chroma(110.0 * 2 ** (1 / 12))
+    assert int(a.mean(1)[0].argmax()) == 9  # A
+    assert chroma_loss(a, a).item() < 1e-6 and chroma_loss(quiet, a).item() < 1e-4
+    assert chroma_loss(up, a).item() > 0.5
+    trainer.fit()
+    logs = [r for r in _lines(tmp_path / "run") if "logmag" in r]
+    assert len(logs) == 2 and all(np.isfinite(r["mag_chroma"]) for r in logs)

@@ -118,3 +118,40 @@ def test_silent_crops_are_redrawn(tmp_path):
     tracks = [ds[i]["track"] for i in range(40)]
     # Half the first draws land on the silent file; with 4 redraws almost every item ends on the tone.
     assert tracks.count("tone.wav") >= 36
+
+
+def _peak_hz(audio):
+    spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.fft.rfftfreq(len(audio), 1 / SR)[np.argmax(spec)])
+
+
+def test_transposed_crops_move_the_pitch_by_their_semitones(tmp_path):
+    save_audio(tmp_path / "tone.wav", _tone(6, 330))
+    write_manifest(tmp_path / "m.jsonl", [Record("tone.wav", 6.0, SR, "s", "CC0")])
+    ds = AudioDataset([tmp_path / "m.jsonl"], 1.0, segments_per_epoch=60, pitch_shift=6, pitch_shift_share=1.0)
+    items = [ds[i] for i in range(60)]
+    shifts = {it["shift"] for it in items}
+    assert shifts <= set(range(-6, 7)) and len(shifts) >= 10  # drawn from the whole range, 0 included
+    for it in items:
+        audio = it["audio"][0].numpy()
+        assert audio.shape == (SR,) and it["length"] == SR  # the crop's length, whatever its speed
+        cents = 1200 * np.log2(_peak_hz(audio) / (330 * 2 ** (it["shift"] / 12)))
+        assert abs(cents) < 5, (it["shift"], cents)  # 1 Hz bins: a semitone here is about 20 Hz
+    again = AudioDataset([tmp_path / "m.jsonl"], 1.0, segments_per_epoch=60, pitch_shift=6, pitch_shift_share=1.0)
+    assert [again[i]["shift"] for i in range(60)] == [it["shift"] for it in items]  # fixed by (seed, epoch, index)
+    assert collate_segments(items[:4])["shift"].tolist() == [it["shift"] for it in items[:4]]
+
+
+def test_a_share_of_zero_draws_the_same_crops_as_no_transposition(corpus):
+    plain = AudioDataset([corpus], 1.0, seed=3, segments_per_epoch=8)
+    none = AudioDataset([corpus], 1.0, seed=3, segments_per_epoch=8, pitch_shift=6, pitch_shift_share=0.0)
+    for i in range(8):
+        assert plain[i]["offset"] == none[i]["offset"] and none[i]["shift"] == 0
+        assert torch.equal(plain[i]["audio"], none[i]["audio"])
+
+
+@pytest.mark.parametrize("kwargs", [{"pitch_shift": 13}, {"pitch_shift": -1}, {"pitch_shift": 1.5},
+                                    {"pitch_shift": 2, "pitch_shift_share": 1.5}])  # fmt: skip
+def test_bad_transposition_settings_say_what_is_allowed(corpus, kwargs):
+    with pytest.raises(ValueError, match="pitch_shift"):
+        AudioDataset([corpus], 1.0, **kwargs)

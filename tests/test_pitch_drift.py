@@ -38,3 +38,29 @@ def test_keys_only_reads_the_plans_decoded_as_the_lm_tokens_are_and_nothing_else
     assert rows["render"]["lost"] == [] and rows["decoded"]["kept"] == 0
     [(plan, render_key, read)] = rows["decoded"]["lost"]
     assert plan == 3 and render_key == "C# minor" and read != render_key and read.split()[1] in ("major", "minor")
+
+
+def test_off_notes_are_counted_apart_on_white_and_black_keys():
+    from audiogen.eval.pitch_drift import off_notes
+
+    cents = {60: [2.0, -3.0, 1.0], 61: [-98.0, -101.0, -99.0], 64: [10.0, 70.0, 80.0], 66: [60.0, 5.0, 4.0],
+             67: [40.0, 60.0, 3.0]}  # fmt: skip
+    white, black = off_notes(cents)
+    assert white == [64] and black == [61, 66]  # 64: most partials off; 66: the fundamental; 67: one partial only
+
+
+def test_a_soundfont_note_and_the_chromatic_rows_of_a_magnitude_codec():
+    """The held strings note reads on its pitch as rendered; a magnitude codec's chromatic reading has the tone's own
+    magnitude row, and the rebuilt phase alone plays that tone within a few cents."""
+    from audiogen.codec.model import Codec, CodecConfig
+    from audiogen.eval.pitch_drift import INSTRUMENTS, chromatic_readings, soundfont_note
+
+    note = soundfont_note(57, INSTRUMENTS["strings"])
+    assert note.shape == (4 * 32000,) and abs(partial_cents(note, 220.0, partials=1)[0]) < 10
+    tiny = dict(enc_dim=32, enc_layers=2, latent_dim=16, dec_dim=32, dec_layers=2, up_dim=16, up_layers=1, n_q=4,
+                codebook_size=64, codebook_dim=4, head="magnitude", synth_n_fft=2048, head_hidden=24)  # fmt: skip
+    rows = chromatic_readings(Codec(CodecConfig(**tiny)).eval(), n_q=2, notes=[57])
+    assert set(rows) == {"tone, decoded", "tone, own magnitude", *(f"{n}, {k}" for n in INSTRUMENTS
+                                                                    for k in ("rendered", "decoded"))}  # fmt: skip
+    assert all(abs(c) < 5 for c in rows["tone, own magnitude"][57])
+    assert all(abs(c) < 10 for c in rows["strings, rendered"][57][:1])

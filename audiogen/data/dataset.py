@@ -9,8 +9,10 @@ Two modes:
 * **fixed** (evaluation): ``crops_per_track`` evenly spaced crops of every track (one = the centre), always the
   same.
 
-Only the crop is decoded (seeking in the file), then resampled to 32 kHz mono and RMS-normalised to
-``loudness_db`` dBFS (peak-limited to 1). Files shorter than the segment are zero-padded at the end.
+Random mode can transpose crops (``pitch_shift``): a share of them is played a whole number of semitones up or down,
+drawn with the crop (uniformly, from ``-pitch_shift`` to ``pitch_shift``), by reading ``2^(k/12)`` times the crop's
+length and resampling it to the crop's length (a tape-speed change: the tempo and the formants move with the pitch).
+Each timbre of a small corpus is then heard on more notes and in more keys.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 import os
 from bisect import bisect_right
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +83,26 @@ def load_records(
     return out
 
 
+def shift_ratio(semitones: int) -> tuple[int, int]:
+    """``(up, down)``: the speed ``2^(semitones / 12)`` as a ratio of small integers (within 0.1 cent), so a crop
+    transposes by polyphase resampling."""
+    if not semitones:
+        return 1, 1
+    ratio = Fraction(2 ** (semitones / 12)).limit_denominator(400)
+    return ratio.numerator, ratio.denominator
+
+
+def transpose(audio: np.ndarray, semitones: int) -> np.ndarray:
+    """``(T,)`` float32 → ``(ceil(T down / up),)``: ``audio`` played ``2^(semitones/12)`` times faster (its pitch
+    moved by ``semitones``, its duration by the inverse), by polyphase resampling with a Kaiser-windowed low-pass."""
+    from scipy.signal import resample_poly
+
+    up, down = shift_ratio(semitones)
+    if up == down:
+        return audio
+    return resample_poly(audio, down, up).astype(np.float32)
+
+
 class AudioDataset(Dataset):
     """Fixed-length crops of the audio listed in JSON-lines manifests.
 
@@ -94,11 +117,16 @@ class AudioDataset(Dataset):
         segments_per_epoch: items per epoch in random mode (default: total duration / segment length).
         deterministic: fixed crops instead of random ones; ``None`` picks fixed crops for the valid/test splits.
         crops_per_track: fixed mode: evenly spaced crops per track (1 = the centre), fewer if the track is short.
+        pitch_shift: random mode: transpose crops by up to this many semitones either way (0: never; at most 12).
+        pitch_shift_share: the share of crops whose transposition is drawn, uniformly from ``-pitch_shift`` to
+            ``pitch_shift`` semitones (0 included; 6 with a share of 1 spreads any key over the 12 pitch classes
+            almost evenly); the rest are played as recorded.
 
     Items are dicts: ``audio`` float32 Tensor ``[1, T]``; ``valence``/``arousal``/``tempo`` floats (NaN when
     unknown); ``emotion``/``key``/``mode``/``caption``/``source``/``track``/``title`` strings (``""`` when unknown);
     ``tags`` a list of strings; ``offset`` the crop's start in the file (seconds); ``length`` the number of real
-    (unpadded) samples. Batch them with :func:`collate_segments`.
+    (unpadded) samples; ``shift`` the semitones the crop was transposed by (0 when not). Batch them with
+    :func:`collate_segments`.
     """
 
     def __init__(
@@ -113,6 +141,8 @@ class AudioDataset(Dataset):
         segments_per_epoch: int | None = None,
         deterministic: bool | None = None,
         crops_per_track: int = 1,
+        pitch_shift: int = 0,
+        pitch_shift_share: float = 0.0,
     ) -> None:
         if not 0 < segment_seconds <= 600:
             raise ValueError(f"segment_seconds must be in (0, 600], got {segment_seconds}")
@@ -120,6 +150,10 @@ class AudioDataset(Dataset):
             raise ValueError(f"segments_per_epoch must be >= 1 or None, got {segments_per_epoch}")
         if crops_per_track < 1:
             raise ValueError(f"crops_per_track must be >= 1, got {crops_per_track}")
+        if not 0 <= int(pitch_shift) <= 12 or pitch_shift != int(pitch_shift):
+            raise ValueError(f"pitch_shift must be a whole number of semitones in [0, 12], got {pitch_shift}")
+        if not 0.0 <= pitch_shift_share <= 1.0:
+            raise ValueError(f"pitch_shift_share must be in [0, 1], got {pitch_shift_share}")
         if loudness_db is not None and not -70 <= loudness_db <= 0:
             raise ValueError(f"loudness_db must be in [-70, 0] dBFS or None, got {loudness_db}")
         if isinstance(manifests, (str, os.PathLike)):
@@ -143,6 +177,8 @@ class AudioDataset(Dataset):
         if segments_per_epoch is None:
             segments_per_epoch = max(1, int(self.total_seconds // self.segment_seconds))
         self.segments_per_epoch = segments_per_epoch
+        self.pitch_shift = int(pitch_shift)
+        self.pitch_shift_share = float(pitch_shift_share) if pitch_shift else 0.0
 
     def thin_fixed(self, n: int) -> None:
         """Keep an evenly spread ``n`` of the fixed crops (a cheaper validation set)."""
@@ -165,53 +201,66 @@ class AudioDataset(Dataset):
     def __len__(self) -> int:
         return len(self._fixed) if self.deterministic else self.segments_per_epoch
 
-    def _read(self, index: int, offset: float) -> tuple[np.ndarray, int]:
-        """Decode one crop: ``(audio (T,) float32 zero-padded, real length)``."""
+    def _read(self, index: int, offset: float, shift: int = 0) -> tuple[np.ndarray, int]:
+        """Decode one crop, transposed by ``shift`` semitones: ``(audio (T,) float32 zero-padded, real length)``."""
         record, path = self.records[index]
+        up, down = shift_ratio(shift)
+        want = -(-self.num_samples * up // down)  # the source samples that play the crop at the shifted speed
         audio = load_audio(
-            path, SAMPLE_RATE, offset=record.offset + offset, duration=self.segment_seconds, allow_silent=True
-        )[: self.num_samples]
+            path, SAMPLE_RATE, offset=record.offset + offset, duration=want / SAMPLE_RATE, allow_silent=True
+        )[:want]
+        if shift:
+            audio = transpose(audio, shift)
+        audio = audio[: self.num_samples]
         n = audio.shape[0]
         if n < self.num_samples:
             audio = np.pad(audio, (0, self.num_samples - n))
         return audio, n
 
-    def _draw(self, rng: np.random.Generator) -> tuple[int, float]:
+    def _draw(self, rng: np.random.Generator) -> tuple[int, float, int]:
+        """``(record index, offset, semitones)`` of a random crop: the offset leaves room for the source samples a
+        transposed crop reads."""
         index = min(bisect_right(self._cumulative, rng.random()), len(self.records) - 1)
-        room = max(0.0, self.records[index][0].duration - self.segment_seconds)
-        return index, float(rng.random() * room)
+        start = rng.random()
+        shift = 0
+        if self.pitch_shift_share and rng.random() < self.pitch_shift_share:
+            shift = int(rng.integers(-self.pitch_shift, self.pitch_shift + 1))
+        up, down = shift_ratio(shift)
+        room = max(0.0, self.records[index][0].duration - self.segment_seconds * up / down)
+        return index, float(start * room), shift
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} segments")
+        shift = 0
         if self.deterministic:
             index, offset = self._fixed[i]
             audio, n = self._read(index, offset)
         else:
-            index, offset, audio, n = self._random_crop(i)
+            index, offset, shift, audio, n = self._random_crop(i)
         if self.loudness_db is not None and rms_db(audio[:n]) > SILENCE_DB:
             audio = normalise_rms(audio, self.loudness_db)
-        return self._item(index, offset, audio, n)
+        return self._item(index, offset, audio, n, shift)
 
-    def _random_crop(self, i: int) -> tuple[int, float, np.ndarray, int]:
-        """Item ``i``'s crop in random mode: redrawn while silent or unreadable, at most ``MAX_RETRIES`` times
-        (a silent crop is kept when nothing better turned up)."""
+    def _random_crop(self, i: int) -> tuple[int, float, int, np.ndarray, int]:
+        """Item ``i``'s crop in random mode ``(record index, offset, semitones, audio, length)``: redrawn while
+        silent or unreadable, at most ``MAX_RETRIES`` times (a silent crop is kept when nothing better turned up)."""
         rng = np.random.default_rng([self.seed, self.epoch, i])
         found = None
         for _ in range(MAX_RETRIES + 1):
-            index, offset = self._draw(rng)
+            index, offset, shift = self._draw(rng)
             try:
-                audio, n = self._read(index, offset)
+                audio, n = self._read(index, offset, shift)
             except AudioError:
                 continue  # an unreadable file: draw another crop
-            found = (index, offset, audio, n)
+            found = (index, offset, shift, audio, n)
             if rms_db(audio[:n]) > SILENCE_DB:
                 break
         if found is None:
             raise AudioError(f"no readable crop after {MAX_RETRIES + 1} draws (item {i})")
         return found
 
-    def _item(self, index: int, offset: float, audio: np.ndarray, n: int) -> dict:
+    def _item(self, index: int, offset: float, audio: np.ndarray, n: int, shift: int = 0) -> dict:
         r = self.records[index][0]
         item: dict = {"audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]}
         for name in NUMERIC_LABELS:
@@ -222,17 +271,19 @@ class AudioDataset(Dataset):
         item["tags"] = list(r.tags)
         item["offset"] = float(offset)
         item["length"] = int(n)
+        item["shift"] = int(shift)
         item["record_key"] = record_key(r)  # where a per-record cache (e.g. the note posteriors) keeps this record
         return item
 
 
 def collate_segments(items: list[dict]) -> dict:
-    """Batch items of :class:`AudioDataset`: ``audio`` ``[B, 1, T]``, numeric labels and ``length`` as ``[B]``
-    tensors (NaN = unknown), text labels, ``tags`` and the records' cache ``record_key`` as lists."""
+    """Batch items of :class:`AudioDataset`: ``audio`` ``[B, 1, T]``, numeric labels, ``length`` and ``shift`` as
+    ``[B]`` tensors (NaN = unknown), text labels, ``tags`` and the records' cache ``record_key`` as lists."""
     batch: dict = {"audio": torch.stack([it["audio"] for it in items])}
     for name in (*NUMERIC_LABELS, "offset"):
         batch[name] = torch.tensor([it[name] for it in items], dtype=torch.float32)
     batch["length"] = torch.tensor([it["length"] for it in items], dtype=torch.long)
+    batch["shift"] = torch.tensor([it.get("shift", 0) for it in items], dtype=torch.long)
     for name in (*TEXT_LABELS, "tags", "record_key"):
         batch[name] = [it[name] for it in items]
     return batch

@@ -122,8 +122,12 @@ def _recode(codec: str, tokens: str, source: str, reuse: str | None = None) -> t
 #    the v4 pilot at its last step (release 0.4.0). At step 3,000 it kept 26 of 33 keys (v4: 25), its valid chroma
 #    still rising (0.909 → 0.915) and its bass tones nearer their pitch, so it goes on to 6,000 (the rate is flat
 #    after the warmup, so a longer run is the same run continued).
-# 7. The performer moved to its tokens (as in stage 5): the shipped performer (stage 5's last step) fine-tuned from a
-#    token map between the shipped codec's codes and the new codec's.
+# 7. A decoder for stage 6's (frozen) tokens, trained on with a loss on the chroma of its magnitudes: stage 6 keeps
+#    51 of 65 rendered keys, and the keys it loses are tipped by small tilts of the pitch-class balance, lost as much
+#    from the unquantized latent (recipes/cpu-small/codec-v5-decoder.yaml). Its tokens are stage 6's, so the next
+#    stage does not wait for it.
+# 8. The performer moved to stage 6's tokens (as in stage 5): the shipped performer (stage 5's last step) fine-tuned
+#    from a token map between the shipped codec's codes and the new codec's.
 STAGES = (
     Stage("codec-v3", (("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v3.yaml",
                         "run_dir={run}", "manifests=[{manifests}]", "notes_dir={work}/notes"),),
@@ -162,6 +166,11 @@ STAGES = (
         ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v4-pilot.yaml", "run_dir={run}",
          "manifests=[{manifests}]", "notes_dir={work}/notes", "bass_pitch_lr=0.003", "max_steps=6000"),
     ), ("audiogen/pretrained/default/codec",)),
+    Stage("codec-v5-decoder", (
+        ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v4-pilot2", "{work}/codec-v5"),
+        ("{py}", "-m", "audiogen.train.codec", "{repo}/recipes/cpu-small/codec-v5-decoder.yaml", "run_dir={run}",
+         "manifests=[{manifests}]", "init_from={work}/codec-v5"),
+    )),
     Stage("lm-v5", (
         ("{py}", "-m", "audiogen.train.codec", "export", "{work}/runs/codec-v4-pilot2", "{work}/codec-v5"),
         *_recode("{work}/codec-v5", "{work}/tokens-v5", "{repo}/audiogen/pretrained/default/codec"),
@@ -302,9 +311,10 @@ def start(work: Path, stage: Stage) -> int:
 
 def run_stage(work: Path, stage: Stage) -> int:
     """In the foreground: build what is missing of the corpus, run the stage's preparing commands, then its trainer
-    (a child process; SIGTERM is passed on to it). When the trainer finishes its stage, go on with the next stage
-    not finished, in the same process (its pid written into that stage's run folder), until none is left. Returns
-    the last trainer's exit status (0 when every stage is finished)."""
+    (child processes; SIGTERM is passed on to the one running, and nothing starts after it). When the trainer
+    finishes its stage, go on with the next stage not finished, in the same process (its pid written into that
+    stage's run folder), until none is left. Returns the last trainer's exit status (0 when every stage is
+    finished)."""
     import signal
 
     ensure_corpus(work)
@@ -321,7 +331,13 @@ def run_stage(work: Path, stage: Stage) -> int:
         while True:
             for step in stage.prepare(work):
                 print("campaign:", " ".join(step), flush=True)
-                subprocess.run(step, check=True, cwd=REPO)
+                child[:] = [subprocess.Popen(step, cwd=REPO)]  # SIGTERM reaches it (every step resumes)
+                rc = child[0].wait()
+                if stopping:
+                    print(f"campaign: stopped while preparing {stage.name}", flush=True)
+                    return rc
+                if rc != 0:
+                    raise subprocess.CalledProcessError(rc, step)
             cmd = stage.command(work)
             print("campaign:", " ".join(cmd), flush=True)
             child[:] = [subprocess.Popen(cmd, cwd=REPO)]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
@@ -95,6 +96,10 @@ class CodecTrainConfig:
     # and the energy-weighted distance in bins between the partial frequencies the rebuilt phase plays, read from the
     # slopes of both log-magnitudes (frequency_loss): a phase-derivative loss, since the phase is rebuilt from them
     lambda_freq: float = 0.0
+    # and the chroma of the same magnitudes (55 Hz - 4 kHz; a two-band head's bass spectrogram below bass_hz, its main
+    # one above) against the crop's, frame by frame and over the crop (chroma_loss): the energy-weighted pitch-class
+    # balance a key is read from, which log-domain losses weigh no more than the quiet bins; 0 = off
+    lambda_mag_chroma: float = 0.0
     # a two-band head (model.bass_n_fft): log-magnitude L1 + spectral convergence of its bass spectrogram
     lambda_bass: float = 1.0
     # and L1 between the semitone spectra (the teacher's labels: 8192-point STFT, C1..B7) of the waveform the
@@ -124,6 +129,10 @@ class CodecTrainConfig:
     # zero inside a trained encoder, which at the run's rate grew to a seventeenth of the other pitch input's weights
     # in 2,700 steps (BENCHMARKS.md, "Codec v4 pilot")
     bass_pitch_lr: float = 0.0
+    # transpose this share of the training crops by -pitch_shift..pitch_shift semitones (audiogen.data.dataset):
+    # each timbre heard on more notes; 0 = off
+    pitch_shift: int = 0
+    pitch_shift_share: float = 0.0
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -143,6 +152,11 @@ class CodecTrainConfig:
             raise ValueError(f"decoder_control_dropout must lie in [0, 1], got {self.decoder_control_dropout}")
         if self.lambda_notes and not self.notes_dir:
             raise ValueError("lambda_notes needs notes_dir: the folder `python -m audiogen.data.note_cache` fills")
+        if self.lambda_notes and self.pitch_shift and self.pitch_shift_share:
+            raise ValueError(
+                "lambda_notes cannot be used with pitch_shift: the cached note posteriors are those of the crops as "
+                "recorded, not transposed (set lambda_notes=0, or pitch_shift_share=0)"
+            )
         if (self.lambda_teacher or self.lambda_notes) and not 1 <= self.teacher_codebooks <= self.model.n_q:
             raise ValueError(f"teacher_codebooks must be in [1, {self.model.n_q}], got {self.teacher_codebooks}")
         if not 0 < self.segment_seconds <= 30:
@@ -175,6 +189,31 @@ def semitone_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int) ->
     fp = torch.log((pred.exp().square() @ fold.T).clamp(min=1e-8))
     ft = torch.log((target.exp().square() @ fold.T).clamp(min=1e-8))
     return (fp - ft).abs().mean()
+
+
+def magnitude_chroma(logmag: torch.Tensor, n_fft: int, sample_rate: int, fmin: float, fmax: float) -> torch.Tensor:
+    """``[B, F, 12]``: the pitch-class profile of log-magnitudes ``logmag`` ``[B, F, N]`` (N may be fewer than
+    ``n_fft // 2 + 1`` bins: a band's first bins), its linear magnitudes between ``fmin`` and ``fmax`` folded onto
+    C..B (:func:`audiogen.codec.losses.chroma_filter`)."""
+    from audiogen.codec.losses import chroma_filter
+
+    key = ("chroma", n_fft, sample_rate, fmin, fmax, logmag.shape[-1], str(logmag.device))
+    if key not in _SEMITONE_FOLD:
+        _SEMITONE_FOLD[key] = chroma_filter(n_fft, sample_rate, fmin, fmax)[:, : logmag.shape[-1]].to(logmag.device)
+    return logmag.exp() @ _SEMITONE_FOLD[key].T
+
+
+def chroma_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pitch-class profiles ``pred``, ``target`` ``[B, F, 12]`` → ``1 - cosine`` of each frame (weighted by the
+    target frame's share of the crop's chroma energy, so near-silent frames count for little) plus ``1 - cosine`` of
+    the crop's mean profile: the reading a key estimate is made from, whose small tilts turn a key into its
+    neighbour (a major key read as its parallel minor)."""
+    cos = F.cosine_similarity(pred, target, dim=-1, eps=1e-6)  # (B, F)
+    weight = torch.linalg.vector_norm(target, dim=-1)
+    weight = weight / weight.sum(-1, keepdim=True).clamp(min=1e-8)
+    frames = ((1 - cos) * weight).sum(-1)
+    whole = 1 - F.cosine_similarity(pred.mean(1), target.mean(1), dim=-1, eps=1e-6)
+    return (frames + whole).mean()
 
 
 def frequency_loss(
@@ -434,6 +473,10 @@ class CodecTrainer:
             head = self.acc.unwrap_model(self.model).decoder.head
             pred, want = out["logmag"], out["target_logmag"]
             n_main = getattr(head.synthesiser, "n_main", pred.shape[-1])  # a two-band head: the bass bins after
+            if cfg.lambda_mag_chroma:
+                mc = chroma_loss(*(self._magnitude_chroma(v, n_main) for v in (pred, want)))
+                loss = loss + cfg.lambda_mag_chroma * mc
+                logs["mag_chroma"] = mc.item()
             if n_main < pred.shape[-1]:
                 bass_l1, bass_sc = magnitude_losses(pred[..., n_main:], want[..., n_main:], cfg.logmag_floor)
                 loss = loss + cfg.lambda_bass * (bass_l1 + bass_sc)
@@ -498,6 +541,18 @@ class CodecTrainer:
         logs["latent"] = out["latent"].item()
         self._codes = out["codes"].detach().cpu()
         return logs
+
+    def _magnitude_chroma(self, logmag: torch.Tensor, n_main: int) -> torch.Tensor:
+        """``[B, F, 12]`` pitch-class profile of a magnitude head's log-magnitude ``[B, F, N (+ Nb)]``: 55 Hz - 4 kHz
+        from its main spectrogram, or, for a two-band head, the bass spectrogram's bins below ``bass_hz`` and the main
+        one's above."""
+        m, sr = self.cfg.model, self.cfg.model.sample_rate
+        main_n_fft = 2 * (n_main - 1)
+        if n_main == logmag.shape[-1]:
+            return magnitude_chroma(logmag, main_n_fft, sr, 55.0, 4000.0)
+        return magnitude_chroma(logmag[..., :n_main], main_n_fft, sr, m.bass_hz, 4000.0) + magnitude_chroma(
+            logmag[..., n_main:], m.bass_n_fft, sr, 55.0, m.bass_hz
+        )
 
     def crop_controls(self, wav: torch.Tensor, dropout: float = 0.0) -> torch.Tensor | None:
         """The chord and melody controls ``[B, F, N]`` of crops ``wav`` ``[B, T]`` read from their audio (None for a
@@ -581,7 +636,8 @@ class CodecTrainer:
 
     def loaders(self) -> tuple[AudioDataset, DataLoader]:
         cfg = self.cfg
-        train = AudioDataset(cfg.manifests, cfg.segment_seconds, split="train", seed=cfg.seed)
+        train = AudioDataset(cfg.manifests, cfg.segment_seconds, split="train", seed=cfg.seed,
+                             pitch_shift=cfg.pitch_shift, pitch_shift_share=cfg.pitch_shift_share)  # fmt: skip
         valid = AudioDataset(cfg.manifests, 2.0, split="valid", crops_per_track=2)
         # keep validation cheap: an evenly spread subset of the fixed crops
         valid.thin_fixed(cfg.valid_crops)
