@@ -17,7 +17,10 @@ drawn on a bin centre is up to half a bin off: a semitone below about 270 Hz. Tw
    encoder's latent before quantization) and, for a magnitude decoder, with the original's own lobe slopes in place
    of the decoder's (the frequencies a perfect frequency reading would play, the magnitudes
    left as decoded), and with the render's own audio below 150 or 300 Hz under the decoded audio above (8th-order
-   Butterworth, zero phase). The gaps are what the played frequencies, and the bass, cost.
+   Butterworth, zero phase). The gaps are what the played frequencies, and the bass, cost. For a magnitude decoder,
+   also the render's own magnitude with the rebuilt phase (the synthesiser's ceiling) and the decoded magnitude with
+   the render's own levels in its loud bins (within 20 dB of each frame's loudest, per band): whether the keys go
+   with the loud partials' levels or with the quiet bins between them.
 
     python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] [--plans 8] [--n-q 4] [--keys-only]
     python -m audiogen.eval.pitch_drift --codec CODEC [CODEC ...] --chromatic --plans 0
@@ -177,6 +180,43 @@ def synth_with_frequencies(synth, logmag, freq):
     return synth.play(logmag, phase)
 
 
+LOUD_DB = 20.0  # the loud bins of a frame: within this many dB of the render frame's loudest (in each band)
+
+
+def loud_bin_rows(codec) -> list[str]:
+    """The names of :func:`loud_bin_swaps`' rows for a magnitude decoder."""
+    two = bool(codec.cfg.bass_n_fft)
+    return ["own magnitude, phase rebuilt", *(
+        [f"the render's loud bins, {band} band" for band in ("main", "bass")] if two
+        else ["the render's loud bins"])]  # fmt: skip
+
+
+def loud_bin_swaps(codec, codes, x) -> dict[str, np.ndarray]:
+    """For a magnitude decoder, waveforms ``(T,)`` by :func:`loud_bin_rows` name: the render ``x`` ``[1, T]``'s own
+    log-magnitude played by the decoder's synthesiser (the ceiling of the rebuilt phase), and the decoded
+    log-magnitude of ``codes`` with the render's own values in the bins within :data:`LOUD_DB` of each render frame's
+    loudest (per band for a two-band head): whether the keys go with the levels of the loud partials or with the
+    quiet bins between them."""
+    import torch
+
+    synth = codec.decoder.head.synthesiser
+    decoded = codec.decoder.logmag(codec.quantizer.decode_frames(codes).transpose(1, 2))
+    frames = min(decoded.shape[1], x.shape[1] // synth.hop)
+    decoded = decoded[:, :frames]
+    own = synth.analyse(x[:, : frames * synth.hop])
+    names = loud_bin_rows(codec)
+    out = {names[0]: synth(own)[0].numpy()}
+    n_main = getattr(synth, "n_main", own.shape[-1])
+    bands = [slice(0, n_main), slice(n_main, None)] if n_main < own.shape[-1] else [slice(None)]
+    for name, band in zip(names[1:], bands, strict=True):
+        ref = own[..., band]
+        loud = ref >= ref.amax(-1, keepdim=True) - LOUD_DB / 8.686  # nats
+        mixed = decoded.clone()
+        mixed[..., band] = torch.where(loud, ref, decoded[..., band])
+        out[name] = synth(mixed)[0].numpy()
+    return out
+
+
 def plan_readings(
     codec, plans: int, n_q: int, seconds: float = 30.0, detail: bool = True, first_seed: int = 0
 ) -> dict[str, dict]:
@@ -194,11 +234,13 @@ def plan_readings(
     from audiogen.eval.codec_diagnostics import EMOTIONS
 
     magnitude = codec.cfg.head == "magnitude" and not codec.cfg.bass_n_fft  # one spectrogram: its slopes swapped
+    head = codec.cfg.head == "magnitude"
     rows: dict[str, list[dict]] = {"render": [], "decoded": []}
     if detail:
         rows.update({f"decoded, {codec.n_q} codebooks": [], "decoded, unquantized latent": [],
                      **({"original slopes": []} if magnitude else {}),
-                     **{f"the original below {c} Hz": [] for c in SWAP_HZ}})  # fmt: skip
+                     **{f"the original below {c} Hz": [] for c in SWAP_HZ},
+                     **({name: [] for name in loud_bin_rows(codec)} if head else {})})  # fmt: skip
     for i in range(first_seed, first_seed + plans):
         plan = compose_plan("a track", emotion=EMOTIONS[i % len(EMOTIONS)], duration=seconds, seed=i)
         render = master_to(render_midi(plan.to_midi(), plan.duration), plan.duration)
@@ -219,6 +261,9 @@ def plan_readings(
                 rows[f"the original below {cut} Hz"].append(readings(master_to(mixed, seconds), plan))
             latent = codec.decoder.infer(codec.encoder(codec.pad(x)).transpose(1, 2))[0].numpy()
             rows["decoded, unquantized latent"].append(readings(master_to(latent[: len(render)], seconds), plan))
+            if head:
+                for name, y in loud_bin_swaps(codec, codes, x).items():
+                    rows[name].append(readings(master_to(y, seconds), plan))
             if magnitude:
                 synth = codec.decoder.head.synthesiser
                 logmag = codec.decoder.logmag(codec.quantizer.decode_frames(codes).transpose(1, 2))

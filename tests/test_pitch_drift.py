@@ -64,3 +64,34 @@ def test_a_soundfont_note_and_the_chromatic_rows_of_a_magnitude_codec():
                                                                     for k in ("rendered", "decoded"))}  # fmt: skip
     assert all(abs(c) < 5 for c in rows["tone, own magnitude"][57])
     assert all(abs(c) < 10 for c in rows["strings, rendered"][57][:1])
+
+
+def test_the_loud_bin_swaps_of_a_two_band_decoder():
+    """The render's own magnitude through the synth is the synth of the render's analysis, and a swap with a
+    threshold so wide that every bin is loud gives the render's own band back (the other band decoded)."""
+    from audiogen.codec.model import Codec, CodecConfig
+    from audiogen.eval import pitch_drift
+
+    tiny = dict(enc_dim=32, enc_layers=2, latent_dim=16, dec_dim=32, dec_layers=2, up_dim=16, up_layers=1, n_q=4,
+                codebook_size=64, codebook_dim=4, head="magnitude", synth_n_fft=1024, head_hidden=24,
+                bass_n_fft=4096, bass_hz=300.0)  # fmt: skip
+    codec = Codec(CodecConfig(**tiny)).eval()
+    x = torch.from_numpy(harmonic_tone(45, seconds=2.0))[None]
+    assert pitch_drift.loud_bin_rows(codec) == ["own magnitude, phase rebuilt", "the render's loud bins, main band",
+                                                "the render's loud bins, bass band"]  # fmt: skip
+    with torch.inference_mode():
+        codes = codec.encode(x, n_q=2)
+        out = pitch_drift.loud_bin_swaps(codec, codes, x)
+        synth = codec.decoder.head.synthesiser
+        frames = x.shape[1] // synth.hop
+        own = synth.analyse(x[:, : frames * synth.hop])
+        assert np.allclose(out["own magnitude, phase rebuilt"], synth(own)[0].numpy(), atol=1e-5)
+        decoded = codec.decoder.logmag(codec.quantizer.decode_frames(codes).transpose(1, 2))[:, :frames]
+        old = pitch_drift.LOUD_DB
+        try:
+            pitch_drift.LOUD_DB = 1000.0
+            main = pitch_drift.loud_bin_swaps(codec, codes, x)["the render's loud bins, main band"]
+        finally:
+            pitch_drift.LOUD_DB = old
+        want = torch.cat([own[..., : synth.n_main], decoded[..., synth.n_main :]], -1)
+        assert np.allclose(main, synth(want)[0].numpy(), atol=1e-5)
