@@ -474,3 +474,17 @@ def test_the_magnitude_chroma_loss_sees_a_semitone_and_not_a_level(tmp_path):
     trainer.fit()
     logs = [r for r in _lines(tmp_path / "run") if "logmag" in r]
     assert len(logs) == 2 and all(np.isfinite(r["mag_chroma"]) for r in logs)
+
+
+def test_a_decoder_run_for_the_lm_bitrate_decodes_from_that_many_codebooks(tmp_path):
+    """train_n_q: every crop's codes stop at train_n_q codebooks (dropout draws below it); the value is checked."""
+    Codec(CodecConfig(**TINY_BASS)).save_pretrained(tmp_path / "start")
+    cfg = _v3_config(tmp_path, model=CodecConfig(**TINY_BASS), init_from=str(tmp_path / "start"), freeze_encoder_at=0,
+                     max_steps=2, lambda_teacher=0.0, train_n_q=2)  # fmt: skip
+    trainer = CodecTrainer(cfg)
+    trainer.fit()
+    assert trainer._codes.shape[1] == 2 < TINY_BASS["n_q"]
+    with pytest.raises(ValueError, match="train_n_q must be in"):
+        _v3_config(tmp_path, train_n_q=TINY_BASS["n_q"] + 1)
+    with pytest.raises(ValueError, match="at least teacher_codebooks"):
+        _v3_config(tmp_path, lambda_teacher=1.0, teacher_codebooks=2, train_n_q=1)

@@ -441,3 +441,29 @@ def test_facade_beats_the_requested_tempo_and_continues_a_prompts_beat(beats_see
     assert np.allclose(np.diff(early), 0.6, atol=0.02) and np.allclose(early, faster[: len(early)])
     assert np.allclose(np.diff(keep[keep > 4.5]), 0.6, atol=0.02)  # the prompt's tempo goes on
     assert np.allclose(np.diff(faster[faster > 4.5]), 0.4, atol=1e-6)  # the requested tempo takes over
+
+
+def test_more_codebooks_than_the_source_start_fresh_beside_the_mapped_ones(tmp_path):
+    """An LM moved to more codebooks (the codec's first 6 instead of 4): the source's codebooks start from the token
+    map, the new ones fresh, the body as the source's."""
+    base, _ = _source_run(tmp_path / "src")
+    small = dict(base, model=dict(MODEL, n_q=2))
+    LMTrainer(LMTrainConfig(run_dir=str(tmp_path / "a"), lr=3e-3, max_steps=2, **small)).fit()
+    source = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    card = MODEL["card"]
+    counts = np.zeros((2, card, card), dtype=np.int64)
+    counts[:, np.arange(card), np.arange(card)] = 3  # the same codes
+    np.savez(tmp_path / "map.npz", counts=counts)
+    cfg = LMTrainConfig(run_dir=str(tmp_path / "b"), init_from=str(tmp_path / "a" / "last.pt"),
+                        init_fresh=["emb.", "heads."], init_token_map=str(tmp_path / "map.npz"), max_steps=1,
+                        **dict(base, model=dict(MODEL, n_q=4)))  # fmt: skip
+    state = LMTrainer(cfg).model.state_dict()
+    for k in range(2):
+        torch.testing.assert_close(state[f"heads.{k}.weight"][:card], source[f"heads.{k}.weight"][:card])
+    assert state["heads.3.weight"].shape == state["heads.0.weight"].shape and "heads.3.weight" not in source
+    body = [k for k in source if not k.startswith(("emb.", "heads."))]
+    assert body and all(torch.equal(state[k], source[k]) for k in body)
+    np.savez(tmp_path / "wide.npz", counts=np.zeros((5, card, card), dtype=np.int64))
+    with pytest.raises(ValueError, match="at most 4 codebooks"):
+        LMTrainer(LMTrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "c"),
+                                   "init_token_map": str(tmp_path / "wide.npz")}))  # fmt: skip

@@ -133,6 +133,10 @@ class CodecTrainConfig:
     # each timbre heard on more notes; 0 = off
     pitch_shift: int = 0
     pitch_shift_share: float = 0.0
+    # the codebooks the crops are decoded from (quantizer dropout then draws from 1..train_n_q): with the token space
+    # frozen, a decoder for the bitrate an LM uses (4) instead of one that sees 8 codebooks on most crops and 4 on
+    # about one in sixteen; 0 = all of them
+    train_n_q: int = 0
     grad_clip: float = 10.0
     log_every: int = 25
     ckpt_every: int = 200
@@ -157,8 +161,14 @@ class CodecTrainConfig:
                 "lambda_notes cannot be used with pitch_shift: the cached note posteriors are those of the crops as "
                 "recorded, not transposed (set lambda_notes=0, or pitch_shift_share=0)"
             )
+        if not 0 <= self.train_n_q <= self.model.n_q:
+            raise ValueError(f"train_n_q must be in [0, {self.model.n_q}] (0: all the codebooks), got {self.train_n_q}")
         if (self.lambda_teacher or self.lambda_notes) and not 1 <= self.teacher_codebooks <= self.model.n_q:
             raise ValueError(f"teacher_codebooks must be in [1, {self.model.n_q}], got {self.teacher_codebooks}")
+        if (self.lambda_teacher or self.lambda_notes) and 0 < self.train_n_q < self.teacher_codebooks:
+            raise ValueError(
+                f"train_n_q ({self.train_n_q}) must be at least teacher_codebooks ({self.teacher_codebooks})"
+            )
         if not 0 < self.segment_seconds <= 30:
             raise ValueError(f"segment_seconds must be in (0, 30], got {self.segment_seconds}")
 
@@ -465,7 +475,8 @@ class CodecTrainer:
         frozen = frozen or self.step < cfg.encoder_warmup
         controls = self.crop_controls(wav, cfg.decoder_control_dropout)
         first = cfg.teacher_codebooks if self.teacher is not None or self.note_teacher is not None else 0
-        out = self.model(wav, step=self.step, train_encoder=not frozen, controls=controls, first=first)
+        out = self.model(wav, n_q=cfg.train_n_q or None, step=self.step, train_encoder=not frozen, controls=controls,
+                         first=first)  # fmt: skip
         target = out["target"]
         loss = cfg.lambda_commit * out["commit"] + cfg.lambda_codebook * out["codebook"]
         logs = {}

@@ -65,7 +65,8 @@ class LMTrainConfig:
     # for a new codec's token space: the body is warm-started, the token embeddings and output heads learn anew
     init_fresh: list[str] = field(default_factory=list)
     # a token map (audiogen.train.token_map) from init_from's token space to this cache's: the token embeddings and
-    # output heads start as count-weighted means of the source's rows instead of fresh (needs init_from)
+    # output heads start as count-weighted means of the source's rows instead of fresh (needs init_from); a model
+    # with more codebooks than the map (and its source) starts the others fresh (they must be named by init_fresh)
     init_token_map: str = ""
     control_dropout: float = 0.5
     control_dropout_all: float = 0.2
@@ -211,9 +212,9 @@ class LMTrainer:
 
             counts = load_token_map(self.cfg.init_token_map)
             m = self.cfg.model
-            if counts.shape != (m.n_q, m.card, m.card):
+            if counts.ndim != 3 or not 1 <= counts.shape[0] <= m.n_q or counts.shape[1:] != (m.card, m.card):
                 raise ValueError(f"init_token_map={self.cfg.init_token_map}: counts {counts.shape} do not fit the "
-                                 f"model ({m.n_q} codebooks of {m.card})")  # fmt: skip
+                                 f"model (at most {m.n_q} codebooks of {m.card})")  # fmt: skip
             state.update(apply_token_map(source_state, self.model.state_dict(), counts))
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         bad = [k for k in missing if not k.startswith(("controls.", *fresh))]
