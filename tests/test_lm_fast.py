@@ -73,9 +73,11 @@ def test_decode_step_refuses_a_full_cache():
             decode_step(StepWeights(model, 4), torch.zeros(1, model.config.n_q, dtype=torch.long), cache)
 
 
-def test_fast_generation_gives_the_eager_tokens():
-    """CFG with emotion guidance, controls on one row, a sketch and three windows: the same tokens either way."""
-    model = model_with_everything(max_frames=30)
+@pytest.mark.parametrize("n_q", [None, 6])
+def test_fast_generation_gives_the_eager_tokens(n_q):
+    """CFG with emotion guidance, controls on one row, a sketch and three windows: the same tokens either way (with
+    the preset's codebooks, and with six, the performer's from release 0.5 on)."""
+    model = model_with_everything(max_frames=30, **({"n_q": n_q} if n_q else {}))
     attrs = [Attributes(tempo=96.0, emotion="calm"), Attributes(tempo=None, emotion="happy")]
     rng = np.random.default_rng(2)
     controls = [rng.random((80, CONTROL_FEATURES)).astype(np.float32), None]
@@ -159,10 +161,12 @@ def _counting_passes(monkeypatch) -> list[int]:
     return passes
 
 
-def test_guessing_the_sketchs_columns_gives_the_same_tokens_in_fewer_passes(monkeypatch):
+@pytest.mark.parametrize("n_q", [None, 6])
+def test_guessing_the_sketchs_columns_gives_the_same_tokens_in_fewer_passes(monkeypatch, n_q):
     """Passes that read the sketch's next columns as guesses (draft > 1) sample the tokens of one column per pass:
-    float32, CFG with emotion guidance, controls, a strong and a weak sketch, three windows, a prompt."""
-    model = model_with_everything(max_frames=30)
+    float32, CFG with emotion guidance, controls, a strong and a weak sketch, three windows, a prompt (the preset's
+    codebooks, and six)."""
+    model = model_with_everything(max_frames=30, **({"n_q": n_q} if n_q else {}))
     cfg = model.config
     attrs = [Attributes(tempo=96.0, emotion="calm"), Attributes(tempo=None, emotion="happy")]
     rng = np.random.default_rng(2)
@@ -182,7 +186,10 @@ def test_guessing_the_sketchs_columns_gives_the_same_tokens_in_fewer_passes(monk
             out = generate(model, provider, attrs, 70, params, controls=controls, sketch=sketch, prompt=prompt,
                            draft=draft)  # fmt: skip
             assert torch.equal(out, one), (strength, draft)
-            assert passes and max(passes) <= draft
+            assert max(passes, default=1) <= draft
+            # a pass of guesses needs every codebook of a column to follow the sketch: with a weak one and six
+            # codebooks, this random model's columns seldom all do
+            assert passes or (strength < 12.0 and cfg.n_q > 4)
         if strength == 12.0:  # the performance follows a strong sketch: most columns come from passes of guesses
             assert sum(passes) > 2 * len(passes)
     with pytest.raises(ValueError, match="draft must be an integer >= 1"):

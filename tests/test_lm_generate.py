@@ -130,8 +130,9 @@ def slow_reference(model, provider, attrs, n_frames, params):
     return revert_delayed(seq)
 
 
-def test_cached_batched_generation_equals_slow_reference():
-    model = debug_model()
+@pytest.mark.parametrize("n_q", [None, 6])
+def test_cached_batched_generation_equals_slow_reference(n_q):
+    model = debug_model(**({"n_q": n_q} if n_q else {}))
     # float32: the exact path (int8 and bfloat16 steps are held near it by tests/test_lm_fast.py)
     params = GenerationParams(greedy=True, cfg_scale=2.0, emotion_scale=4.0, seed=0, precision="float32")
     attrs = [a.drop("timing") for a in ATTRS]
