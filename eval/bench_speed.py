@@ -7,8 +7,9 @@ Side by side in one process, interleaved so that a noisy spell hits every varian
 - ``fast float32``: :func:`audiogen.lm.fast.decode_step` in float32 (the same tokens);
 - ``fast <auto>``: the default precision on this CPU (int8 weights where it multiplies bfloat16 natively);
 
-and, in a process of its own, release 0.3.4's code (a temporary git worktree of its commit, its shipped model) for
-the same request, which the speed-up is measured against.
+and, in a process of its own, an earlier release's code (a temporary git worktree of its commit, its shipped model;
+release 0.3.4 unless ``--release COMMIT --release-name NAME`` says otherwise) for the same request, which the
+speed-up is measured against.
 
 For each: the wall time of ``generate`` and of each of its phases (composing, the sketch, the LM, decoding,
 mastering) and of writing the MP3. Then, for the default loop alone: the LM step's time against the time of its
@@ -17,6 +18,7 @@ distance to float32 along one generation (mean KL, the share of equal argmaxes),
 load the model, and the whole ``audiogen generate`` process for the same request.
 
     python -m audiogen.eval.bench_speed [--threads 2] [--repeats 2] [--duration 30] [--out BENCHMARKS.md]
+        [--release COMMIT --release-name NAME]
 
 Writes the "## Generation speed: the sampling loop" section of BENCHMARKS.md.
 """
@@ -307,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--release", default=RELEASE,
+                    help=f"commit whose code and shipped model are the speed to compare with (default {RELEASE})")
+    ap.add_argument("--release-name", default="release 0.3.4", help="what that commit is, for the table")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = machine()
@@ -325,14 +330,15 @@ def main(argv: list[str] | None = None) -> int:
                  "off")]  # fmt: skip
     runs: dict[str, list[dict]] = {v[0]: [] for v in variants}
     release: list[float] = []
-    with release_checkout() as tree:
+    with release_checkout(args.release) as tree:
         for seed in range(args.repeats):  # interleaved with the release's code, so a noisy spell hits all alike
             release += release_seconds(tree, args.duration, [seed], args.threads)
             for name, step, precision, draft, originality in variants:
                 runs[name].append(one_track(gen, args.duration, seed, step, precision, draft, originality))
     same = same_tokens(gen)
     base = min(release)
-    rows = [[f"release 0.3.4's code and model ({RELEASE}, its own process)", f"{base:.2f} s (best of {len(release)})",
+    rows = [[f"{args.release_name}'s code and model ({args.release}, its own process)",
+             f"{base:.2f} s (best of {len(release)})",
              "1.00x", f"{args.duration / base:.1f}x", ""]]  # fmt: skip
     for name, *_ in variants:
         best = min(runs[name], key=lambda r: r["total"])
@@ -348,11 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{command_line('python -m audiogen.eval.bench_speed', argv)}`  ",
         f"Model: {gen.model_version}. Machine: {started}; {args.threads} torch thread(s); {today()}.",
         "",
-        f"The same {args.duration:g} s request (120 BPM, plan, sketch, CFG, beat guidance) through release 0.3.4's "
-        "code and through each sampling loop of this one, interleaved; speed-up against the release; phases in "
-        "seconds of the best run (the eager loop shares this version's per-segment tables for guidance and the "
-        "sketch). Every row of this version but the last checks its track's originality, as `generate` does by "
-        "default; release 0.3.4 had no such check.",
+        f"The same {args.duration:g} s request (120 BPM, plan, sketch, CFG, beat guidance) through "
+        f"{args.release_name}'s code and through each sampling loop of this one, interleaved; speed-up against "
+        f"{args.release_name}; phases in seconds of the best run (the eager loop shares this version's per-segment "
+        "tables for guidance and the sketch). Every row of this version but the last checks its track's "
+        "originality, as `generate` does by default (release 0.3.4 had no such check).",
         "",
         *table(["sampling loop", "generate()", "speed-up", "real-time factor", "phases (s)"], rows),
         "",

@@ -61,15 +61,19 @@ def partial_share(audio: np.ndarray, notes: list[int], partials: int = 6) -> flo
     return float(e[band & near].sum() / max(e[band].sum(), 1e-12))
 
 
-def rows_for(codecs: list, n_q: int = 4, seconds: float = 8.0) -> list[tuple[str, np.ndarray, dict]]:
-    """``[(title, audio (T,), readings)]``: the render, then its round trip through each codec at ``n_q``."""
+def rows_for(codecs: list, n_q: int | list[int] = 4, seconds: float = 8.0) -> list[tuple[str, np.ndarray, dict]]:
+    """``[(title, audio (T,), readings)]``: the render, then its round trip through each codec at ``n_q`` codebooks
+    (one count for all, or one per codec, each capped at the codec's own)."""
     from audiogen.eval.codec_bench import codec_roundtrip
     from audiogen.eval.metrics import chroma_cosine
 
     audio, notes = pad_and_bass(seconds)
+    counts = [n_q] * len(codecs) if isinstance(n_q, int) else list(n_q)
+    if len(counts) != len(codecs):
+        raise ValueError(f"n_q: give one codebook count, or one per codec ({len(codecs)}); got {len(counts)}")
     rows = [("soundfont render", audio, {"chroma": 1.0, "partials": partial_share(audio, notes)})]
-    for codec in codecs:
-        k = min(n_q, codec.cfg.n_q)
+    for codec, n in zip(codecs, counts, strict=True):
+        k = min(n, codec.cfg.n_q)
         out = codec_roundtrip(codec, audio[None], k)[0][: len(audio)]
         readings = {"chroma": chroma_cosine(audio, out, SR), "partials": partial_share(out, notes)}
         rows.append((f"{codec.name}, {codec.cfg.kbps(k):g} kbps", out, readings))
@@ -101,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m audiogen.eval.held_notes", description=__doc__.split("\n\n")[0])
     ap.add_argument("--codec", nargs="+", required=True, help="codec folders")
-    ap.add_argument("--n-q", type=int, default=4, help="codebooks, as the LM uses them (default 4)")
+    ap.add_argument("--n-q", type=int, nargs="+", default=[4],
+                    help="codebooks, as the LM uses them: one count for all codecs or one per codec (default 4)")
     ap.add_argument("--out", required=True, help="PNG to write")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = rows_for([load_codec(c) for c in args.codec], args.n_q)
+    if len(args.n_q) not in (1, len(args.codec)):
+        ap.error(f"--n-q: give one codebook count, or one per codec ({len(args.codec)}); got {len(args.n_q)}")
+    counts = args.n_q * len(args.codec) if len(args.n_q) == 1 else args.n_q
+    rows = rows_for([load_codec(c) for c in args.codec], counts)
     for title, _, r in rows:
         print(f"{title}: chroma {r['chroma']:.3f}, energy on the partials {r['partials']:.3f}")
     print(figure(rows, args.out))

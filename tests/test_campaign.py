@@ -86,7 +86,8 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     # the codec; the bass decoder (its export, its trainer), its fine-tune with context and the v4 pilot (the same);
     # the LM (export, cache, controls, token map, trainer); the LM on v4's tokens (two exports, cache, controls, token
     # map, trainer); the second v4 pilot (from the shipped codec, nothing to prepare); a decoder for its tokens (its
-    # export, the trainer); the LM on its tokens (export, cache, controls, token map, trainer)
+    # export, the trainer); the LM on its tokens (export, cache, controls, token map, trainer); that LM trained on
+    # (cache, controls, trainer)
     assert kinds == (
         ["corpus", "train"]
         + ["prepare", "train"] * 3
@@ -96,6 +97,8 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
         + ["train", "train"]
         + ["prepare", "train"]
         + ["prepare"] * 4
+        + ["train"]
+        + ["prepare"] * 2
         + ["train"]
     )
     assert seen[2][1][2:5] == ["audiogen.train.codec", "export", f"{tmp_path}/runs/codec-v3"]
@@ -120,6 +123,13 @@ def test_run_builds_the_corpus_prepares_trains_and_goes_on_to_the_next_stages(tm
     assert token_map[token_map.index("--source") + 1] == f"{campaign.REPO}/audiogen/pretrained/default/codec"
     assert "lm-v5.yaml" in seen[26][1][3]
     assert f"init_token_map={tmp_path}/tokens-v5/token_map.npz" in seen[26][1]
+    # the performer trained on: the cache coded (or found complete) by the shipped codec, from the shipped LM
+    shipped = f"{campaign.REPO}/audiogen/pretrained/default"
+    assert seen[27][1][3:5] == ["codec", "cache"] and seen[27][1][-4:] == ["--codec", f"{shipped}/codec", "--out",
+                                                                          f"{tmp_path}/tokens-v5"]
+    assert seen[28][1][3:5] == ["codec", "controls"]
+    assert "lm-v5-long.yaml" in seen[29][1][3] and f"init_from={shipped}/lm" in seen[29][1]
+    assert not any(a.startswith("init_token_map=") for a in seen[29][1])
     for stage in campaign.STAGES[1:]:  # a stage taken on by the running process names it, for status and stop
         assert (stage.run_dir(tmp_path) / "pid").read_text().strip() == str(os.getpid())
 
