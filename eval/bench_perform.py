@@ -119,18 +119,20 @@ def compose_for(gen, req, seed: int, duration: float | None = None):
 
 def run_systems(
     items, performer, baseline, duration: float | None = None, beat_scale: float | None = None, log=print,
-    sketch_strength: float | None = None,
+    sketch_strength: float | None = None, codebook_temperature: tuple[float, ...] | None = None,
 ) -> tuple[list[dict], list[float]]:
     """Every system on every item: one record per (item, system) with its audio and readings, and the seconds each
     plan took to compose. ``beat_scale`` is the performer's beat guidance and ``sketch_strength`` its lean on the
-    plan's sketch (None: the model's default, for both)."""
+    plan's sketch (None: the model's default, for both); ``codebook_temperature`` the performer's temperature per
+    codebook (None: 1 for all)."""
     import torch
 
     from audiogen.data.render import render_midi
     from audiogen.lm.sampling import GenerationParams
 
     out, compose_s = [], []
-    params = {"performer": GenerationParams(beat_scale=beat_scale, sketch_strength=sketch_strength),
+    params = {"performer": GenerationParams(beat_scale=beat_scale, sketch_strength=sketch_strength,
+                                            codebook_temperature=codebook_temperature),
               "baseline": GenerationParams()}  # fmt: skip
     for i, (req, seed) in enumerate(items):
         t0 = time.perf_counter()
@@ -307,7 +309,10 @@ def section(meta: dict, summary: dict, judged: dict | None, plot: str | None) ->
         f"Machine: {meta['machine']}; date {meta['date']}; {meta['items']} plans ({meta['seconds']:.0f} s each), "
         f"{meta['wall']:.0f} s wall.  ",
         f"Performer: {meta['performer']} (beat guidance {guidance}, sketch strength "
-        f"{meta.get('sketch_strength', 0.0):g}); baseline: {meta['baseline']}. "
+        f"{meta.get('sketch_strength', 0.0):g}"
+        + (f", temperature per codebook {' / '.join(f'{t:g}' for t in meta['codebook_temperature'])}"
+           if meta.get("codebook_temperature") else "")
+        + f"); baseline: {meta['baseline']}. "
         f"Composing a plan: median {meta['compose_ms'][0]:.0f} ms, at most {meta['compose_ms'][1]:.0f} ms.",
         "",
         *table(HEADER, rows),
@@ -356,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beat-scale", type=float, default=None, help="the performer's beat guidance (default: its own)")
     ap.add_argument("--sketch-strength", type=float, default=None,
                     help="the performer's lean on the plan's sketch (default: its model.json's)")
+    ap.add_argument("--codebook-temperature", type=float, nargs="+", default=None,
+                    help="the performer's sampling temperature per codebook, from the first (default: 1 for all)")
     ap.add_argument("--ref-clips", type=int, default=48, help="real valid crops of 10 s (default 48)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-judge", action="store_true")
@@ -390,9 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     items = requests(args.pair_seeds, args.extra, args.limit)
     t0 = time.perf_counter()
     records, compose_s = run_systems(items, performer, baseline, args.duration, args.beat_scale,
-                                     sketch_strength=args.sketch_strength)  # fmt: skip
+                                     sketch_strength=args.sketch_strength,
+                                     codebook_temperature=args.codebook_temperature)  # fmt: skip
     meta["compose_ms"] = (1000 * float(np.median(compose_s)), 1000 * float(np.max(compose_s)))
     meta["beat_scale"] = args.beat_scale
+    meta["codebook_temperature"] = args.codebook_temperature
     meta["sketch_strength"] = performer.sketch_strength if args.sketch_strength is None else args.sketch_strength
     summary = summarise(records)
     judged = None

@@ -50,6 +50,9 @@ def test_params_validation():
         dict(emotion_scale=-0.1),
         dict(window=1),
         dict(extend_stride=0),
+        dict(codebook_temperature=()),
+        dict(codebook_temperature=(1.0, 0.0)),
+        dict(codebook_temperature=(1.0, float("nan"))),
     ]
     for bad in bad_settings:
         with pytest.raises(ValueError, match="must"):
@@ -83,6 +86,24 @@ def test_sampling_filters():
     peaked[..., 0] = 0.8  # probabilities ~ 0.53, 0.23, 0.23: top_p 0.6 keeps two tokens
     drawn = {int(sample_next(peaked, GenerationParams(top_k=0, top_p=0.6), g)) for _ in range(60)}
     assert 0 in drawn and len(drawn) == 2
+
+
+def test_codebook_temperature_sets_each_named_codebook_and_leaves_the_rest():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 4, 50, generator=g)
+    # a temperature per codebook equal to the global one draws exactly what the global one draws
+    same = GenerationParams(temperature=0.7, codebook_temperature=[0.7, 0.7, 0.7, 0.7])
+    assert same.codebook_temperature == (0.7, 0.7, 0.7, 0.7)
+    a = sample_next(logits, same, torch.Generator().manual_seed(5))
+    b = sample_next(logits, GenerationParams(temperature=0.7), torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    # a tiny temperature on the first two codebooks makes them the argmax; the others (at temperature 1) still vary
+    cold = GenerationParams(top_k=0, codebook_temperature=(1e-4, 1e-4))
+    draws = torch.stack([sample_next(logits, cold, g) for _ in range(40)])  # (40, B, K)
+    assert (draws[:, :, :2] == logits.argmax(-1)[:, :2]).all()
+    assert all(len(set(draws[:, i, j].tolist())) > 1 for i in range(2) for j in (2, 3))
+    # more temperatures than codebooks: the extra ones are not used
+    assert sample_next(logits[:, :1], cold, g).shape == (2, 1)
 
 
 def test_the_draw_follows_the_probabilities_and_never_picks_an_impossible_index():

@@ -35,7 +35,9 @@ from audiogen.conditioning.base import Attributes
 class GenerationParams:
     """Per-call sampling options.
 
-    temperature > 0; top_k >= 0 (0 = off); 0 < top_p <= 1 (1 = off); greedy takes the argmax (ignores the rest).
+    temperature > 0; codebook_temperature: a temperature per codebook from the first, each > 0, in place of
+    ``temperature`` for those codebooks (the rest keep ``temperature``; None = all at ``temperature``); top_k >= 0
+    (0 = off); 0 < top_p <= 1 (1 = off); greedy takes the argmax (ignores the rest).
     cfg_scale >= 0 and emotion_scale >= 0 or None: see the module docstring. seed: makes a generation reproducible
     bit for bit (None = a fresh random seed). window: frames of context the model sees at most (None = the
     model's ``max_frames``); extend_stride: new frames per step of the sliding window beyond the first window
@@ -56,6 +58,7 @@ class GenerationParams:
     """
 
     temperature: float = 1.0
+    codebook_temperature: tuple[float, ...] | None = None
     top_k: int = 250
     top_p: float = 1.0
     greedy: bool = False
@@ -74,6 +77,12 @@ class GenerationParams:
     def __post_init__(self) -> None:
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.codebook_temperature is not None:
+            temps = tuple(self.codebook_temperature)
+            if not temps or not all(isinstance(t, (int, float)) and t > 0 and math.isfinite(t) for t in temps):
+                raise ValueError(f"codebook_temperature must be a non-empty sequence of finite numbers > 0, one per "
+                                 f"codebook from the first, or None; got {self.codebook_temperature!r}")  # fmt: skip
+            object.__setattr__(self, "codebook_temperature", tuple(float(t) for t in temps))
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
         if not 0 < self.top_p <= 1:
@@ -164,14 +173,19 @@ def sample_next(
 ) -> torch.Tensor:
     """Draw one token per codebook: ``logits [B, K, card]`` -> ``[B, K]`` long.
 
-    Temperature first, then top-k, then top-p (nucleus: the smallest set of tokens whose probability reaches
-    ``top_p``; the most likely token is always kept). ``bias`` ``[B, K, card]`` (beat guidance) is added after the
-    filters: it reweights the tokens the model finds plausible and never brings back one the filters dropped.
+    Temperature first (``codebook_temperature`` for the codebooks it names), then top-k, then top-p (nucleus: the
+    smallest set of tokens whose probability reaches ``top_p``; the most likely token is always kept). ``bias``
+    ``[B, K, card]`` (beat guidance) is added after the filters: it reweights the tokens the model finds plausible
+    and never brings back one the filters dropped.
     """
     if params.greedy:
         return (logits if bias is None else logits + bias).argmax(dim=-1)
     logits = logits.float()
-    if params.temperature != 1.0:  # dividing by 1 changes nothing: skip the pass over the logits
+    if params.codebook_temperature is not None:
+        k = logits.shape[-2]
+        temps = [*params.codebook_temperature[:k]] + [params.temperature] * max(0, k - len(params.codebook_temperature))
+        logits = logits / torch.tensor(temps, dtype=logits.dtype, device=logits.device)[:, None]
+    elif params.temperature != 1.0:  # dividing by 1 changes nothing: skip the pass over the logits
         logits = logits / params.temperature
     card = logits.shape[-1]
     if 0 < params.top_k < card:
