@@ -198,15 +198,15 @@ def probe_auc(fake: np.ndarray, fake_groups: list, real: np.ndarray, real_groups
     return float(roc_auc_score(y, scores))
 
 
-def judge_metrics(records: list[dict], real: np.ndarray, real_titles: list, judge) -> dict:
-    """Pair accuracy, Fréchet distance and probe AUC per system from the musicnn judge."""
+def judge_metrics(records: list[dict], real: np.ndarray, real_titles: list, judge, systems=SYSTEMS) -> dict:
+    """Pair accuracy, Fréchet distance and probe AUC per system (of ``systems``) from the musicnn judge."""
     from audiogen.eval.generation import judge_score
     from audiogen.eval.metrics import frechet_distance_between
 
     real_out = judge(list(real), SR)
     real_emb = np.stack([o.embedding for o in real_out])
     out = {"real_pulse": float(np.mean([pulse_clarity(a) for a in real]))}
-    for system in SYSTEMS:
+    for system in systems:
         recs = [r for r in records if r["system"] == system]
         judged = judge([r["audio"] for r in recs], SR)
         for r, j in zip(recs, judged, strict=True):
@@ -242,9 +242,10 @@ def judge_metrics(records: list[dict], real: np.ndarray, real_titles: list, judg
     return out
 
 
-def summarise(records: list[dict]) -> dict:
+def summarise(records: list[dict], systems=SYSTEMS) -> dict:
+    """The plan readings of each system of ``systems`` averaged over its records, and tempo by band."""
     out = {}
-    for system in SYSTEMS:
+    for system in systems:
         recs = [r for r in records if r["system"] == system]
         out[system] = {k: float(np.nanmean([r[k] for r in recs])) for k in ("beat_f", "chord", "key", "tempo", "pulse")}
         out[system]["n"] = len(recs)
